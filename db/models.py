@@ -1,0 +1,192 @@
+"""ORM models: the system of record for every study, job, event, finding, result object and delivery.
+
+No patient-identifying attribute (name, ID, birth date, accession number) is stored here. The header facts kept on
+Instance and Study are those the eligibility rules and the dashboard need.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+
+from sqlalchemy import DateTime, Enum, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class JobState(enum.StrEnum):
+    """A job's lifecycle; every transition is also written as a JobEvent."""
+
+    QUEUED = "QUEUED"
+    ANALYZING = "ANALYZING"
+    ENCODED = "ENCODED"
+    DELIVERED = "DELIVERED"
+    COMPLETED = "COMPLETED"  # results kept, no destination configured
+    NOT_ELIGIBLE = "NOT_ELIGIBLE"
+    FAILED = "FAILED"
+    DEAD_LETTER = "DEAD_LETTER"
+
+
+TERMINAL_JOB_STATES = frozenset(
+    {JobState.DELIVERED, JobState.COMPLETED, JobState.NOT_ELIGIBLE, JobState.FAILED, JobState.DEAD_LETTER}
+)
+
+
+class DeliveryState(enum.StrEnum):
+    PENDING = "PENDING"
+    SENT = "SENT"
+    DEAD_LETTER = "DEAD_LETTER"
+
+
+class ResultKind(enum.StrEnum):
+    SR = "SR"
+    SC = "SC"
+    GSPS = "GSPS"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _enum(enum_cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(enum_cls, name=name, native_enum=False, length=32, validate_strings=True)
+
+
+class Study(Base):
+    __tablename__ = "study"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_instance_uid: Mapped[str] = mapped_column(String(64), unique=True)
+    study_description: Mapped[str | None] = mapped_column(String(64))
+    first_received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    completion_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    """When set, the study becomes one job at this time (release + debounce, or the stability fallback)."""
+
+    instances: Mapped[list[Instance]] = relationship(back_populates="study", order_by="Instance.id")
+    jobs: Mapped[list[Job]] = relationship(back_populates="study", order_by="Job.id")
+
+
+class Instance(Base):
+    __tablename__ = "instance"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("study.id"), index=True)
+    sop_instance_uid: Mapped[str] = mapped_column(String(64), unique=True)
+    sop_class_uid: Mapped[str] = mapped_column(String(64))
+    series_instance_uid: Mapped[str] = mapped_column(String(64))
+    transfer_syntax_uid: Mapped[str] = mapped_column(String(64))
+    modality: Mapped[str | None] = mapped_column(String(16))
+    body_part_examined: Mapped[str | None] = mapped_column(String(16))
+    view_position: Mapped[str | None] = mapped_column(String(16))
+    calling_ae_title: Mapped[str | None] = mapped_column(String(16))
+    spool_path: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    study: Mapped[Study] = relationship(back_populates="instances")
+
+
+class Job(Base):
+    __tablename__ = "job"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("study.id"), index=True)
+    state: Mapped[JobState] = mapped_column(_enum(JobState, "job_state"), index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    """Why the job is NOT_ELIGIBLE, FAILED or DEAD_LETTER."""
+    detector: Mapped[str] = mapped_column(String(128))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    study: Mapped[Study] = relationship(back_populates="jobs")
+    events: Mapped[list[JobEvent]] = relationship(back_populates="job", order_by="JobEvent.id")
+    findings: Mapped[list[Finding]] = relationship(back_populates="job", order_by="Finding.id")
+    results: Mapped[list[ResultObject]] = relationship(back_populates="job", order_by="ResultObject.id")
+
+
+class JobEvent(Base):
+    __tablename__ = "job_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("job.id"), index=True)
+    state: Mapped[JobState] = mapped_column(_enum(JobState, "job_state"))
+    detail: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    job: Mapped[Job] = relationship(back_populates="events")
+
+
+class Finding(Base):
+    __tablename__ = "finding"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("job.id"), index=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instance.id"))
+    label: Mapped[str] = mapped_column(String(64))
+    code_scheme: Mapped[str] = mapped_column(String(16))
+    code_value: Mapped[str] = mapped_column(String(32))
+    code_meaning: Mapped[str] = mapped_column(String(64))
+    probability: Mapped[float] = mapped_column(Float)
+    x_min: Mapped[float | None] = mapped_column(Float)
+    y_min: Mapped[float | None] = mapped_column(Float)
+    x_max: Mapped[float | None] = mapped_column(Float)
+    y_max: Mapped[float | None] = mapped_column(Float)
+
+    job: Mapped[Job] = relationship(back_populates="findings")
+
+
+class ResultObject(Base):
+    """One DICOM object we produced. Its SOP Instance UID is deterministic, so a re-run updates the same row."""
+
+    __tablename__ = "result_object"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("job.id"), index=True)
+    kind: Mapped[ResultKind] = mapped_column(_enum(ResultKind, "result_kind"))
+    sop_class_uid: Mapped[str] = mapped_column(String(64))
+    sop_instance_uid: Mapped[str] = mapped_column(String(64), unique=True)
+    series_instance_uid: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    job: Mapped[Job] = relationship(back_populates="results")
+    deliveries: Mapped[list[Delivery]] = relationship(back_populates="result_object", order_by="Delivery.id")
+
+
+class Delivery(Base):
+    __tablename__ = "delivery"
+    __table_args__ = (UniqueConstraint("result_object_id", "destination_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    result_object_id: Mapped[int] = mapped_column(ForeignKey("result_object.id"), index=True)
+    destination_name: Mapped[str] = mapped_column(String(64))
+    state: Mapped[DeliveryState] = mapped_column(_enum(DeliveryState, "delivery_state"), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    result_object: Mapped[ResultObject] = relationship(back_populates="deliveries")

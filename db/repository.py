@@ -1,0 +1,324 @@
+"""Repository functions: the only place SQL lives. Each takes a Session; the caller owns the transaction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from db.models import (
+    Delivery,
+    DeliveryState,
+    Finding,
+    Instance,
+    Job,
+    JobEvent,
+    JobState,
+    ResultObject,
+    Study,
+    utcnow,
+)
+from db.records import (
+    DeliveryWork,
+    FindingRecord,
+    InstanceFacts,
+    InstanceSummary,
+    JobSummary,
+    JobWork,
+    RecordOutcome,
+    ResultRecord,
+    StudyFacts,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class NotFoundError(LookupError):
+    """A row named by id does not exist."""
+
+
+# --- receive -----------------------------------------------------------------------------------------------------
+
+
+def record_instance(session: Session, facts: InstanceFacts, completion_fallback_at: datetime) -> RecordOutcome:
+    """Insert the instance (and its study on first sight). A duplicate SOP instance changes nothing."""
+    study = session.scalars(
+        select(Study).where(Study.study_instance_uid == facts.study_instance_uid).with_for_update()
+    ).one_or_none()
+    now = utcnow()
+    if study is None:
+        study = Study(
+            study_instance_uid=facts.study_instance_uid,
+            study_description=facts.study_description,
+            first_received_at=now,
+            last_received_at=now,
+        )
+        session.add(study)
+        session.flush()
+    existing = session.scalar(select(Instance.id).where(Instance.sop_instance_uid == facts.sop_instance_uid))
+    if existing is not None:
+        return RecordOutcome(study_id=study.id, created=False)
+    session.add(
+        Instance(
+            study_id=study.id,
+            sop_instance_uid=facts.sop_instance_uid,
+            sop_class_uid=facts.sop_class_uid,
+            series_instance_uid=facts.series_instance_uid,
+            transfer_syntax_uid=facts.transfer_syntax_uid,
+            modality=facts.modality,
+            body_part_examined=facts.body_part_examined,
+            view_position=facts.view_position,
+            calling_ae_title=facts.calling_ae_title,
+            spool_path=str(facts.spool_path),
+            received_at=now,
+        )
+    )
+    study.last_received_at = now
+    study.completion_due_at = completion_fallback_at
+    session.flush()
+    return RecordOutcome(study_id=study.id, created=True)
+
+
+def schedule_completion(session: Session, study_ids: Iterable[int], due_at: datetime) -> None:
+    """Bring forward completion of studies that still wait for it (their association was released)."""
+    ids = list(study_ids)
+    if not ids:
+        return
+    session.execute(
+        update(Study)
+        .where(Study.id.in_(ids), Study.completion_due_at.is_not(None), Study.completion_due_at > due_at)
+        .values(completion_due_at=due_at)
+    )
+
+
+def claim_due_studies(session: Session, now: datetime) -> list[int]:
+    """Studies whose completion time has come; clears their due time so only one caller claims each."""
+    ids = list(
+        session.scalars(
+            select(Study.id)
+            .where(Study.completion_due_at.is_not(None), Study.completion_due_at <= now)
+            .order_by(Study.completion_due_at)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    if ids:
+        session.execute(update(Study).where(Study.id.in_(ids)).values(completion_due_at=None))
+    return ids
+
+
+def _instance_summary(instance: Instance) -> InstanceSummary:
+    return InstanceSummary(
+        instance_id=instance.id,
+        sop_instance_uid=instance.sop_instance_uid,
+        sop_class_uid=instance.sop_class_uid,
+        modality=instance.modality,
+        body_part_examined=instance.body_part_examined,
+        view_position=instance.view_position,
+        calling_ae_title=instance.calling_ae_title,
+        spool_path=Path(instance.spool_path),
+    )
+
+
+def study_facts(session: Session, study_id: int) -> StudyFacts:
+    study = session.get(Study, study_id)
+    if study is None:
+        raise NotFoundError(f"study {study_id} does not exist")
+    return StudyFacts(
+        study_id=study.id,
+        study_description=study.study_description,
+        instances=tuple(_instance_summary(i) for i in study.instances),
+    )
+
+
+# --- jobs --------------------------------------------------------------------------------------------------------
+
+
+def create_job(session: Session, study_id: int, detector: str, state: JobState, reason: str | None = None) -> int:
+    job = Job(study_id=study_id, detector=detector, state=state, reason=reason, attempts=0)
+    session.add(job)
+    session.flush()
+    session.add(JobEvent(job_id=job.id, state=state, detail=reason))
+    return job.id
+
+
+def _job(session: Session, job_id: int) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise NotFoundError(f"job {job_id} does not exist")
+    return job
+
+
+def transition_job(
+    session: Session, job_id: int, state: JobState, detail: str | None = None, *, reason: str | None = None
+) -> None:
+    """Move a job to ``state`` and append the JobEvent that records it."""
+    job = _job(session, job_id)
+    job.state = state
+    if reason is not None:
+        job.reason = reason
+    job.updated_at = utcnow()
+    session.add(JobEvent(job_id=job_id, state=state, detail=detail if detail is not None else reason))
+
+
+def start_attempt(session: Session, job_id: int) -> JobWork:
+    """Mark the job ANALYZING, count the attempt, and return what the analysis needs."""
+    job = _job(session, job_id)
+    job.attempts += 1
+    transition_job(session, job_id, JobState.ANALYZING, f"attempt {job.attempts}")
+    return JobWork(
+        job_id=job.id,
+        state=job.state,
+        detector=job.detector,
+        study_instance_uid=job.study.study_instance_uid,
+        instances=tuple(_instance_summary(i) for i in job.study.instances),
+    )
+
+
+def job_summary(session: Session, job_id: int) -> JobSummary:
+    job = _job(session, job_id)
+    return JobSummary(job.id, job.study_id, job.state, job.reason, job.detector, job.attempts)
+
+
+def list_jobs(session: Session, study_instance_uid: str | None = None) -> list[JobSummary]:
+    query = select(Job).order_by(Job.id)
+    if study_instance_uid is not None:
+        query = query.join(Study).where(Study.study_instance_uid == study_instance_uid)
+    return [JobSummary(j.id, j.study_id, j.state, j.reason, j.detector, j.attempts) for j in session.scalars(query)]
+
+
+def job_events(session: Session, job_id: int) -> list[tuple[JobState, str | None]]:
+    return [(e.state, e.detail) for e in _job(session, job_id).events]
+
+
+def job_counts_by_state(session: Session) -> dict[JobState, int]:
+    rows = session.execute(select(Job.state, func.count()).group_by(Job.state))
+    return {state: count for state, count in rows.tuples()}
+
+
+# --- findings and results ----------------------------------------------------------------------------------------
+
+
+def replace_findings(session: Session, job_id: int, findings: Sequence[FindingRecord]) -> None:
+    """A re-run replaces the job's findings rather than adding to them."""
+    for old in _job(session, job_id).findings:
+        session.delete(old)
+    session.flush()
+    for f in findings:
+        x_min, y_min, x_max, y_max = f.box if f.box is not None else (None, None, None, None)
+        session.add(
+            Finding(
+                job_id=job_id,
+                instance_id=f.instance_id,
+                label=f.label,
+                code_scheme=f.code_scheme,
+                code_value=f.code_value,
+                code_meaning=f.code_meaning,
+                probability=f.probability,
+                x_min=x_min,
+                y_min=y_min,
+                x_max=x_max,
+                y_max=y_max,
+            )
+        )
+
+
+def job_findings(session: Session, job_id: int) -> list[FindingRecord]:
+    return [
+        FindingRecord(
+            instance_id=f.instance_id,
+            label=f.label,
+            code_scheme=f.code_scheme,
+            code_value=f.code_value,
+            code_meaning=f.code_meaning,
+            probability=f.probability,
+            box=None if f.x_min is None else (f.x_min, f.y_min or 0.0, f.x_max or 0.0, f.y_max or 0.0),
+        )
+        for f in _job(session, job_id).findings
+    ]
+
+
+def upsert_result_object(session: Session, job_id: int, record: ResultRecord) -> int:
+    """Deterministic UIDs make a re-run produce the same object: update its row instead of adding one."""
+    existing = session.scalars(
+        select(ResultObject).where(ResultObject.sop_instance_uid == record.sop_instance_uid)
+    ).one_or_none()
+    if existing is None:
+        existing = ResultObject(sop_instance_uid=record.sop_instance_uid)
+        session.add(existing)
+    existing.job_id = job_id
+    existing.kind = record.kind
+    existing.sop_class_uid = record.sop_class_uid
+    existing.series_instance_uid = record.series_instance_uid
+    existing.path = str(record.path)
+    session.flush()
+    return existing.id
+
+
+def job_results(session: Session, job_id: int) -> list[ResultRecord]:
+    return [
+        ResultRecord(r.kind, r.sop_class_uid, r.sop_instance_uid, r.series_instance_uid, Path(r.path))
+        for r in _job(session, job_id).results
+    ]
+
+
+# --- deliveries --------------------------------------------------------------------------------------------------
+
+
+def ensure_deliveries(session: Session, result_ids: Sequence[int], destinations: Sequence[str]) -> list[int]:
+    """One delivery per (object, destination); returns the ids still to send. An object already sent is not resent."""
+    pending: list[int] = []
+    for result_id in result_ids:
+        for name in destinations:
+            delivery = session.scalars(
+                select(Delivery).where(Delivery.result_object_id == result_id, Delivery.destination_name == name)
+            ).one_or_none()
+            if delivery is None:
+                delivery = Delivery(result_object_id=result_id, destination_name=name, state=DeliveryState.PENDING)
+                session.add(delivery)
+                session.flush()
+            if delivery.state is not DeliveryState.SENT:
+                delivery.state = DeliveryState.PENDING
+                pending.append(delivery.id)
+    return pending
+
+
+def _delivery(session: Session, delivery_id: int) -> Delivery:
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None:
+        raise NotFoundError(f"delivery {delivery_id} does not exist")
+    return delivery
+
+
+def delivery_work(session: Session, delivery_id: int) -> DeliveryWork:
+    d = _delivery(session, delivery_id)
+    return DeliveryWork(
+        delivery_id=d.id,
+        job_id=d.result_object.job_id,
+        destination_name=d.destination_name,
+        state=d.state,
+        attempts=d.attempts,
+        path=Path(d.result_object.path),
+        sop_instance_uid=d.result_object.sop_instance_uid,
+    )
+
+
+def record_delivery_attempt(session: Session, delivery_id: int, state: DeliveryState, error: str | None) -> int:
+    """Count an attempt and set its outcome; returns the attempt count."""
+    d = _delivery(session, delivery_id)
+    d.attempts += 1
+    d.state = state
+    d.last_error = error
+    d.updated_at = utcnow()
+    return d.attempts
+
+
+def job_delivery_states(session: Session, job_id: int) -> list[DeliveryState]:
+    return list(
+        session.scalars(
+            select(Delivery.state).join(ResultObject).where(ResultObject.job_id == job_id).order_by(Delivery.id)
+        )
+    )

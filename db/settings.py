@@ -1,0 +1,153 @@
+"""The one typed Settings object: read from TOML, overridden by ``CXR_*`` environment variables.
+
+Precedence (highest first): environment (``CXR_SCP__PORT=11113``), the TOML file, the defaults below. The defaults are
+the embedded deployment: SQLite for the database and for the Celery broker, both inside ``data_dir``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+CONFIG_ENV_VAR = "CXR_CONFIG"
+DEFAULT_CONFIG_FILE = Path("cxr.toml")
+
+
+class ScpSettings(BaseModel):
+    """The DICOM listener that the PACS forwards studies to."""
+
+    ae_title: str = Field("CXR_AI", min_length=1, max_length=16)
+    """Our (called) AE title."""
+    host: str = "0.0.0.0"
+    """Address to bind."""
+    port: int = Field(11112, ge=0, le=65535)
+    """TCP port; 0 lets the OS choose (tests only)."""
+    allowed_calling_aets: list[str] = Field(default_factory=list)
+    """Calling AE titles that may associate; empty accepts any and logs a warning at start."""
+    completion_debounce_s: float = Field(2.0, ge=0)
+    """Seconds after an association is released before its studies count as complete."""
+    completion_stability_s: float = Field(60.0, gt=0)
+    """Fallback: a study with no new instance for this long is complete even if its association stays open."""
+    completion_poll_s: float = Field(0.2, gt=0)
+    """How often the completion monitor looks for studies that are due."""
+    max_pdu_size: int = Field(0, ge=0)
+    """Maximum PDU we accept; 0 means unlimited."""
+
+
+class Destination(BaseModel):
+    """A DICOM peer (usually the PACS) that receives our result objects."""
+
+    name: str = Field(min_length=1, max_length=64)
+    ae_title: str = Field(min_length=1, max_length=16)
+    host: str
+    port: int = Field(ge=1, le=65535)
+
+
+class DashboardSettings(BaseModel):
+    """The admin web page."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class WorkerSettings(BaseModel):
+    """Celery worker processes."""
+
+    device: str = "auto"
+    """Torch device for inference: auto (CUDA when present), cpu, cuda, cuda:N."""
+    delivery_max_retries: int = Field(5, ge=0)
+    """C-STORE attempts after the first before a delivery is dead-lettered."""
+    delivery_backoff_s: float = Field(2.0, gt=0)
+    """Base of the exponential backoff between delivery attempts."""
+    delivery_backoff_max_s: float = Field(300.0, gt=0)
+    """Upper bound of one backoff delay."""
+
+
+class EquipmentSettings(BaseModel):
+    """Who made the result objects; written into every object's General Equipment module."""
+
+    manufacturer: str = "CXR PACS Worker project"
+    model_name: str = "CXR PACS Worker"
+    device_serial_number: str = "CXR-0001"
+    institution_name: str | None = None
+
+
+class Settings(BaseSettings):
+    """Everything the node can be told. Build it once at an entry point and pass it down."""
+
+    model_config = SettingsConfigDict(env_prefix="CXR_", env_nested_delimiter="__", extra="forbid")
+
+    data_dir: Path = Path("var")
+    """Spool, result objects and SQLite files live here."""
+    database_url: str = ""
+    """SQLAlchemy URL; empty means ``sqlite:///<data_dir>/cxr.sqlite``. Production: ``postgresql+psycopg://...``."""
+    broker_url: str = ""
+    """Celery broker; empty means ``sqla+sqlite:///<data_dir>/broker.sqlite``. Production: ``redis://host:6379/0``."""
+    detector: str = "baseline"
+    """Registered detector name: ``baseline`` (no weights) or a backend added by later releases."""
+    log_level: str = "INFO"
+    scp: ScpSettings = Field(default_factory=ScpSettings)
+    destinations: list[Destination] = Field(default_factory=list)
+    """Where results go; none means results are kept in ``data_dir`` and not sent."""
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    equipment: EquipmentSettings = Field(default_factory=EquipmentSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file arrives as init kwargs (see ``load``); the environment must override it.
+        return (env_settings, init_settings, file_secret_settings)
+
+    @model_validator(mode="after")
+    def _fill_embedded_defaults(self) -> Settings:
+        self.data_dir = self.data_dir.expanduser().resolve()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'cxr.sqlite'}"
+        if not self.broker_url:
+            self.broker_url = f"sqla+sqlite:///{self.data_dir / 'broker.sqlite'}"
+        return self
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+    @property
+    def results_dir(self) -> Path:
+        return self.data_dir / "results"
+
+    @classmethod
+    def load(cls, config_path: Path | None = None) -> Settings:
+        """Read ``config_path``, else ``$CXR_CONFIG``, else ``./cxr.toml`` if present; then apply the environment."""
+        path = resolve_config_path(config_path)
+        values: dict[str, Any] = {}
+        if path is not None:
+            with path.open("rb") as handle:
+                values = tomllib.load(handle)
+        return cls(**values)
+
+
+def resolve_config_path(config_path: Path | None) -> Path | None:
+    """The configuration file to read, or None for defaults and environment only."""
+    if config_path is not None:
+        if not config_path.is_file():
+            raise FileNotFoundError(f"configuration file not found: {config_path}")
+        return config_path
+    from_env = os.environ.get(CONFIG_ENV_VAR)
+    if from_env:
+        path = Path(from_env)
+        if not path.is_file():
+            raise FileNotFoundError(f"{CONFIG_ENV_VAR} names a file that does not exist: {path}")
+        return path
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None

@@ -1,0 +1,174 @@
+"""The ``baseline`` detector: classical image processing, no weights, deterministic, CPU only.
+
+1. Work at a fixed resolution (long side 512) with CLAHE, as the project's origin pipelines did.
+2. Lung fields: the dark (aerated) Otsu class, without components that touch the border (air outside the body),
+   grouped per side and closed with a convex hull so that opacities inside a lung are part of its field.
+3. Candidates: maxima of the scale-normalised Laplacian of Gaussian (bright round blobs) centred inside a lung field.
+4. Score: the blob's contrast against a surrounding ring, in units of the ring's spread, through a logistic curve.
+   Large blobs are labelled Mass, the rest Nodule.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from models.codes import FindingLabel
+from models.imaging import DecodedImage, FloatImage
+from models.preprocess import Resize, U8Image, clahe, denoise, resize_long_side, to_uint8
+from models.protocol import Box, Finding, ImageResult, Provenance
+
+logger = logging.getLogger(__name__)
+
+VERSION = "0.1.0"
+
+
+@dataclass(frozen=True)
+class BaselineParameters:
+    working_size: int = 512
+    sigmas: tuple[float, ...] = tuple(float(s) for s in np.geomspace(6.0, 22.0, 7))
+    min_response: float = 0.02
+    peak_window: int = 15
+    contrast_midpoint: float = 1.5
+    """Contrast (in ring standard deviations) that scores 0.5."""
+    contrast_slope: float = 3.0
+    threshold: float = 0.5
+    max_findings: int = 8
+    mass_diameter_fraction: float = 0.09
+    """A blob wider than this fraction of the thorax is a mass (about 3 cm on an adult PA film)."""
+    mass_diameter_mm: float = 30.0
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    x: float
+    y: float
+    radius: float
+    score: float
+
+
+class BaselineDetector:
+    labels: tuple[str, ...] = (FindingLabel.NODULE.value, FindingLabel.MASS.value)
+
+    def __init__(self, parameters: BaselineParameters | None = None) -> None:
+        self.parameters = parameters or BaselineParameters()
+        self.abnormal_threshold = self.parameters.threshold
+        self.provenance = Provenance(
+            name="baseline",
+            version=VERSION,
+            weights_sha256=None,
+            parameters={
+                "threshold": f"{self.parameters.threshold:g}",
+                "working_size": str(self.parameters.working_size),
+            },
+        )
+
+    def detect(self, images: Sequence[DecodedImage]) -> list[ImageResult]:
+        return [self._detect_one(image) for image in images]
+
+    def _detect_one(self, image: DecodedImage) -> ImageResult:
+        p = self.parameters
+        small, resize = resize_long_side(image.pixels, p.working_size)
+        enhanced = clahe(to_uint8(small))
+        mask = lung_field_mask(enhanced)
+        candidates = self._candidates(small, enhanced, mask)
+        kept = _suppress_overlaps([c for c in candidates if c.score >= p.threshold])[: p.max_findings]
+        thorax_width = _mask_width(mask) or small.shape[1]
+        findings = tuple(self._finding(c, resize, thorax_width, image.spacing_mm) for c in kept)
+        best = max((c.score for c in candidates), default=0.0)
+        return ImageResult(abnormality_score=round(best, 4), findings=findings)
+
+    def _candidates(self, small: FloatImage, enhanced: U8Image, mask: npt.NDArray[np.uint8]) -> list[_Candidate]:
+        p = self.parameters
+        response, scale_index = _log_response(enhanced.astype(np.float32) / 255.0, p.sigmas)
+        window = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (p.peak_window, p.peak_window))
+        is_peak = (response == cv2.dilate(response, window)) & (response > p.min_response) & (mask > 0)
+        smooth = denoise(small, 1.5)
+        candidates = []
+        for y, x in np.argwhere(is_peak):
+            radius = p.sigmas[int(scale_index[y, x])] * math.sqrt(2.0)
+            contrast = _ring_contrast(smooth, int(x), int(y), radius)
+            score = 1.0 / (1.0 + math.exp(-p.contrast_slope * (contrast - p.contrast_midpoint)))
+            candidates.append(_Candidate(float(x), float(y), radius, round(score, 4)))
+        # Sort by score, then position, so ties cannot reorder between runs.
+        candidates.sort(key=lambda c: (-c.score, c.y, c.x))
+        return candidates
+
+    def _finding(
+        self, c: _Candidate, resize: Resize, thorax_width: int, spacing_mm: tuple[float, float] | None
+    ) -> Finding:
+        x0, y0 = resize.to_source(c.x - c.radius, c.y - c.radius)
+        x1, y1 = resize.to_source(c.x + c.radius, c.y + c.radius)
+        if spacing_mm is not None:
+            is_mass = (2 * c.radius / resize.scale) * spacing_mm[1] > self.parameters.mass_diameter_mm
+        else:
+            is_mass = 2 * c.radius > self.parameters.mass_diameter_fraction * thorax_width
+        label = FindingLabel.MASS if is_mass else FindingLabel.NODULE
+        box = Box(round(x0, 1), round(y0, 1), round(x1, 1), round(y1, 1))
+        return Finding(label=label.value, probability=c.score, box=box)
+
+
+def lung_field_mask(enhanced: U8Image) -> npt.NDArray[np.uint8]:
+    """1 inside either lung field, 0 elsewhere; empty when no plausible lung is found."""
+    rows, cols = enhanced.shape
+    blurred = cv2.GaussianBlur(enhanced, (0, 0), 3)
+    threshold, _ = cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    dark = (blurred < threshold).astype(np.uint8)
+    dark = cv2.morphologyEx(dark, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7)))
+    count, labels, stats, centroids = cv2.connectedComponentsWithStats(dark)
+    mask = np.zeros_like(dark)
+    sides: dict[bool, list[int]] = {True: [], False: []}
+    for i in range(1, count):
+        x, y, w, h, area = (int(v) for v in stats[i])
+        touches_border = x == 0 or y == 0 or x + w >= cols or y + h >= rows
+        central = 0.1 * cols < centroids[i][0] < 0.9 * cols
+        if touches_border or area < 0.01 * rows * cols or not central:
+            continue
+        sides[bool(centroids[i][0] < cols / 2)].append(i)
+    for ids in sides.values():
+        if ids:
+            points = cv2.findNonZero(np.isin(labels, ids).astype(np.uint8))
+            cv2.fillPoly(mask, [cv2.convexHull(points)], 1)
+    return mask
+
+
+def _log_response(image: FloatImage, sigmas: Sequence[float]) -> tuple[FloatImage, npt.NDArray[np.intp]]:
+    """Scale-normalised -σ²∇²G response, maximised over scales, and the index of the winning scale."""
+    stack = np.stack(
+        [-(s**2) * cv2.Laplacian(cv2.GaussianBlur(image, (0, 0), s), cv2.CV_32F, ksize=3) for s in sigmas]
+    )
+    return stack.max(axis=0), stack.argmax(axis=0)
+
+
+def _ring_contrast(image: FloatImage, x: int, y: int, radius: float) -> float:
+    outer = int(math.ceil(2.2 * radius))
+    y0, y1 = max(0, y - outer), min(image.shape[0], y + outer + 1)
+    x0, x1 = max(0, x - outer), min(image.shape[1], x + outer + 1)
+    patch = image[y0:y1, x0:x1]
+    yy, xx = np.ogrid[y0:y1, x0:x1]
+    dist2 = (yy - y) ** 2 + (xx - x) ** 2
+    inner = patch[dist2 <= radius**2]
+    ring = patch[(dist2 > (1.5 * radius) ** 2) & (dist2 <= (2.2 * radius) ** 2)]
+    if inner.size == 0 or ring.size == 0:
+        return 0.0
+    return float((inner.mean() - ring.mean()) / (ring.std() + 1e-3))
+
+
+def _suppress_overlaps(candidates: list[_Candidate]) -> list[_Candidate]:
+    """Greedy suppression: drop a blob whose centre lies inside a better-scoring one."""
+    kept: list[_Candidate] = []
+    for c in candidates:
+        if all(math.hypot(c.x - k.x, c.y - k.y) > max(c.radius, k.radius) for k in kept):
+            kept.append(c)
+    return kept
+
+
+def _mask_width(mask: npt.NDArray[np.uint8]) -> int:
+    columns = np.flatnonzero(mask.any(axis=0))
+    return int(columns[-1] - columns[0] + 1) if columns.size else 0

@@ -1,0 +1,108 @@
+"""Decoding: from a DICOM dataset or an image file to a display-ready array.
+
+The result is float32 in [0, 1], brighter meaning denser (MONOCHROME2 sense), after the Modality LUT, the VOI LUT or
+window, and MONOCHROME1 inversion. Coordinates are unchanged: pixel (row, column) of the array is that of the source.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+logger = logging.getLogger(__name__)
+
+FloatImage = npt.NDArray[np.float32]
+
+DICOM_SUFFIXES = frozenset({".dcm", ".dicom", ""})
+RASTER_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
+
+
+class UndecodableImageError(ValueError):
+    """The pixel data cannot be turned into an image; the message says why (no patient data in it)."""
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    pixels: FloatImage
+    """Display-ready, float32 in [0, 1], shape (rows, columns)."""
+    spacing_mm: tuple[float, float] | None
+    """(row, column) spacing in mm, or None when missing or zero: measurements are then unavailable."""
+
+
+def pixel_spacing_mm(ds: Dataset) -> tuple[float, float] | None:
+    """PixelSpacing, else ImagerPixelSpacing; zero, negative or malformed values mean unknown."""
+    for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
+        value = ds.get(keyword)
+        if value is None:
+            continue
+        try:
+            row, col = (float(v) for v in value)
+        except (TypeError, ValueError):
+            continue
+        if row > 0 and col > 0:
+            return row, col
+    return None
+
+
+def _normalise(values: npt.NDArray[np.floating], low: float, high: float) -> FloatImage:
+    if high <= low:
+        return np.zeros(values.shape, dtype=np.float32)
+    out = (values.astype(np.float32) - np.float32(low)) / np.float32(high - low)
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def decode_dataset(ds: Dataset) -> DecodedImage:
+    """Apply Modality LUT, VOI LUT/window and MONOCHROME1 inversion to a single-frame grayscale image."""
+    photometric = str(ds.get("PhotometricInterpretation", ""))
+    if photometric not in ("MONOCHROME1", "MONOCHROME2"):
+        raise UndecodableImageError(f"unsupported photometric interpretation {photometric or 'missing'}")
+    if int(ds.get("NumberOfFrames", 1) or 1) != 1:
+        raise UndecodableImageError("multi-frame images are not supported")
+    try:
+        stored = ds.pixel_array
+    except Exception as exc:  # pydicom raises many types for bad or undecodable pixel data
+        raise UndecodableImageError(f"pixel data cannot be decoded: {type(exc).__name__}: {exc}") from exc
+    if stored.ndim != 2:
+        raise UndecodableImageError(f"expected one grayscale frame, got array shape {stored.shape}")
+    modality = apply_modality_lut(stored, ds)
+    windowed = apply_voi_lut(modality, ds) if _has_voi(ds) else modality
+    pixels = _normalise(windowed, float(np.min(windowed)), float(np.max(windowed)))
+    if photometric == "MONOCHROME1":
+        pixels = np.float32(1.0) - pixels
+    return DecodedImage(pixels=np.ascontiguousarray(pixels, dtype=np.float32), spacing_mm=pixel_spacing_mm(ds))
+
+
+def _has_voi(ds: Dataset) -> bool:
+    return "VOILUTSequence" in ds or ("WindowCenter" in ds and "WindowWidth" in ds)
+
+
+def read_dataset(path: Path) -> Dataset:
+    try:
+        return pydicom.dcmread(path)
+    except Exception as exc:
+        raise UndecodableImageError(f"{path.name} is not a readable DICOM file: {exc}") from exc
+
+
+def decode_raster(path: Path) -> DecodedImage:
+    """A PNG or JPEG file, as an ML engineer would try one; spacing is unknown."""
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        raise UndecodableImageError(f"{path.name} is not a readable PNG/JPEG image")
+    if raw.ndim == 3:
+        raw = cv2.cvtColor(raw, cv2.COLOR_BGRA2GRAY if raw.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
+    high = float(np.iinfo(raw.dtype).max) if np.issubdtype(raw.dtype, np.integer) else float(raw.max())
+    return DecodedImage(pixels=_normalise(raw, 0.0, high), spacing_mm=None)
+
+
+def decode_file(path: Path) -> DecodedImage:
+    if path.suffix.lower() in RASTER_SUFFIXES:
+        return decode_raster(path)
+    return decode_dataset(read_dataset(path))

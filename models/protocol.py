@@ -1,0 +1,74 @@
+"""The Detector protocol and the typed results every backend returns."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from models.imaging import DecodedImage
+
+
+@dataclass(frozen=True)
+class Box:
+    """A rectangle in source-pixel coordinates: (0, 0) is the top-left corner of the top-left pixel."""
+
+    x_min: float
+    y_min: float
+    x_max: float
+    y_max: float
+
+    def as_tuple(self) -> tuple[float, float, float, float]:
+        return self.x_min, self.y_min, self.x_max, self.y_max
+
+    def inside(self, rows: int, columns: int) -> bool:
+        return 0 <= self.x_min < self.x_max <= columns and 0 <= self.y_min < self.y_max <= rows
+
+    def iou(self, other: Box) -> float:
+        ix = max(0.0, min(self.x_max, other.x_max) - max(self.x_min, other.x_min))
+        iy = max(0.0, min(self.y_max, other.y_max) - max(self.y_min, other.y_min))
+        inter = ix * iy
+        union = self.area() + other.area() - inter
+        return inter / union if union > 0 else 0.0
+
+    def area(self) -> float:
+        return (self.x_max - self.x_min) * (self.y_max - self.y_min)
+
+
+@dataclass(frozen=True)
+class Finding:
+    label: str
+    """A label from ``models.codes``; the code table gives its coded concept."""
+    probability: float
+    box: Box | None
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    abnormality_score: float
+    findings: tuple[Finding, ...]
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Identifies the algorithm in every result object (DICOM TID 4019)."""
+
+    name: str
+    version: str
+    weights_sha256: str | None = None
+    parameters: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def model_id(self) -> str:
+        """Stable identity used to derive result UIDs: a new version or new weights give new objects."""
+        return f"{self.name}:{self.version}:{self.weights_sha256 or '-'}"
+
+
+class Detector(Protocol):
+    provenance: Provenance
+    labels: tuple[str, ...]
+    abnormal_threshold: float
+
+    def detect(self, images: Sequence[DecodedImage]) -> list[ImageResult]:
+        """One result per input image, in order."""
+        ...

@@ -1,0 +1,42 @@
+"""The result bundle for one study: one SR, and an overlay SC and a GSPS per analysed image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydicom.dataset import Dataset
+
+from db.models import ResultKind
+from worker.encode.common import EncodeContext
+from worker.encode.gsps import build_gsps
+from worker.encode.sc import build_overlay_sc
+from worker.encode.sr import build_sr
+
+
+@dataclass(frozen=True)
+class EncodedObject:
+    kind: ResultKind
+    dataset: Dataset
+
+    @property
+    def sop_instance_uid(self) -> str:
+        return str(self.dataset.SOPInstanceUID)
+
+    def write(self, results_dir: Path) -> Path:
+        """Write atomically under ``results_dir/<study>/<kind>/<sop>.dcm`` (the UIDs are ours, hence safe in paths)."""
+        folder = results_dir / str(self.dataset.StudyInstanceUID) / self.kind.value
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{self.sop_instance_uid}.dcm"
+        partial = path.with_suffix(".partial")
+        self.dataset.save_as(partial, enforce_file_format=True)
+        partial.replace(path)
+        return path
+
+
+def encode_study(context: EncodeContext) -> list[EncodedObject]:
+    objects = [EncodedObject(ResultKind.SR, build_sr(context))]
+    for number, image in enumerate(context.images, start=1):
+        objects.append(EncodedObject(ResultKind.SC, build_overlay_sc(image, context, number)))
+        objects.append(EncodedObject(ResultKind.GSPS, build_gsps(image, context, number)))
+    return objects

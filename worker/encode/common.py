@@ -1,0 +1,91 @@
+"""What every result object shares: its inputs, provenance, equipment, character set and timestamps."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from importlib.metadata import PackageNotFoundError, version
+
+from pydicom.dataset import Dataset
+
+from db.settings import EquipmentSettings
+from models.imaging import DecodedImage
+from models.protocol import ImageResult, Provenance
+
+UTF8 = "ISO_IR 192"
+AI_SERIES_PREFIX = "AI RESULT \u2013 NOT FOR DIAGNOSTIC USE"
+
+
+def software_version() -> str:
+    try:
+        return version("cxr-pacs-worker")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+@dataclass(frozen=True)
+class AnalysedImage:
+    """One source image with its decoded pixels and the detector's result for it."""
+
+    source: Dataset
+    """The source header (pixel data not needed)."""
+    decoded: DecodedImage
+    result: ImageResult
+
+
+@dataclass(frozen=True)
+class EncodeContext:
+    """The study-level inputs shared by all three objects."""
+
+    images: Sequence[AnalysedImage]
+    provenance: Provenance
+    equipment: EquipmentSettings
+
+    @property
+    def study_instance_uid(self) -> str:
+        return str(self.images[0].source.StudyInstanceUID)
+
+    @property
+    def banner(self) -> str:
+        return f"{AI_SERIES_PREFIX} \u2013 {self.provenance.name} {self.provenance.version}"
+
+
+def finish(ds: Dataset, source: Dataset, context: EncodeContext, series_description: str) -> None:
+    """Our equipment (never the modality's), UTF-8 text, a clear series description, and consistent times."""
+    ds.SpecificCharacterSet = UTF8
+    ds.Manufacturer = context.equipment.manufacturer
+    ds.ManufacturerModelName = context.equipment.model_name
+    ds.DeviceSerialNumber = context.equipment.device_serial_number
+    ds.SoftwareVersions = software_version()
+    if context.equipment.institution_name:
+        ds.InstitutionName = context.equipment.institution_name
+    ds.SeriesDescription = series_description[:64]
+    _stamp_times(ds, source)
+
+
+def _stamp_times(ds: Dataset, source: Dataset) -> None:
+    """TimezoneOffsetFromUTC applies to every DA/TM in an object: stamp ours in the source's offset, or in UTC."""
+    offset = _parse_offset(str(source.get("TimezoneOffsetFromUTC", "") or ""))
+    now = datetime.now(UTC).astimezone(offset if offset is not None else UTC)
+    date, time = now.strftime("%Y%m%d"), now.strftime("%H%M%S")
+    for prefix in ("InstanceCreation", "Content", "Series", "PresentationCreation"):
+        if f"{prefix}Date" in ds:
+            setattr(ds, f"{prefix}Date", date)
+            setattr(ds, f"{prefix}Time", time)
+    if offset is not None:
+        ds.TimezoneOffsetFromUTC = source.TimezoneOffsetFromUTC
+
+
+def _parse_offset(text: str) -> timezone | None:
+    text = text.strip()
+    if len(text) != 5 or text[0] not in "+-" or not text[1:].isdigit():
+        return None
+    minutes = int(text[1:3]) * 60 + int(text[3:5])
+    return timezone(timedelta(minutes=minutes if text[0] == "+" else -minutes))
+
+
+def closed_rectangle(box: tuple[float, float, float, float]) -> list[list[float]]:
+    """A box as a closed 5-point polyline in (column, row) order, as viewers that draw polylines expect."""
+    x0, y0, x1, y1 = box
+    return [[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]
