@@ -322,3 +322,9 @@ def job_delivery_states(session: Session, job_id: int) -> list[DeliveryState]:
             select(Delivery.state).join(ResultObject).where(ResultObject.job_id == job_id).order_by(Delivery.id)
         )
     )
+
+
+def set_delivery_state(session: Session, delivery_id: int, state: DeliveryState) -> None:
+    d = _delivery(session, delivery_id)
+    d.state = state
+    d.updated_at = utcnow()

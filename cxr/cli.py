@@ -1,0 +1,205 @@
+"""The ``cxr`` console script. Each command builds Settings once and hands it to the part it starts."""
+
+from __future__ import annotations
+
+import logging
+import re
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from db.settings import Destination, Settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="CXR PACS Worker: a DICOM AI node for chest X-rays.")
+db_app = typer.Typer(no_args_is_help=True, help="Database maintenance.")
+app.add_typer(db_app, name="db")
+console = Console()
+logger = logging.getLogger("cxr")
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="TOML file (else $CXR_CONFIG, else ./cxr.toml).")
+]
+TARGET = re.compile(r"^(?P<ae>[^@]{1,16})@(?P<host>[^:]+):(?P<port>\d{1,5})$")
+
+
+def _settings(config: Path | None, process: str) -> Settings:
+    from cxr.logs import configure_logging
+
+    try:
+        settings = Settings.load(config)
+    except (FileNotFoundError, ValueError) as exc:
+        console.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    configure_logging(settings.log_level, process)
+    return settings
+
+
+def _target(text: str) -> Destination:
+    match = TARGET.match(text)
+    if match is None:
+        raise typer.BadParameter(f"expected AE@HOST:PORT, got {text!r}")
+    return Destination(name=match["ae"], ae_title=match["ae"], host=match["host"], port=int(match["port"]))
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    stop.wait()
+
+
+@app.command()
+def serve(config: ConfigOption = None) -> None:
+    """Run everything on one machine: the SCP and the workers. Ctrl-C stops them all."""
+    from cxr.serve import child_commands, supervise
+    from db.migrate import upgrade
+
+    settings = _settings(config, "serve")
+    upgrade(settings.database_url)
+    raise typer.Exit(supervise(child_commands(config)))
+
+
+@app.command()
+def scp(config: ConfigOption = None) -> None:
+    """Run the DICOM listener (C-ECHO, C-STORE) and study completion."""
+    from db.engine import make_engine, make_session_factory
+    from dicom_node.scp import start_node
+    from worker.celery_app import create_celery_app
+    from worker.queue import TaskQueue
+
+    settings = _settings(config, "scp")
+    queue = TaskQueue(create_celery_app(settings))
+    node = start_node(settings, make_session_factory(make_engine(settings.database_url)), queue.enqueue_analysis)
+    _wait_for_signal()
+    node.stop()
+
+
+@app.command()
+def worker(
+    config: ConfigOption = None,
+    queues: Annotated[str, typer.Option(help="Comma-separated queues: gpu (analysis), io (delivery).")] = "gpu,io",
+) -> None:
+    """Run a Celery worker (solo pool: one process, the model loaded once and kept warm)."""
+    from worker.celery_app import GPU_QUEUE, create_celery_app
+    from worker.context import build_context, install
+
+    settings = _settings(config, "worker")
+    context = build_context(settings)
+    install(context)
+    if GPU_QUEUE in queues.split(","):
+        context.detector(settings.detector)
+    celery = create_celery_app(settings)
+    name = queues.replace(",", "-")
+    celery.worker_main(
+        ["worker", "--queues", queues, "--pool", "solo", "--loglevel", settings.log_level, "--hostname",
+         f"{name}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    )
+
+
+@app.command()
+def detect(
+    files: Annotated[list[Path], typer.Argument(help="DICOM, PNG or JPEG files or folders.", exists=True)],
+    out: Annotated[Path, typer.Option(help="Output folder for findings.json and overlay PNGs.")],
+    detector: Annotated[str, typer.Option(help="Registered detector name.")] = "baseline",
+) -> None:
+    """Run the detector on files, without any server."""
+    from cxr.detect import run_detect
+    from models.registry import UnknownDetectorError, load_detector
+
+    try:
+        loaded = load_detector(detector)
+    except UnknownDetectorError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    document = run_detect(files, out, loaded)
+    findings = sum(len(i.get("findings", [])) for i in document["images"])
+    console.print(f"{len(document['images'])} images, {findings} findings → {out / 'findings.json'}")
+
+
+@app.command()
+def echo(target: Annotated[str, typer.Argument(help="AE@HOST:PORT")], config: ConfigOption = None) -> None:
+    """C-ECHO a DICOM peer."""
+    from dicom_node.scu import echo as send_echo
+
+    settings = _settings(config, "echo")
+    status = send_echo(_target(target), calling_ae=settings.scp.ae_title)
+    if status != 0:
+        console.print(f"[red]C-ECHO failed[/red] ({'no association' if status is None else f'status 0x{status:04X}'})")
+        raise typer.Exit(1)
+    console.print("C-ECHO OK")
+
+
+@app.command()
+def send(
+    paths: Annotated[list[Path], typer.Argument(help="DICOM files or folders.", exists=True)],
+    to: Annotated[str, typer.Option(help="AE@HOST:PORT")],
+    config: ConfigOption = None,
+) -> None:
+    """C-STORE files to a DICOM peer, with a progress bar."""
+    from cxr.detect import expand
+    from dicom_node.scu import send_files
+
+    settings = _settings(config, "send")
+    destination = _target(to)
+    files = list(expand(paths))
+    failed = 0
+    with Progress(console=console) as progress:
+        task = progress.add_task(f"sending to {destination.ae_title}", total=len(files))
+        for path in files:
+            outcome = send_files(destination, [path], calling_ae=settings.scp.ae_title)[0]
+            failed += 0 if outcome.ok else 1
+            if not outcome.ok:
+                console.print(f"[red]{path.name}[/red]: {outcome.error}")
+            progress.advance(task)
+    console.print(f"{len(files) - failed} sent, {failed} failed")
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+def status(config: ConfigOption = None) -> None:
+    """Jobs per state."""
+    from db import repository
+    from db.engine import make_engine, make_session_factory
+
+    settings = _settings(config, "status")
+    with make_session_factory(make_engine(settings.database_url))() as session:
+        counts = repository.job_counts_by_state(session)
+    table = Table("state", "jobs")
+    for state, count in sorted(counts.items()):
+        table.add_row(state.value, str(count))
+    console.print(table)
+
+
+@app.command()
+def requeue(job_id: int, config: ConfigOption = None) -> None:
+    """Queue a job again (its result UIDs will be the same)."""
+    from db import repository
+    from db.engine import make_engine, make_session_factory
+    from db.models import JobState
+    from worker.celery_app import create_celery_app
+    from worker.queue import TaskQueue
+
+    settings = _settings(config, "requeue")
+    with make_session_factory(make_engine(settings.database_url)).begin() as session:
+        repository.transition_job(session, job_id, JobState.QUEUED, "requeued by operator")
+    TaskQueue(create_celery_app(settings)).enqueue_analysis(job_id)
+    console.print(f"job {job_id} queued")
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption = None) -> None:
+    """Apply Alembic migrations up to the newest schema."""
+    from db.migrate import upgrade
+
+    settings = _settings(config, "db")
+    upgrade(settings.database_url)
+    console.print("database is at the newest schema")
+
+
+def main() -> None:
+    app()

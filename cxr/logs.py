@@ -1,0 +1,20 @@
+"""Logging is configured here, in entry points only; modules just call ``logging.getLogger(__name__)``."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+
+def configure_logging(level: str, process: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format=f"%(asctime)s %(levelname)s {process}[%(process)d] %(name)s: %(message)s",
+        force=True,
+    )
+    # pynetdicom logs dataset identifiers (patient name and ID) at DEBUG and INFO: keep it to warnings.
+    logging.getLogger("pynetdicom").setLevel(logging.WARNING)
+    # highdicom logs source SOP Instance UIDs at INFO while copying modules.
+    logging.getLogger("highdicom").setLevel(logging.WARNING)
+    # highdicom's person-name check quotes the name itself (Referring Physician's Name): never let it reach a log.
+    warnings.filterwarnings("ignore", message=r"The string .* is unlikely to represent", category=UserWarning)

@@ -1,0 +1,79 @@
+"""``cxr serve``: the SCP and the workers as child processes of one supervisor, stopped together.
+
+Children get SIGTERM on Ctrl-C or SIGTERM (then SIGKILL after a grace period), and the kernel signals them if the
+supervisor itself dies (PR_SET_PDEATHSIG), so no orphan survives.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+
+logger = logging.getLogger(__name__)
+
+GRACE_SECONDS = 15.0
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:  # not Linux: the signal handlers below still stop the children on a normal exit
+        pass
+
+
+def child_commands(config: Path | None) -> list[list[str]]:
+    base = [sys.executable, "-m", "cxr"]
+    options = ["--config", str(config)] if config is not None else []
+    return [
+        [*base, "scp", *options],
+        [*base, "worker", "--queues", "gpu", *options],
+        [*base, "worker", "--queues", "io", *options],
+    ]
+
+
+def supervise(commands: list[list[str]]) -> int:
+    """Run the children until a signal or until one of them exits; returns the exit status for the supervisor."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        logger.info("received %s; stopping", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    children = [subprocess.Popen(c, preexec_fn=_die_with_parent) for c in commands]  # noqa: PLW1509
+    logger.info("started %d processes: %s", len(children), ", ".join(str(c.pid) for c in children))
+    status = 0
+    try:
+        while not stop.wait(0.5):
+            exited = [c for c in children if c.poll() is not None]
+            if exited:
+                logger.error("process %d exited with %s; stopping the others", exited[0].pid, exited[0].returncode)
+                status = 1
+                break
+    finally:
+        _stop_children(children)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return status
+
+
+def _stop_children(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    deadline = time.monotonic() + GRACE_SECONDS
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            logger.warning("process %d did not stop in %.0f s; killing it", child.pid, GRACE_SECONDS)
+            child.kill()
+            child.wait()

@@ -1,0 +1,78 @@
+"""Study completion: a study whose completion time has come becomes one job, eligible or recorded as not.
+
+Completion state lives in the database (``Study.completion_due_at``), so a restarted SCP loses no pending study.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from db import repository
+from db.engine import SessionFactory
+from db.models import JobState, utcnow
+from dicom_node.rules import EligibilityRules, evaluate
+
+logger = logging.getLogger(__name__)
+
+Enqueue = Callable[[int], None]
+
+
+class CompletionMonitor:
+    def __init__(
+        self,
+        session_factory: SessionFactory,
+        enqueue: Enqueue,
+        detector: str,
+        poll_seconds: float,
+        rules: EligibilityRules | None = None,
+    ) -> None:
+        self._session_factory = session_factory
+        self._enqueue = enqueue
+        self._detector = detector
+        self._poll_seconds = poll_seconds
+        self._rules = rules or EligibilityRules()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> list[int]:
+        """Turn every due study into a job; returns the ids of the jobs created."""
+        created: list[tuple[int, JobState]] = []
+        with self._session_factory.begin() as session:
+            for study_id in repository.claim_due_studies(session, utcnow()):
+                decision = evaluate(repository.study_facts(session, study_id), self._rules)
+                state = JobState.QUEUED if decision.eligible else JobState.NOT_ELIGIBLE
+                job_id = repository.create_job(session, study_id, self._detector, state, decision.reason)
+                created.append((job_id, state))
+        for job_id, state in created:
+            if state is JobState.QUEUED:
+                self._enqueue_safely(job_id)
+            else:
+                logger.info("job %d not eligible", job_id)
+        return [job_id for job_id, _ in created]
+
+    def _enqueue_safely(self, job_id: int) -> None:
+        try:
+            self._enqueue(job_id)
+            logger.info("job %d queued for analysis", job_id)
+        except Exception as exc:  # broker down: the row stays QUEUED for the sweeper to re-send
+            logger.error("job %d recorded but not enqueued: %s", job_id, type(exc).__name__)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._poll_seconds):
+            try:
+                self.run_once()
+            except SQLAlchemyError as exc:
+                logger.error("completion pass failed, retrying: %s", type(exc).__name__)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="study-completion", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

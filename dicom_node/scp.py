@@ -1,0 +1,101 @@
+"""The DICOM listener: presentation contexts, event handlers bound to their dependencies, and completion."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pydicom import uid
+from pynetdicom import AE, evt
+from pynetdicom.sop_class import (
+    ComputedRadiographyImageStorage,
+    DigitalXRayImageStorageForPresentation,
+    DigitalXRayImageStorageForProcessing,
+    Verification,
+)
+from pynetdicom.transport import ThreadedAssociationServer
+
+from db.engine import SessionFactory
+from db.settings import Settings
+from dicom_node.completion import CompletionMonitor
+from dicom_node.handlers import NodeContext, handle_aborted, handle_echo, handle_released, handle_store
+from dicom_node.spool import Spool
+
+logger = logging.getLogger(__name__)
+
+STORAGE_SOP_CLASSES = (
+    ComputedRadiographyImageStorage,
+    DigitalXRayImageStorageForPresentation,
+    DigitalXRayImageStorageForProcessing,
+)
+
+# Each is decodable by pydicom itself (uncompressed, deflate, RLE) or by the installed pylibjpeg plugins
+# (libjpeg: JPEG baseline/extended/lossless, JPEG-LS; openjpeg: JPEG 2000).
+TRANSFER_SYNTAXES = (
+    uid.ExplicitVRLittleEndian,
+    uid.ImplicitVRLittleEndian,
+    uid.DeflatedExplicitVRLittleEndian,
+    uid.JPEGBaseline8Bit,
+    uid.JPEGExtended12Bit,
+    uid.JPEGLossless,
+    uid.JPEGLosslessSV1,
+    uid.JPEGLSLossless,
+    uid.JPEGLSNearLossless,
+    uid.JPEG2000Lossless,
+    uid.JPEG2000,
+    uid.RLELossless,
+)
+
+
+def build_ae(settings: Settings) -> AE:
+    ae = AE(ae_title=settings.scp.ae_title)
+    ae.maximum_pdu_size = settings.scp.max_pdu_size
+    ae.require_called_aet = True
+    if settings.scp.allowed_calling_aets:
+        ae.require_calling_aet = list(settings.scp.allowed_calling_aets)
+    else:
+        logger.warning("scp.allowed_calling_aets is empty: any calling AE may store to this node")
+    for sop_class in STORAGE_SOP_CLASSES:
+        ae.add_supported_context(sop_class, list(TRANSFER_SYNTAXES))
+    ae.add_supported_context(Verification)
+    return ae
+
+
+@dataclass
+class StorageNode:
+    """A running SCP with its completion monitor; ``stop`` shuts both down."""
+
+    server: ThreadedAssociationServer
+    monitor: CompletionMonitor
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.monitor.stop()
+
+
+def start_node(settings: Settings, session_factory: SessionFactory, enqueue: Callable[[int], None]) -> StorageNode:
+    context = NodeContext(settings=settings.scp, spool=Spool(settings.spool_dir), session_factory=session_factory)
+    handlers = [
+        (evt.EVT_C_ECHO, handle_echo),
+        (evt.EVT_C_STORE, handle_store, [context]),
+        (evt.EVT_RELEASED, handle_released, [context]),
+        (evt.EVT_ABORTED, handle_aborted, [context]),
+    ]
+    server = build_ae(settings).start_server((settings.scp.host, settings.scp.port), block=False, evt_handlers=handlers)
+    assert server is not None
+    monitor = CompletionMonitor(session_factory, enqueue, settings.detector, settings.scp.completion_poll_s)
+    monitor.start()
+    node = StorageNode(server=server, monitor=monitor)
+    logger.info("SCP %s listening on %s:%d", settings.scp.ae_title, settings.scp.host, node.port)
+    return node
+
+
+def serve_forever(node: StorageNode, stop: threading.Event) -> None:
+    stop.wait()
+    node.stop()

@@ -1,0 +1,95 @@
+"""The SCU: C-ECHO and C-STORE to a destination. Returns outcomes; the caller decides about retries."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pydicom
+from pydicom import uid
+from pynetdicom import AE
+
+from db.settings import Destination
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CALLING_AE = "CXR_AI"
+TRANSIENT_STATUS_PREFIX = 0xA700  # out of resources: worth retrying
+
+
+@dataclass(frozen=True)
+class StoreOutcome:
+    path: Path
+    status: int | None
+    """The DIMSE status, or None when no response came (connection refused, association rejected, timeout)."""
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and (self.status == 0x0000 or self.status in (0xB000, 0xB007, 0xB006))
+
+    @property
+    def permanent_failure(self) -> bool:
+        """The peer understood and refused: sending the same object again cannot succeed."""
+        return self.status is not None and not self.ok and (self.status & 0xFF00) != TRANSIENT_STATUS_PREFIX
+
+
+def _ae(calling_ae: str, timeout_s: float) -> AE:
+    ae = AE(ae_title=calling_ae)
+    ae.acse_timeout = timeout_s
+    ae.dimse_timeout = timeout_s
+    ae.network_timeout = timeout_s
+    return ae
+
+
+def echo(destination: Destination, calling_ae: str = DEFAULT_CALLING_AE, timeout_s: float = 10.0) -> int | None:
+    """The C-ECHO status, or None when the destination could not be reached."""
+    ae = _ae(calling_ae, timeout_s)
+    ae.add_requested_context(uid.UID("1.2.840.10008.1.1"))
+    assoc = ae.associate(destination.host, destination.port, ae_title=destination.ae_title)
+    if not assoc.is_established:
+        return None
+    try:
+        status = assoc.send_c_echo()
+        return int(status.Status) if "Status" in status else None
+    finally:
+        assoc.release()
+
+
+def send_files(
+    destination: Destination, paths: Sequence[Path], calling_ae: str = DEFAULT_CALLING_AE, timeout_s: float = 30.0
+) -> list[StoreOutcome]:
+    """C-STORE each file over one association, proposing each file's own SOP class and transfer syntax."""
+    datasets = [(path, pydicom.dcmread(path)) for path in paths]
+    ae = _ae(calling_ae, timeout_s)
+    contexts = {
+        (str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID)) for _, ds in datasets
+    }
+    for sop_class, syntax in sorted(contexts):
+        ae.add_requested_context(sop_class, sorted({syntax, uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian}))
+    assoc = ae.associate(destination.host, destination.port, ae_title=destination.ae_title)
+    if not assoc.is_established:
+        reason = "association rejected" if assoc.is_rejected else "destination unreachable or association aborted"
+        return [StoreOutcome(path, None, reason) for path, _ in datasets]
+    outcomes = []
+    try:
+        for path, ds in datasets:
+            outcomes.append(_store_one(assoc, path, ds))
+    finally:
+        if assoc.is_established:
+            assoc.release()
+    return outcomes
+
+
+def _store_one(assoc: object, path: Path, ds: pydicom.Dataset) -> StoreOutcome:
+    try:
+        response = assoc.send_c_store(ds)  # type: ignore[attr-defined]
+    except Exception as exc:  # pynetdicom raises for contexts the peer did not accept
+        return StoreOutcome(path, None, f"{type(exc).__name__}: {exc}")
+    if "Status" not in response:
+        return StoreOutcome(path, None, "no response (timeout or aborted association)")
+    status = int(response.Status)
+    error = None if status == 0 else f"status 0x{status:04X}"
+    return StoreOutcome(path, status, error)

@@ -1,0 +1,48 @@
+"""The one Celery app. Messages carry ids only; the database is the record, Celery only signals work."""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from db.settings import Settings
+
+ANALYZE_TASK = "cxr.analyze_study"
+DELIVER_TASK = "cxr.deliver"
+GPU_QUEUE = "gpu"
+IO_QUEUE = "io"
+VISIBILITY_TIMEOUT_S = 3600.0
+
+
+def _transport_options(broker_url: str) -> dict[str, float]:
+    """Redis redelivers an unacknowledged message after the visibility timeout: keep it above the longest job.
+
+    kombu's SQLAlchemy transport passes every transport option to ``create_engine``, so it gets none.
+    """
+    if broker_url.startswith(("redis://", "rediss://")):
+        return {"visibility_timeout": VISIBILITY_TIMEOUT_S}
+    return {}
+
+
+def create_celery_app(settings: Settings) -> Celery:
+    app = Celery("cxr", broker=settings.broker_url, include=["worker.tasks"])
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_backend=None,
+        task_ignore_result=True,
+        task_queues=[Queue(GPU_QUEUE), Queue(IO_QUEUE)],
+        task_default_queue=GPU_QUEUE,
+        task_routes={ANALYZE_TASK: {"queue": GPU_QUEUE}, DELIVER_TASK: {"queue": IO_QUEUE}},
+        # One message at a time per worker: a long analysis must not hold back messages another worker could take.
+        worker_prefetch_multiplier=1,
+        # The tasks are idempotent, so a message is acknowledged only after it ran, and re-queued if the worker dies.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_hijack_root_logger=False,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options=_transport_options(settings.broker_url),
+        worker_send_task_events=False,
+        enable_utc=True,
+    )
+    return app

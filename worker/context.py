@@ -1,0 +1,46 @@
+"""What a worker process holds for its whole life: settings, database sessions, the queue and the warm detector."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from db.engine import SessionFactory, make_engine, make_session_factory
+from db.settings import Settings
+from models.protocol import Detector
+from models.registry import load_detector
+from worker.celery_app import create_celery_app
+from worker.queue import TaskQueue
+
+
+@dataclass
+class WorkerContext:
+    settings: Settings
+    session_factory: SessionFactory
+    queue: TaskQueue
+
+    def detector(self, name: str) -> Detector:
+        """Loaded once per process by the registry, then reused."""
+        return load_detector(name)
+
+
+_current: WorkerContext | None = None
+
+
+def build_context(settings: Settings) -> WorkerContext:
+    return WorkerContext(
+        settings=settings,
+        session_factory=make_session_factory(make_engine(settings.database_url)),
+        queue=TaskQueue(create_celery_app(settings)),
+    )
+
+
+def install(context: WorkerContext) -> None:
+    """Called once by the worker entry point before it consumes messages."""
+    global _current
+    _current = context
+
+
+def current() -> WorkerContext:
+    if _current is None:
+        raise RuntimeError("worker context not installed; start workers with 'cxr worker'")
+    return _current

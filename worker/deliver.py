@@ -1,0 +1,73 @@
+"""The delivery stage: C-STORE one result object to one destination and record the outcome."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import random
+
+from db import repository
+from db.models import DeliveryState, JobState
+from db.settings import Destination, WorkerSettings
+from dicom_node.scu import send_files
+from worker.context import WorkerContext
+
+logger = logging.getLogger(__name__)
+
+
+class DeliveryOutcome(enum.StrEnum):
+    SENT = "SENT"
+    RETRY = "RETRY"
+    DEAD_LETTER = "DEAD_LETTER"
+    ALREADY_SENT = "ALREADY_SENT"
+
+
+def backoff_seconds(attempt: int, settings: WorkerSettings, rng: random.Random | None = None) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(cap, base·2^(attempt-1))]."""
+    ceiling = min(settings.delivery_backoff_max_s, settings.delivery_backoff_s * 2 ** max(0, attempt - 1))
+    return (rng or random.Random()).uniform(0.5 * ceiling, ceiling)
+
+
+def _destination(context: WorkerContext, name: str) -> Destination | None:
+    return next((d for d in context.settings.destinations if d.name == name), None)
+
+
+def deliver_result(context: WorkerContext, delivery_id: int) -> DeliveryOutcome:
+    with context.session_factory.begin() as session:
+        work = repository.delivery_work(session, delivery_id)
+    if work.state is DeliveryState.SENT:
+        return DeliveryOutcome.ALREADY_SENT
+    destination = _destination(context, work.destination_name)
+    if destination is None:
+        return _dead_letter(context, delivery_id, work.job_id, f"destination {work.destination_name!r} not configured")
+    outcome = send_files(destination, [work.path], calling_ae=context.settings.scp.ae_title)[0]
+    if outcome.ok:
+        with context.session_factory.begin() as session:
+            repository.record_delivery_attempt(session, delivery_id, DeliveryState.SENT, None)
+            if all(s is DeliveryState.SENT for s in repository.job_delivery_states(session, work.job_id)):
+                repository.transition_job(session, work.job_id, JobState.DELIVERED, "all objects delivered")
+        logger.info("delivery %d sent to %s", delivery_id, destination.name)
+        return DeliveryOutcome.SENT
+    reason = f"{destination.name}: {outcome.error}"
+    if outcome.permanent_failure:
+        # The destination refused this object; sending it again would only loop.
+        return _dead_letter(context, delivery_id, work.job_id, reason)
+    with context.session_factory.begin() as session:
+        attempts = repository.record_delivery_attempt(session, delivery_id, DeliveryState.PENDING, reason)
+    if attempts > context.settings.worker.delivery_max_retries:
+        return _dead_letter(context, delivery_id, work.job_id, f"{reason} after {attempts} attempts", count=False)
+    logger.warning("delivery %d attempt %d failed: %s", delivery_id, attempts, outcome.error)
+    return DeliveryOutcome.RETRY
+
+
+def _dead_letter(
+    context: WorkerContext, delivery_id: int, job_id: int, reason: str, count: bool = True
+) -> DeliveryOutcome:
+    with context.session_factory.begin() as session:
+        if count:
+            repository.record_delivery_attempt(session, delivery_id, DeliveryState.DEAD_LETTER, reason)
+        else:
+            repository.set_delivery_state(session, delivery_id, DeliveryState.DEAD_LETTER)
+        repository.transition_job(session, job_id, JobState.DEAD_LETTER, reason=f"delivery failed: {reason}")
+    logger.error("delivery %d dead-lettered: %s", delivery_id, reason)
+    return DeliveryOutcome.DEAD_LETTER

@@ -1,0 +1,31 @@
+"""Thin Celery tasks: each takes an id, calls a plain pipeline function, and enqueues what comes next."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Task, shared_task
+
+from worker.analyze import analyze_job
+from worker.celery_app import ANALYZE_TASK, DELIVER_TASK
+from worker.context import current
+from worker.deliver import DeliveryOutcome, backoff_seconds, deliver_result
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name=ANALYZE_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
+def analyze_study(self: Task, job_id: int) -> None:
+    context = current()
+    outcome = analyze_job(context, job_id)
+    for delivery_id in outcome.delivery_ids:
+        context.queue.enqueue_delivery(delivery_id)
+
+
+@shared_task(name=DELIVER_TASK, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def deliver(self: Task, delivery_id: int) -> None:
+    context = current()
+    outcome = deliver_result(context, delivery_id)
+    if outcome is DeliveryOutcome.RETRY:
+        # The attempt count lives in the database, which also decides when to stop (dead letter).
+        raise self.retry(countdown=backoff_seconds(self.request.retries + 1, context.settings.worker))
