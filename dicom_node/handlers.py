@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from pydicom.dataset import Dataset
+from typing import cast
+
+from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -77,7 +80,7 @@ def _facts(event: Event, ds: Dataset, context: NodeContext) -> InstanceFacts:
         study_instance_uid=study_uid,
         series_instance_uid=str(ds.SeriesInstanceUID),
         sop_instance_uid=sop_uid,
-        sop_class_uid=str(event.request.AffectedSOPClassUID),
+        sop_class_uid=str(_request(event).AffectedSOPClassUID),
         transfer_syntax_uid=str(event.context.transfer_syntax),
         modality=_text(ds, "Modality", 16),
         body_part_examined=_text(ds, "BodyPartExamined", 16),
@@ -88,14 +91,18 @@ def _facts(event: Event, ds: Dataset, context: NodeContext) -> InstanceFacts:
     )
 
 
+def _request(event: Event) -> C_STORE:
+    return cast(C_STORE, event.request)
+
+
 def _check_identity(event: Event, ds: Dataset) -> int | None:
     """A status when the instance's identifiers are unusable; None when it may be stored."""
-    requested = str(event.request.AffectedSOPInstanceUID)
+    requested = str(_request(event).AffectedSOPInstanceUID)
     if not is_valid_uid(requested):
         return Status.CANNOT_UNDERSTAND
     if str(ds.get("SOPInstanceUID", "")) != requested:
         return Status.DATASET_DOES_NOT_MATCH_SOP_CLASS
-    if str(ds.get("SOPClassUID", "")) != str(event.request.AffectedSOPClassUID):
+    if str(ds.get("SOPClassUID", "")) != str(_request(event).AffectedSOPClassUID):
         return Status.DATASET_DOES_NOT_MATCH_SOP_CLASS
     for keyword in ("StudyInstanceUID", "SeriesInstanceUID"):
         if not is_valid_uid(str(ds.get(keyword, ""))):

@@ -6,15 +6,10 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from pydicom import uid
 from pynetdicom import AE, evt
-from pynetdicom.sop_class import (
-    ComputedRadiographyImageStorage,
-    DigitalXRayImageStorageForPresentation,
-    DigitalXRayImageStorageForProcessing,
-    Verification,
-)
 from pynetdicom.transport import ThreadedAssociationServer
 
 from db.engine import SessionFactory
@@ -26,10 +21,11 @@ from dicom_node.spool import Spool
 logger = logging.getLogger(__name__)
 
 STORAGE_SOP_CLASSES = (
-    ComputedRadiographyImageStorage,
-    DigitalXRayImageStorageForPresentation,
-    DigitalXRayImageStorageForProcessing,
+    uid.ComputedRadiographyImageStorage,
+    uid.DigitalXRayImageStorageForPresentation,
+    uid.DigitalXRayImageStorageForProcessing,
 )
+VERIFICATION = uid.UID("1.2.840.10008.1.1")
 
 # Each is decodable by pydicom itself (uncompressed, deflate, RLE) or by the installed pylibjpeg plugins
 # (libjpeg: JPEG baseline/extended/lossless, JPEG-LS; openjpeg: JPEG 2000).
@@ -59,7 +55,7 @@ def build_ae(settings: Settings) -> AE:
         logger.warning("scp.allowed_calling_aets is empty: any calling AE may store to this node")
     for sop_class in STORAGE_SOP_CLASSES:
         ae.add_supported_context(sop_class, list(TRANSFER_SYNTAXES))
-    ae.add_supported_context(Verification)
+    ae.add_supported_context(VERIFICATION)
     return ae
 
 
@@ -81,7 +77,7 @@ class StorageNode:
 
 def start_node(settings: Settings, session_factory: SessionFactory, enqueue: Callable[[int], None]) -> StorageNode:
     context = NodeContext(settings=settings.scp, spool=Spool(settings.spool_dir), session_factory=session_factory)
-    handlers = [
+    handlers: list[Any] = [
         (evt.EVT_C_ECHO, handle_echo),
         (evt.EVT_C_STORE, handle_store, [context]),
         (evt.EVT_RELEASED, handle_released, [context]),

@@ -10,6 +10,7 @@ from pathlib import Path
 import pydicom
 from pydicom import uid
 from pynetdicom import AE
+from pynetdicom.association import Association
 
 from db.settings import Destination
 
@@ -83,9 +84,9 @@ def send_files(
     return outcomes
 
 
-def _store_one(assoc: object, path: Path, ds: pydicom.Dataset) -> StoreOutcome:
+def _store_one(assoc: Association, path: Path, ds: pydicom.Dataset) -> StoreOutcome:
     try:
-        response = assoc.send_c_store(ds)  # type: ignore[attr-defined]
+        response = assoc.send_c_store(ds)
     except Exception as exc:  # pynetdicom raises for contexts the peer did not accept
         return StoreOutcome(path, None, f"{type(exc).__name__}: {exc}")
     if "Status" not in response:

@@ -120,7 +120,9 @@ def lung_field_mask(enhanced: U8Image) -> npt.NDArray[np.uint8]:
     blurred = cv2.GaussianBlur(enhanced, (0, 0), 3)
     threshold, _ = cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     dark = (blurred < threshold).astype(np.uint8)
-    dark = cv2.morphologyEx(dark, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7)))
+    dark = np.asarray(
+        cv2.morphologyEx(dark, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))), dtype=np.uint8
+    )
     count, labels, stats, centroids = cv2.connectedComponentsWithStats(dark)
     mask = np.zeros_like(dark)
     sides: dict[bool, list[int]] = {True: [], False: []}

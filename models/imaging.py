@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import pydicom
 from pydicom.dataset import Dataset
-from pydicom.pixels import apply_modality_lut, apply_voi_lut
+from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut
 
 logger = logging.getLogger(__name__)
 
@@ -98,8 +98,9 @@ def decode_raster(path: Path) -> DecodedImage:
         raise UndecodableImageError(f"{path.name} is not a readable PNG/JPEG image")
     if raw.ndim == 3:
         raw = cv2.cvtColor(raw, cv2.COLOR_BGRA2GRAY if raw.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
-    high = float(np.iinfo(raw.dtype).max) if np.issubdtype(raw.dtype, np.integer) else float(raw.max())
-    return DecodedImage(pixels=_normalise(raw, 0.0, high), spacing_mm=None)
+    values = np.asarray(raw, dtype=np.float32)
+    high = float(np.iinfo(np.dtype(raw.dtype.str)).max) if raw.dtype.kind in "ui" else float(values.max())
+    return DecodedImage(pixels=_normalise(values, 0.0, high), spacing_mm=None)
 
 
 def decode_file(path: Path) -> DecodedImage:

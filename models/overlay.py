@@ -39,7 +39,7 @@ def render_overlay(pixels: FloatImage, findings: Sequence[Finding], banner: str)
     canvas = Image.fromarray(np.stack([grey, grey, grey], axis=-1), mode="RGB")
     draw = ImageDraw.Draw(canvas)
     line = max(2, round(min(rows, cols) / 400))
-    font = ImageFont.load_default(size=max(12, round(min(rows, cols) / 45)))
+    font = _font(max(12, round(min(rows, cols) / 45)))
     for finding in findings:
         if finding.box is None:
             continue
@@ -51,6 +51,13 @@ def render_overlay(pixels: FloatImage, findings: Sequence[Finding], banner: str)
         draw.text((box.x_min, text_y), caption, font=font, fill=colour, stroke_width=1, stroke_fill=(0, 0, 0))
     _draw_banner(draw, burnable(banner), font, cols)
     return np.asarray(canvas, dtype=np.uint8).copy()
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    font = ImageFont.load_default(size=size)
+    if not isinstance(font, ImageFont.FreeTypeFont):
+        raise RuntimeError("Pillow was built without FreeType; overlay text needs it")
+    return font
 
 
 def _draw_banner(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont, width: int) -> None:

@@ -37,13 +37,13 @@ def resize_long_side(image: FloatImage, long_side: int) -> tuple[FloatImage, Res
 
 
 def to_uint8(image: FloatImage) -> U8Image:
-    return np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    scaled: FloatImage = np.clip(image * np.float32(255.0) + np.float32(0.5), 0, 255)
+    return scaled.astype(np.uint8)
 
 
 def clahe(image: U8Image, clip_limit: float = 2.0, tiles: int = 8) -> U8Image:
     """Contrast-limited adaptive histogram equalisation, as the project's origin pipelines used."""
-    result: U8Image = cv2.createCLAHE(clipLimit=clip_limit, tileGridSize=(tiles, tiles)).apply(image)
-    return result
+    return np.asarray(cv2.createCLAHE(clipLimit=clip_limit, tileGridSize=(tiles, tiles)).apply(image), dtype=np.uint8)
 
 
 def denoise(image: FloatImage, sigma: float = 1.0) -> FloatImage:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from celery import Task, shared_task
 
@@ -15,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(name=ANALYZE_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
-def analyze_study(self: Task, job_id: int) -> None:
+def analyze_study(self: Task[Any, Any], job_id: int) -> None:
     context = current()
     outcome = analyze_job(context, job_id)
     for delivery_id in outcome.delivery_ids:
@@ -23,7 +24,7 @@ def analyze_study(self: Task, job_id: int) -> None:
 
 
 @shared_task(name=DELIVER_TASK, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
-def deliver(self: Task, delivery_id: int) -> None:
+def deliver(self: Task[Any, Any], delivery_id: int) -> None:
     context = current()
     outcome = deliver_result(context, delivery_id)
     if outcome is DeliveryOutcome.RETRY:

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+
+from db.engine import SessionFactory, make_engine, make_session_factory
+from db.migrate import upgrade
+from tests.helpers.databases import postgres_database, sqlite_url
+
+
+def testdata(name: str) -> Path:
+    path = get_testdata_file(name)
+    assert path is not None, f"{name} missing: install pydicom-data"
+    return Path(str(path))
+
+
+@pytest.fixture(scope="session")
+def rg1() -> Path:
+    return testdata("RG1_UNCR.dcm")
+
+
+@pytest.fixture(scope="session")
+def rg1_j2kr() -> Path:
+    return testdata("RG1_J2KR.dcm")
+
+
+@pytest.fixture(scope="session")
+def rg1_j2ki() -> Path:
+    return testdata("RG1_J2KI.dcm")
+
+
+@pytest.fixture(scope="session")
+def rg3() -> Path:
+    return testdata("RG3_UNCR.dcm")
+
+
+@pytest.fixture(scope="session")
+def rg1_dataset(rg1: Path) -> pydicom.Dataset:
+    return pydicom.dcmread(rg1)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Every database test runs against both the embedded default and PostgreSQL."""
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path)
+    else:
+        with postgres_database() as url:
+            yield url
+
+
+@pytest.fixture
+def session_factory(database_url: str) -> Iterator[SessionFactory]:
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    yield make_session_factory(engine)
+    engine.dispose()

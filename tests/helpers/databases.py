@@ -1,0 +1,55 @@
+"""Real databases for tests: a temporary SQLite file, or a fresh database on the local PostgreSQL server."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+POSTGRES_ADMIN_URL = os.environ.get("CXR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("CXR_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """Create an empty database for one test and drop it afterwards; yields its URL."""
+    name = f"cxr_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:
+        admin.dispose()
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {exc}")
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def sqlite_url(directory: Path) -> str:
+    return f"sqlite:///{directory / 'cxr.sqlite'}"
+
+
+def redis_broker() -> str:
+    """The test Redis database, emptied; skips outside CI when no Redis server runs."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.flushdb()
+    except redis.ConnectionError as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"Redis is not reachable at {REDIS_URL}: {exc}")
+    return REDIS_URL

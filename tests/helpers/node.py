@@ -1,0 +1,100 @@
+"""``cxr serve`` as a real subprocess on free ports, with a temporary data directory."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pydicom
+
+from db import repository
+from db.engine import make_engine, make_session_factory
+from db.records import JobSummary
+from tests.helpers.peers import free_port, wait_for_port
+
+
+@dataclass
+class RunningNode:
+    config: Path
+    port: int
+    database_url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def jobs(self, study_uid: str | None = None) -> list[JobSummary]:
+        engine = make_engine(self.database_url)
+        try:
+            with make_session_factory(engine)() as session:
+                return repository.list_jobs(session, study_uid)
+        finally:
+            engine.dispose()
+
+
+def processes_naming(text: str) -> list[int]:
+    """PIDs whose command line mentions ``text`` (our unique config path): finds orphans of any kind."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+@contextmanager
+def cxr_serve(
+    workdir: Path, destination_port: int | None, database_url: str = "", broker_url: str = ""
+) -> Iterator[RunningNode]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    database_url = database_url or f"sqlite:///{workdir / 'var' / 'cxr.sqlite'}"
+    config = workdir / "cxr.toml"
+    lines = [f'data_dir = "{workdir / "var"}"', f'database_url = "{database_url}"']
+    if broker_url:
+        lines.append(f'broker_url = "{broker_url}"')
+    lines += ["[scp]", 'host = "127.0.0.1"', f"port = {port}", "completion_debounce_s = 0.5"]
+    if destination_port is not None:
+        lines += ["[[destinations]]", 'name = "pacs"', 'ae_title = "PACS"', 'host = "127.0.0.1"',
+                  f"port = {destination_port}"]
+    config.write_text("\n".join(lines) + "\n")
+    log = workdir / "serve.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CXR_")}
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cxr", "serve", "--config", str(config)], stdout=sink, stderr=subprocess.STDOUT, env=env
+        )
+    node = RunningNode(config, port, database_url, process, log)
+    try:
+        wait_for_port(port, timeout_s=60)
+        yield node
+    finally:
+        stop(node)
+
+
+def stop(node: RunningNode) -> None:
+    if node.process.poll() is None:
+        node.process.send_signal(signal.SIGTERM)
+        node.process.wait(timeout=60)
+
+
+def wait_for_files(directory: Path, count: int, timeout_s: float = 30.0) -> list[pydicom.Dataset]:
+    """The datasets in ``directory`` once ``count`` complete files are there."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        files = [p for p in directory.iterdir() if p.is_file()] if directory.exists() else []
+        if len(files) >= count:
+            time.sleep(0.5)  # storescp renames into place; let the last write settle
+            return [pydicom.dcmread(p) for p in sorted(directory.iterdir()) if p.is_file()]
+        time.sleep(0.2)
+    raise TimeoutError(f"{count} objects did not arrive in {directory} within {timeout_s} s")

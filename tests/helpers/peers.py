@@ -1,0 +1,104 @@
+"""Real peers for tests: DCMTK storescp/storescu, dciodvfy, PixelMed's SR validator. No mocks."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pydicom
+import pytest
+
+PIXELMED_JAR = Path("/usr/share/java/pixelmed.jar")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def require_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"{name} is not installed (.ci/run installs it)")
+    return path
+
+
+def wait_for_port(port: int, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on port {port} after {timeout_s} s")
+
+
+@contextmanager
+def storescp(directory: Path, ae_title: str = "PACS") -> Iterator[int]:
+    """A DCMTK storescp accepting every transfer syntax, writing into ``directory``; yields its port."""
+    require_tool("storescp")
+    port = free_port()
+    directory.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        ["storescp", "-aet", ae_title, "+xa", "-od", str(directory), str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def storescu(path: Path, port: int, called_ae: str = "CXR_AI", *extra: str) -> subprocess.CompletedProcess[str]:
+    require_tool("storescu")
+    return subprocess.run(
+        ["storescu", "-aec", called_ae, *extra, "127.0.0.1", str(port), str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def received(directory: Path) -> list[pydicom.Dataset]:
+    return [pydicom.dcmread(p) for p in sorted(directory.iterdir()) if p.is_file()]
+
+
+def dciodvfy_errors(path: Path) -> list[str]:
+    """dciodvfy's error lines (warnings inherited from the source are not errors)."""
+    require_tool("dciodvfy")
+    result = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=120)
+    return [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("Error")]
+
+
+def pixelmed_sr_errors(path: Path) -> list[str]:
+    """PixelMed DicomSRValidator's error lines; the XPath limits of recent JREs would stop it early."""
+    require_tool("java")
+    if not PIXELMED_JAR.is_file():
+        pytest.skip("PixelMed is not installed (Debian libpixelmed-java; .ci/run installs it)")
+    result = subprocess.run(
+        [
+            "java",
+            "-Djdk.xml.xpathExprOpLimit=0",
+            "-Djdk.xml.xpathExprGrpLimit=0",
+            "-Djdk.xml.xpathTotalOpLimit=0",
+            "-cp",
+            str(PIXELMED_JAR),
+            "com.pixelmed.validate.DicomSRValidator",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    output = result.stdout + result.stderr
+    assert "validation complete" in output, output[-2000:]
+    return [line for line in output.splitlines() if line.lower().startswith("error")]

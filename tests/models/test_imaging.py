@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+from models.imaging import UndecodableImageError, decode_dataset, decode_file, pixel_spacing_mm
+
+
+def test_rg1_zero_spacing_means_unknown(rg1_dataset: pydicom.Dataset) -> None:
+    assert [float(v) for v in rg1_dataset.PixelSpacing] == [0.0, 0.0]
+    assert pixel_spacing_mm(rg1_dataset) is None
+
+
+def test_imager_spacing_is_used_when_valid(rg1_dataset: pydicom.Dataset) -> None:
+    ds = copy.deepcopy(rg1_dataset)
+    del ds.PixelSpacing
+    ds.ImagerPixelSpacing = [0.143, 0.144]
+    assert pixel_spacing_mm(ds) == (0.143, 0.144)
+
+
+def test_monochrome1_is_inverted_so_lungs_are_dark(rg1_dataset: pydicom.Dataset) -> None:
+    decoded = decode_dataset(rg1_dataset)
+    pixels = decoded.pixels
+    assert pixels.dtype == np.float32 and pixels.shape == (1955, 1841)
+    assert 0.0 <= pixels.min() and pixels.max() <= 1.0
+    rows, cols = pixels.shape
+    # The right lung (image left, mid height) is aerated and darker than the spine in the middle column.
+    lung = pixels[rows // 3 : rows // 2, cols // 5 : cols // 3].mean()
+    spine = pixels[rows // 3 : rows // 2, cols // 2 - 40 : cols // 2 + 40].mean()
+    assert lung < spine
+
+
+def test_j2k_lossless_decodes_identically(rg1: Path, rg1_j2kr: Path) -> None:
+    assert np.array_equal(decode_file(rg1).pixels, decode_file(rg1_j2kr).pixels)
+
+
+def test_colour_image_is_a_typed_error(rg1_dataset: pydicom.Dataset) -> None:
+    ds = copy.deepcopy(rg1_dataset)
+    ds.PhotometricInterpretation = "RGB"
+    with pytest.raises(UndecodableImageError, match="photometric"):
+        decode_dataset(ds)
+
+
+def test_truncated_pixel_data_is_a_typed_error(rg1_dataset: pydicom.Dataset) -> None:
+    ds = copy.deepcopy(rg1_dataset)
+    ds.PixelData = ds.PixelData[:1000]
+    with pytest.raises(UndecodableImageError, match="cannot be decoded"):
+        decode_dataset(ds)

@@ -1,0 +1,113 @@
+"""The pipeline stages as plain functions, without Celery: analyse a recorded job, then deliver to a real storescp."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from db import repository
+from db.engine import SessionFactory
+from db.models import JobState, utcnow
+from db.records import InstanceFacts
+from db.settings import Destination, Settings
+from worker.analyze import analyze_job
+from worker.celery_app import create_celery_app
+from worker.context import WorkerContext
+from worker.deliver import DeliveryOutcome, deliver_result
+from worker.queue import TaskQueue
+from tests.helpers.peers import free_port, received, storescp
+
+
+def record(session_factory: SessionFactory, settings: Settings, source: Path) -> int:
+    ds = pydicom.dcmread(source, stop_before_pixels=True)
+    spooled = settings.spool_dir / ds.StudyInstanceUID / f"{ds.SOPInstanceUID}.dcm"
+    spooled.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(source, spooled)
+    facts = InstanceFacts(
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID, ds.SOPClassUID, "1.2.840.10008.1.2.1",
+        ds.Modality, ds.get("BodyPartExamined"), ds.get("ViewPosition"), ds.get("StudyDescription"), "PACS", spooled,
+    )
+    with session_factory.begin() as s:
+        study_id = repository.record_instance(s, facts, utcnow() + timedelta(seconds=60)).study_id
+        return repository.create_job(s, study_id, "baseline", JobState.QUEUED)
+
+
+def context_for(settings: Settings, session_factory: SessionFactory) -> WorkerContext:
+    return WorkerContext(settings=settings, session_factory=session_factory, queue=TaskQueue(create_celery_app(settings)))
+
+
+def test_analyse_then_deliver_exactly_once(tmp_path: Path, session_factory: SessionFactory, rg1: Path) -> None:
+    with storescp(tmp_path / "pacs") as port:
+        settings = Settings(
+            data_dir=tmp_path / "var",
+            destinations=[Destination(name="pacs", ae_title="PACS", host="127.0.0.1", port=port)],
+        )
+        context = context_for(settings, session_factory)
+        job_id = record(session_factory, settings, rg1)
+        outcome = analyze_job(context, job_id)
+        assert outcome.state is JobState.ENCODED and len(outcome.delivery_ids) == 3
+        assert [deliver_result(context, d) for d in outcome.delivery_ids] == [DeliveryOutcome.SENT] * 3
+        assert deliver_result(context, outcome.delivery_ids[0]) is DeliveryOutcome.ALREADY_SENT
+        first_uids = sorted(ds.SOPInstanceUID for ds in received(tmp_path / "pacs"))
+        # A re-run (operator requeue) yields the same objects and sends nothing twice.
+        with session_factory.begin() as s:
+            repository.transition_job(s, job_id, JobState.QUEUED, "requeued")
+        again = analyze_job(context, job_id)
+    assert again.state is JobState.DELIVERED and again.delivery_ids == ()
+    with session_factory() as s:
+        assert sorted(r.sop_instance_uid for r in repository.job_results(s, job_id)) == first_uids
+        states = [state for state, _ in repository.job_events(s, job_id)]
+        findings = repository.job_findings(s, job_id)
+    assert JobState.DELIVERED in states and states[0] is JobState.QUEUED
+    assert findings and all(f.code_scheme == "SCT" for f in findings)
+
+
+def test_without_destinations_results_are_kept(tmp_path: Path, session_factory: SessionFactory, rg1: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "var")
+    job_id = record(session_factory, settings, rg1)
+    outcome = analyze_job(context_for(settings, session_factory), job_id)
+    assert outcome.state is JobState.COMPLETED
+    assert len(list(settings.results_dir.rglob("*.dcm"))) == 3
+
+
+def test_undecodable_image_fails_with_reason(tmp_path: Path, session_factory: SessionFactory, rg1: Path) -> None:
+    broken = tmp_path / "broken.dcm"
+    ds = pydicom.dcmread(rg1)
+    ds.PixelData = ds.PixelData[:100]
+    ds.save_as(broken)
+    settings = Settings(data_dir=tmp_path / "var")
+    job_id = record(session_factory, settings, broken)
+    assert analyze_job(context_for(settings, session_factory), job_id).state is JobState.FAILED
+    with session_factory() as s:
+        assert "cannot be decoded" in (repository.job_summary(s, job_id).reason or "")
+
+
+def test_unreachable_destination_retries_then_dead_letters(
+    tmp_path: Path, session_factory: SessionFactory, rg1: Path
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "var",
+        destinations=[Destination(name="down", ae_title="PACS", host="127.0.0.1", port=free_port())],
+        worker={"delivery_max_retries": 1},
+    )
+    context = context_for(settings, session_factory)
+    outcome = analyze_job(context, record(session_factory, settings, rg1))
+    delivery = outcome.delivery_ids[0]
+    assert deliver_result(context, delivery) is DeliveryOutcome.RETRY
+    assert deliver_result(context, delivery) is DeliveryOutcome.DEAD_LETTER
+    with session_factory() as s:
+        work = repository.delivery_work(s, delivery)
+        job = repository.job_summary(s, work.job_id)
+    assert work.attempts == 2 and job.state is JobState.DEAD_LETTER and "down" in (job.reason or "")
+
+
+@pytest.mark.parametrize("attempt,low,high", [(1, 1.0, 2.0), (3, 4.0, 8.0), (30, 150.0, 300.0)])
+def test_backoff_grows_and_is_capped(attempt: int, low: float, high: float) -> None:
+    from db.settings import WorkerSettings
+    from worker.deliver import backoff_seconds
+
+    assert low <= backoff_seconds(attempt, WorkerSettings()) <= high
