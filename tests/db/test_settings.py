@@ -52,3 +52,10 @@ def test_unknown_key_is_an_error(tmp_path: Path) -> None:
 def test_missing_config_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="nope.toml"):
         Settings.load(tmp_path / "nope.toml")
+
+
+def test_the_example_configuration_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CXR_CONFIG", raising=False)
+    example = Path(__file__).resolve().parents[2] / "cxr.example.toml"
+    settings = Settings.load(example)
+    assert settings.scp.port == 11112 and settings.destinations[0].port == 4242
