@@ -57,7 +57,7 @@ def _detect_one(path: Path, out: Path, index: int, detector: Detector, banner: s
         return {"file": str(path), "error": str(exc)}
     result = detector.detect([image])[0]
     overlay_path = out / f"{index:04d}_{path.stem}.overlay.png"
-    rgb = render_overlay(image.pixels, result.findings, banner)
+    rgb = render_overlay(image.pixels, result.findings, banner, result.heatmap)
     cv2.imwrite(str(overlay_path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     rows, columns = image.pixels.shape
     return {

@@ -18,6 +18,7 @@ from db.models import (
     Job,
     JobEvent,
     JobState,
+    ResultKind,
     ResultObject,
     Study,
     utcnow,
@@ -258,6 +259,18 @@ def upsert_result_object(session: Session, job_id: int, record: ResultRecord) ->
     return existing.id
 
 
+def earlier_results(session: Session, job_id: int, kind: ResultKind) -> list[ResultRecord]:
+    """Objects of ``kind`` that earlier jobs of the same study produced (what a follow-up SR supersedes)."""
+    job = _job(session, job_id)
+    rows = session.scalars(
+        select(ResultObject)
+        .join(Job)
+        .where(Job.study_id == job.study_id, Job.id < job_id, ResultObject.kind == kind)
+        .order_by(ResultObject.id)
+    )
+    return [ResultRecord(r.kind, r.sop_class_uid, r.sop_instance_uid, r.series_instance_uid, Path(r.path)) for r in rows]
+
+
 def job_results(session: Session, job_id: int) -> list[ResultRecord]:
     return [
         ResultRecord(r.kind, r.sop_class_uid, r.sop_instance_uid, r.series_instance_uid, Path(r.path))
@@ -314,6 +327,10 @@ def record_delivery_attempt(session: Session, delivery_id: int, state: DeliveryS
     d.last_error = error
     d.updated_at = utcnow()
     return d.attempts
+
+
+def job_state(session: Session, job_id: int) -> JobState:
+    return _job(session, job_id).state
 
 
 def job_delivery_states(session: Session, job_id: int) -> list[DeliveryState]:

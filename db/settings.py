@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -77,6 +77,15 @@ class EquipmentSettings(BaseModel):
     institution_name: str | None = None
 
 
+class ResultsSettings(BaseModel):
+    """How result objects are encoded."""
+
+    sc_compression: Literal["none", "jpeg"] = "none"
+    """Overlay SC pixel encoding: "none" (explicit VR little endian, RGB) or "jpeg" (baseline, about 15× smaller)."""
+    not_performed_sr: bool = True
+    """Send an SR saying analysis was not performed (and why) for chest studies that could not be analysed."""
+
+
 class Settings(BaseSettings):
     """Everything the node can be told. Build it once at an entry point and pass it down."""
 
@@ -97,6 +106,7 @@ class Settings(BaseSettings):
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     equipment: EquipmentSettings = Field(default_factory=EquipmentSettings)
+    results: ResultsSettings = Field(default_factory=ResultsSettings)
 
     @classmethod
     def settings_customise_sources(

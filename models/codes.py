@@ -1,8 +1,16 @@
-"""The one table from finding labels to coded concepts.
+"""The one table from finding labels to coded concepts, and from public models' label names to ours.
 
-Every label a detector may emit must be here; a detector whose labels are missing fails at load, not at encode time.
-Sources: SNOMED CT concept ids as checked in ``shared/dicom-outputs.md`` (validated with dciodvfy and PixelMed).
-Cardiomegaly uses 8186001 (SNOMED CT "Cardiomegaly"); DICOM CID 12248 lists 287272002 instead, and we keep one.
+Every label a detector may emit must map to a code here; a detector with an unmapped label fails at load, never at
+encode time. Each code's source is noted beside it:
+
+- [dicom]  pydicom's copy of the DICOM code tables (``pydicom.sr.codedict``), i.e. DICOM PS3.16;
+- [cid6101] DICOM PS3.16 CID 6101 "Chest Finding or Feature" (DCM codes);
+- [notes]  checked with dciodvfy and PixelMed on RG1 (``shared/dicom-outputs.md``);
+- [umls]   the NLM UMLS SNOMEDCT_US source;
+- [hl7]    an HL7 FHIR value set that lists the SNOMED CT concept with its fully specified name.
+
+Cardiomegaly: SNOMED CT 8186001 "Cardiomegaly" [notes]. DICOM CID 12248 lists 287272002 for the same idea; this
+table uses 8186001 everywhere.
 """
 
 from __future__ import annotations
@@ -27,22 +35,49 @@ class FindingLabel(enum.StrEnum):
     CONSOLIDATION = "Consolidation"
     CARDIOMEGALY = "Cardiomegaly"
     ATELECTASIS = "Atelectasis"
+    INFILTRATION = "Infiltration"
+    EDEMA = "Edema"
+    EMPHYSEMA = "Emphysema"
+    FIBROSIS = "Fibrosis"
+    PNEUMONIA = "Pneumonia"
+    HERNIA = "Hernia"
+    LUNG_LESION = "Lung Lesion"
+    FRACTURE = "Fracture"
+    LUNG_OPACITY = "Lung Opacity"
+    CALCIFICATION = "Calcification"
+    ILD = "ILD"
+    OTHER_LESION = "Other lesion"
 
 
 FINDING_CODES: dict[FindingLabel, CodedConcept] = {
-    FindingLabel.NODULE: CodedConcept("SCT", "27925004", "Nodule"),
-    FindingLabel.MASS: CodedConcept("SCT", "4147007", "Mass"),
-    FindingLabel.PNEUMOTHORAX: CodedConcept("SCT", "36118008", "Pneumothorax"),
-    FindingLabel.EFFUSION: CodedConcept("SCT", "60046008", "Pleural effusion"),
-    FindingLabel.CONSOLIDATION: CodedConcept("SCT", "95436008", "Lung consolidation"),
-    FindingLabel.CARDIOMEGALY: CodedConcept("SCT", "8186001", "Cardiomegaly"),
-    FindingLabel.ATELECTASIS: CodedConcept("SCT", "46621007", "Atelectasis"),
+    FindingLabel.NODULE: CodedConcept("SCT", "27925004", "Nodule"),  # [dicom] [notes]
+    FindingLabel.MASS: CodedConcept("SCT", "4147007", "Mass"),  # [dicom] [notes]
+    FindingLabel.PNEUMOTHORAX: CodedConcept("SCT", "36118008", "Pneumothorax"),  # [dicom] [notes]
+    FindingLabel.EFFUSION: CodedConcept("SCT", "60046008", "Pleural effusion"),  # [dicom] [notes]
+    FindingLabel.CONSOLIDATION: CodedConcept("SCT", "95436008", "Lung consolidation"),  # [notes]
+    FindingLabel.CARDIOMEGALY: CodedConcept("SCT", "8186001", "Cardiomegaly"),  # [notes]
+    FindingLabel.ATELECTASIS: CodedConcept("SCT", "46621007", "Atelectasis"),  # [notes]
+    FindingLabel.INFILTRATION: CodedConcept("SCT", "409609008", "Radiologic infiltrate of lung"),  # [umls]
+    FindingLabel.EDEMA: CodedConcept("SCT", "19242006", "Pulmonary edema"),  # [dicom]
+    FindingLabel.EMPHYSEMA: CodedConcept("SCT", "87433001", "Pulmonary emphysema"),  # [hl7]
+    FindingLabel.FIBROSIS: CodedConcept("SCT", "51615001", "Pulmonary fibrosis"),  # [hl7]
+    FindingLabel.PNEUMONIA: CodedConcept("SCT", "233604007", "Pneumonia"),  # [hl7]
+    FindingLabel.HERNIA: CodedConcept("SCT", "84089009", "Hiatal hernia"),  # [hl7]; NIH "Hernia" is hiatal
+    FindingLabel.LUNG_LESION: CodedConcept("SCT", "52988006", "Lesion"),  # [dicom]; the site says "Lung"
+    FindingLabel.FRACTURE: CodedConcept("SCT", "125605004", "Fracture of bone"),  # [hl7]
+    FindingLabel.LUNG_OPACITY: CodedConcept("DCM", "112033", "Abnormal opacity"),  # [cid6101]
+    FindingLabel.CALCIFICATION: CodedConcept("DCM", "112063", "Abnormal calcifications"),  # [cid6101]
+    FindingLabel.ILD: CodedConcept("SCT", "233703007", "Interstitial lung disease"),  # [hl7]
+    FindingLabel.OTHER_LESION: CodedConcept("SCT", "52988006", "Lesion"),  # [dicom]
 }
 
-# Where each finding lies (SNOMED CT body structures).
+# Where each finding lies (SNOMED CT body structures [dicom]).
 LUNG = CodedConcept("SCT", "39607008", "Lung")
 HEART = CodedConcept("SCT", "80891009", "Heart")
 PLEURA = CodedConcept("SCT", "3120008", "Pleura")
+THORAX = CodedConcept("SCT", "816094009", "Thorax")
+BONE = CodedConcept("SCT", "272673000", "Bone")
+STOMACH = CodedConcept("SCT", "69695003", "Stomach")
 
 FINDING_SITES: dict[FindingLabel, CodedConcept] = {
     FindingLabel.NODULE: LUNG,
@@ -52,6 +87,64 @@ FINDING_SITES: dict[FindingLabel, CodedConcept] = {
     FindingLabel.CONSOLIDATION: LUNG,
     FindingLabel.CARDIOMEGALY: HEART,
     FindingLabel.ATELECTASIS: LUNG,
+    FindingLabel.INFILTRATION: LUNG,
+    FindingLabel.EDEMA: LUNG,
+    FindingLabel.EMPHYSEMA: LUNG,
+    FindingLabel.FIBROSIS: LUNG,
+    FindingLabel.PNEUMONIA: LUNG,
+    FindingLabel.HERNIA: STOMACH,
+    FindingLabel.LUNG_LESION: LUNG,
+    FindingLabel.FRACTURE: BONE,
+    FindingLabel.LUNG_OPACITY: LUNG,
+    FindingLabel.CALCIFICATION: THORAX,
+    FindingLabel.ILD: LUNG,
+    FindingLabel.OTHER_LESION: THORAX,
+}
+
+# Public models' label names → ours. ``None``: no code verified yet (see UNMAPPED); a model with it cannot load.
+XRV_LABELS: dict[str, FindingLabel | None] = {
+    "Atelectasis": FindingLabel.ATELECTASIS,
+    "Consolidation": FindingLabel.CONSOLIDATION,
+    "Infiltration": FindingLabel.INFILTRATION,
+    "Pneumothorax": FindingLabel.PNEUMOTHORAX,
+    "Edema": FindingLabel.EDEMA,
+    "Emphysema": FindingLabel.EMPHYSEMA,
+    "Fibrosis": FindingLabel.FIBROSIS,
+    "Effusion": FindingLabel.EFFUSION,
+    "Pneumonia": FindingLabel.PNEUMONIA,
+    "Pleural_Thickening": None,
+    "Cardiomegaly": FindingLabel.CARDIOMEGALY,
+    "Nodule": FindingLabel.NODULE,
+    "Mass": FindingLabel.MASS,
+    "Hernia": FindingLabel.HERNIA,
+    "Lung Lesion": FindingLabel.LUNG_LESION,
+    "Fracture": FindingLabel.FRACTURE,
+    "Lung Opacity": FindingLabel.LUNG_OPACITY,
+    "Enlarged Cardiomediastinum": None,
+}
+
+VINDR_LABELS: dict[str, FindingLabel | None] = {
+    "Aortic enlargement": None,
+    "Atelectasis": FindingLabel.ATELECTASIS,
+    "Calcification": FindingLabel.CALCIFICATION,
+    "Cardiomegaly": FindingLabel.CARDIOMEGALY,
+    "Consolidation": FindingLabel.CONSOLIDATION,
+    "ILD": FindingLabel.ILD,
+    "Infiltration": FindingLabel.INFILTRATION,
+    "Lung Opacity": FindingLabel.LUNG_OPACITY,
+    "Nodule/Mass": FindingLabel.NODULE,  # one VinDr class; coded as Nodule, the smaller and commoner reading
+    "Other lesion": FindingLabel.OTHER_LESION,
+    "Pleural effusion": FindingLabel.EFFUSION,
+    "Pleural thickening": None,
+    "Pneumothorax": FindingLabel.PNEUMOTHORAX,
+    "Pulmonary fibrosis": FindingLabel.FIBROSIS,
+}
+
+UNMAPPED: dict[str, str] = {
+    "Pleural_Thickening": "no SNOMED CT concept verified against an authoritative source yet",
+    "Pleural thickening": "no SNOMED CT concept verified against an authoritative source yet",
+    "Enlarged Cardiomediastinum": "no SNOMED CT concept verified against an authoritative source yet",
+    "Aortic enlargement": "SNOMED CT offers 'Aortic aneurysm' (67362008), which claims more than enlargement",
 }
 
 
@@ -63,7 +156,8 @@ def code_for(label: str) -> CodedConcept:
     try:
         return FINDING_CODES[FindingLabel(label)]
     except ValueError as exc:
-        raise UnknownLabelError(f"finding label {label!r} has no code in models.codes") from exc
+        why = UNMAPPED.get(label, "not in the table")
+        raise UnknownLabelError(f"finding label {label!r} has no code in models.codes ({why})") from exc
 
 
 def site_for(label: str) -> CodedConcept:

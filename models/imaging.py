@@ -84,9 +84,10 @@ def _has_voi(ds: Dataset) -> bool:
     return "VOILUTSequence" in ds or ("WindowCenter" in ds and "WindowWidth" in ds)
 
 
-def read_dataset(path: Path) -> Dataset:
+def read_dataset(path: Path, header_only: bool = False) -> Dataset:
+    """The dataset at ``path``; ``header_only`` stops before the pixel data (for references and headers)."""
     try:
-        return pydicom.dcmread(path)
+        return pydicom.dcmread(path, stop_before_pixels=header_only)
     except Exception as exc:
         raise UndecodableImageError(f"{path.name} is not a readable DICOM file: {exc}") from exc
 

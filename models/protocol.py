@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from models.imaging import DecodedImage
+from models.imaging import DecodedImage, FloatImage
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,8 @@ class Finding:
 class ImageResult:
     abnormality_score: float
     findings: tuple[Finding, ...]
+    heatmap: FloatImage | None = field(default=None, compare=False, repr=False)
+    """Optional localisation heat in [0, 1], any resolution with the source's aspect ratio (e.g. a Grad-CAM)."""
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """The analysis stage: load → decode → detect → encode → write → record. A plain function; the task only calls it.
 
 Idempotent: a job that already finished does nothing, and a re-run writes the same result UIDs (upserted rows).
+A chest study that cannot be analysed gets an SR saying so (unless switched off), never silence.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydicom.dataset import Dataset
+
 from db import repository
-from db.models import TERMINAL_JOB_STATES, JobState
+from db.models import TERMINAL_JOB_STATES, JobState, ResultKind
 from db.records import FindingRecord, InstanceSummary, ResultRecord
 from dicom_node.rules import evaluate
 from models.codes import code_for
@@ -19,7 +22,7 @@ from models.imaging import UndecodableImageError, decode_dataset, read_dataset
 from models.protocol import Detector
 from models.registry import UnknownDetectorError
 from worker.context import WorkerContext
-from worker.encode.bundle import EncodedObject, encode_study
+from worker.encode.bundle import EncodedObject, encode_not_performed, encode_study
 from worker.encode.common import AnalysedImage, EncodeContext
 
 logger = logging.getLogger(__name__)
@@ -35,7 +38,42 @@ class AnalysisOutcome:
     delivery_ids: tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class _Work:
+    job_id: int
+    detector: str
+    selected: tuple[InstanceSummary, ...]
+    all_instances: tuple[InstanceSummary, ...]
+    predecessors: tuple[Path, ...]
+
+
 def analyze_job(context: WorkerContext, job_id: int) -> AnalysisOutcome:
+    work = _start(context, job_id)
+    if isinstance(work, AnalysisOutcome):
+        return work
+    try:
+        detector = context.detector(work.detector)
+    except UnknownDetectorError as exc:
+        return _fail(context, job_id, str(exc))
+    try:
+        if not work.selected:
+            raise PermanentJobError("no eligible image left in the study")
+        images = _analyse(detector, work.selected)
+    except (PermanentJobError, UndecodableImageError) as exc:
+        return _not_performed(context, work, detector, str(exc))
+    encode_context = EncodeContext(
+        images=images,
+        provenance=detector.provenance,
+        equipment=context.settings.equipment,
+        results=context.settings.results,
+    )
+    objects = encode_study(encode_context, _read_headers(work.predecessors))
+    findings = _finding_records(work.selected, images)
+    detail = f"{len(findings)} findings, {len(objects)} objects"
+    return _record(context, job_id, objects, findings, JobState.ENCODED, detail)
+
+
+def _start(context: WorkerContext, job_id: int) -> _Work | AnalysisOutcome:
     with context.session_factory.begin() as session:
         summary = repository.job_summary(session, job_id)
         if summary.state in TERMINAL_JOB_STATES or summary.state is JobState.ENCODED:
@@ -43,21 +81,14 @@ def analyze_job(context: WorkerContext, job_id: int) -> AnalysisOutcome:
             return AnalysisOutcome(summary.state, ())
         work = repository.start_attempt(session, job_id)
         facts = repository.study_facts(session, summary.study_id)
-    selected = evaluate(facts).instances
-    try:
-        if not selected:
-            raise PermanentJobError("no eligible image left in the study")
-        detector = context.detector(work.detector)
-        images = _analyse(detector, selected)
-    except (PermanentJobError, UndecodableImageError, UnknownDetectorError) as exc:
-        with context.session_factory.begin() as session:
-            repository.transition_job(session, job_id, JobState.FAILED, reason=str(exc))
-        logger.warning("job %d failed: %s", job_id, exc)
-        return AnalysisOutcome(JobState.FAILED, ())
-    encode_context = EncodeContext(images=images, provenance=detector.provenance, equipment=context.settings.equipment)
-    objects = encode_study(encode_context)
-    written = [(obj, obj.write(context.settings.results_dir)) for obj in objects]
-    return _record(context, job_id, selected, images, written)
+        earlier = repository.earlier_results(session, job_id, ResultKind.SR)
+    return _Work(
+        job_id=job_id,
+        detector=work.detector,
+        selected=evaluate(facts).instances,
+        all_instances=facts.instances,
+        predecessors=tuple(r.path for r in earlier),
+    )
 
 
 def _analyse(detector: Detector, instances: Sequence[InstanceSummary]) -> list[AnalysedImage]:
@@ -65,6 +96,33 @@ def _analyse(detector: Detector, instances: Sequence[InstanceSummary]) -> list[A
     decoded = [decode_dataset(ds) for ds in sources]
     results = detector.detect(decoded)
     return [AnalysedImage(source=s, decoded=d, result=r) for s, d, r in zip(sources, decoded, results, strict=True)]
+
+
+def _read_headers(paths: Sequence[Path]) -> list[Dataset]:
+    return [read_dataset(p, header_only=True) for p in paths if p.is_file()]
+
+
+def _fail(context: WorkerContext, job_id: int, reason: str) -> AnalysisOutcome:
+    with context.session_factory.begin() as session:
+        repository.transition_job(session, job_id, JobState.FAILED, reason=reason)
+    logger.warning("job %d failed: %s", job_id, reason)
+    return AnalysisOutcome(JobState.FAILED, ())
+
+
+def _not_performed(context: WorkerContext, work: _Work, detector: Detector, reason: str) -> AnalysisOutcome:
+    """The job fails with its reason; the study still receives an SR that says analysis was not performed."""
+    instances = work.selected or work.all_instances
+    if not context.settings.results.not_performed_sr or not instances:
+        return _fail(context, work.job_id, reason)
+    try:
+        sources = [read_dataset(i.spool_path, header_only=True) for i in instances]
+    except UndecodableImageError as exc:
+        return _fail(context, work.job_id, f"{reason}; no SR possible: {exc}")
+    sr = encode_not_performed(
+        sources, reason, detector.provenance, context.settings.equipment, _read_headers(work.predecessors)
+    )
+    logger.warning("job %d not analysed (%s); sending a not-performed SR", work.job_id, reason)
+    return _record(context, work.job_id, [sr], [], JobState.FAILED, reason)
 
 
 def _finding_records(instances: Sequence[InstanceSummary], images: Sequence[AnalysedImage]) -> list[FindingRecord]:
@@ -89,13 +147,16 @@ def _finding_records(instances: Sequence[InstanceSummary], images: Sequence[Anal
 def _record(
     context: WorkerContext,
     job_id: int,
-    instances: Sequence[InstanceSummary],
-    images: Sequence[AnalysedImage],
-    written: Sequence[tuple[EncodedObject, Path]],
+    objects: Sequence[EncodedObject],
+    findings: Sequence[FindingRecord],
+    state: JobState,
+    detail: str,
 ) -> AnalysisOutcome:
+    """Write the objects, record them with the findings, move the job to ``state`` and plan the deliveries."""
+    written = [(obj, obj.write(context.settings.results_dir)) for obj in objects]
     destinations = [d.name for d in context.settings.destinations]
     with context.session_factory.begin() as session:
-        repository.replace_findings(session, job_id, _finding_records(instances, images))
+        repository.replace_findings(session, job_id, findings)
         result_ids = [
             repository.upsert_result_object(
                 session,
@@ -110,13 +171,16 @@ def _record(
             )
             for obj, path in written
         ]
-        findings = sum(len(i.result.findings) for i in images)
-        repository.transition_job(session, job_id, JobState.ENCODED, f"{findings} findings, {len(written)} objects")
+        if state is JobState.FAILED:
+            repository.transition_job(session, job_id, state, reason=detail)
+        else:
+            repository.transition_job(session, job_id, state, detail)
         if not destinations:
-            repository.transition_job(session, job_id, JobState.COMPLETED, "no destination configured")
-            return AnalysisOutcome(JobState.COMPLETED, ())
+            if state is JobState.ENCODED:
+                repository.transition_job(session, job_id, JobState.COMPLETED, "no destination configured")
+            return AnalysisOutcome(JobState.COMPLETED if state is JobState.ENCODED else state, ())
         delivery_ids = repository.ensure_deliveries(session, result_ids, destinations)
-        if not delivery_ids:
+        if not delivery_ids and state is JobState.ENCODED:
             repository.transition_job(session, job_id, JobState.DELIVERED, "every object was already delivered")
             return AnalysisOutcome(JobState.DELIVERED, ())
-    return AnalysisOutcome(JobState.ENCODED, tuple(delivery_ids))
+    return AnalysisOutcome(state, tuple(delivery_ids))

@@ -44,7 +44,9 @@ def deliver_result(context: WorkerContext, delivery_id: int) -> DeliveryOutcome:
     if outcome.ok:
         with context.session_factory.begin() as session:
             repository.record_delivery_attempt(session, delivery_id, DeliveryState.SENT, None)
-            if all(s is DeliveryState.SENT for s in repository.job_delivery_states(session, work.job_id)):
+            all_sent = all(s is DeliveryState.SENT for s in repository.job_delivery_states(session, work.job_id))
+            # A FAILED job's not-performed SR is delivered too, but the job stays FAILED with its reason.
+            if all_sent and repository.job_state(session, work.job_id) is JobState.ENCODED:
                 repository.transition_job(session, work.job_id, JobState.DELIVERED, "all objects delivered")
         logger.info("delivery %d sent to %s", delivery_id, destination.name)
         return DeliveryOutcome.SENT

@@ -1,4 +1,5 @@
-"""Every result object: encoded, written, read back, checked for content, and validated by dciodvfy and PixelMed."""
+"""Every result object × every input: encoded, written, read back, checked for content, and validated by dciodvfy
+(0 errors) and, for SRs, PixelMed's DicomSRValidator (0 errors)."""
 
 from __future__ import annotations
 
@@ -9,106 +10,183 @@ import pydicom
 import pytest
 
 from db.models import ResultKind
-from db.settings import EquipmentSettings
-from models.baseline import BaselineDetector
-from models.imaging import decode_dataset
-from worker.encode.bundle import EncodedObject, encode_study
-from worker.encode.common import AnalysedImage, EncodeContext
+from db.settings import EquipmentSettings, ResultsSettings
+from models.overlay import layout_for
+from models.protocol import ImageResult
 from tests.helpers.peers import dciodvfy_errors, pixelmed_sr_errors
+from tests.worker.encode_cases import CASES, analysed, case_sources, context
+from worker.encode.bundle import EncodedObject, encode_not_performed, encode_study
+from worker.encode.common import AnalysedImage
+
+SR_CLASS = "1.2.840.10008.5.1.4.1.1.88.34"
 
 
-def encode(path: Path) -> tuple[EncodeContext, list[EncodedObject]]:
-    ds = pydicom.dcmread(path)
-    detector = BaselineDetector()
-    decoded = decode_dataset(ds)
-    context = EncodeContext(
-        images=[AnalysedImage(ds, decoded, detector.detect([decoded])[0])],
-        provenance=detector.provenance,
-        equipment=EquipmentSettings(),
-    )
-    return context, encode_study(context)
+def write_all(objects: list[EncodedObject], out: Path) -> dict[str, list[Path]]:
+    paths: dict[str, list[Path]] = {}
+    for obj in objects:
+        paths.setdefault(obj.kind.value, []).append(obj.write(out))
+    return paths
 
 
-@pytest.fixture(scope="module")
-def written(rg1: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[ResultKind, Path]:
-    out = tmp_path_factory.mktemp("results")
-    _, objects = encode(rg1)
-    return {obj.kind: obj.write(out) for obj in objects}
+@pytest.fixture(scope="module", params=CASES)
+def encoded(
+    request: pytest.FixtureRequest, rg1: Path, rg1_j2ki: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[list[pydicom.Dataset], dict[str, list[Path]]]:
+    sources = case_sources(request.param, rg1, rg1_j2ki)
+    objects = encode_study(context(analysed(sources)))
+    return sources, write_all(objects, tmp_path_factory.mktemp(request.param))
 
 
-@pytest.mark.parametrize("kind", list(ResultKind))
-def test_dciodvfy_reports_no_error(written: dict[ResultKind, Path], kind: ResultKind) -> None:
-    assert dciodvfy_errors(written[kind]) == []
-
-
-def test_pixelmed_validates_the_sr(written: dict[ResultKind, Path]) -> None:
-    assert pixelmed_sr_errors(written[ResultKind.SR]) == []
-
-
-def _content(items: pydicom.Sequence) -> list[pydicom.Dataset]:
+def content_items(items: pydicom.Sequence) -> list[pydicom.Dataset]:
     out = []
     for item in items:
         out.append(item)
-        out.extend(_content(item.get("ContentSequence", [])))
+        out.extend(content_items(item.get("ContentSequence", [])))
     return out
 
 
-def test_sr_content_round_trips(written: dict[ResultKind, Path], rg1_dataset: pydicom.Dataset) -> None:
-    sr = pydicom.dcmread(written[ResultKind.SR])
-    assert sr.StudyInstanceUID == rg1_dataset.StudyInstanceUID
-    assert sr.PatientID == rg1_dataset.PatientID
-    assert sr.ConceptNameCodeSequence[0].CodeValue == "126000"
-    assert sr.CompletionFlag == "COMPLETE" and sr.VerificationFlag == "UNVERIFIED" and sr.PreliminaryFlag == "PRELIMINARY"
-    items = _content(sr.ContentSequence)
+def test_dciodvfy_reports_no_error_for_any_object(encoded: tuple[list[pydicom.Dataset], dict[str, list[Path]]]) -> None:
+    sources, paths = encoded
+    assert len(paths["SR"]) == 1 and len(paths["SC"]) == len(paths["GSPS"]) == len(sources)
+    for path in [p for group in paths.values() for p in group]:
+        assert dciodvfy_errors(path) == [], path
+
+
+def test_pixelmed_validates_the_sr(encoded: tuple[list[pydicom.Dataset], dict[str, list[Path]]]) -> None:
+    assert pixelmed_sr_errors(encoded[1]["SR"][0]) == []
+
+
+def test_sr_round_trips_references_codes_coordinates_and_provenance(
+    encoded: tuple[list[pydicom.Dataset], dict[str, list[Path]]],
+) -> None:
+    sources, paths = encoded
+    sr = pydicom.dcmread(paths["SR"][0])
+    source_uids = {str(s.SOPInstanceUID) for s in sources}
+    assert sr.StudyInstanceUID == sources[0].StudyInstanceUID and sr.PatientID == sources[0].PatientID
+    assert sr.PreliminaryFlag == "PRELIMINARY" and sr.VerificationFlag == "UNVERIFIED"
+    assert sr.SeriesDescription.startswith("AI RESULT \u2013 NOT FOR DIAGNOSTIC USE")
+    evidence = sr.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence
+    assert {i.ReferencedSOPInstanceUID for s in evidence for i in s.ReferencedSOPSequence} == source_uids
+    items = content_items(sr.ContentSequence)
+    library = [i for i in items if i.ValueType == "IMAGE"]
+    assert {i.ReferencedSOPSequence[0].ReferencedSOPInstanceUID for i in library} >= source_uids
     scoords = [i for i in items if i.ValueType == "SCOORD"]
-    assert scoords, "at least one localised finding"
+    assert scoords
+    by_uid = {str(s.SOPInstanceUID): s for s in sources}
     for scoord in scoords:
-        assert scoord.GraphicType == "POLYLINE"
+        referenced = by_uid[scoord.ContentSequence[0].ReferencedSOPSequence[0].ReferencedSOPInstanceUID]
         points = np.array(scoord.GraphicData, dtype=float).reshape(-1, 2)
-        assert len(points) == 5 and (points[0] == points[-1]).all()
-        assert (points[:, 0] >= 0).all() and (points[:, 0] <= rg1_dataset.Columns).all()
-        assert (points[:, 1] >= 0).all() and (points[:, 1] <= rg1_dataset.Rows).all()
-        assert scoord.ContentSequence[0].ReferencedSOPSequence[0].ReferencedSOPInstanceUID == rg1_dataset.SOPInstanceUID
-    finding_codes = {i.ConceptCodeSequence[0].CodeValue for i in items if i.ValueType == "CODE"}
-    assert {"27925004"} & finding_codes or {"4147007"} & finding_codes
+        assert scoord.GraphicType == "POLYLINE" and len(points) == 5 and (points[0] == points[-1]).all()
+        assert (points >= 0).all() and (points[:, 0] <= referenced.Columns).all() and (points[:, 1] <= referenced.Rows).all()
+    codes = {(i.ConceptCodeSequence[0].CodingSchemeDesignator, i.ConceptCodeSequence[0].CodeValue)
+             for i in items if i.ValueType == "CODE"}
+    assert ("SCT", "27925004") in codes or ("SCT", "4147007") in codes
+    assert ("SCT", "52101004") in codes, "the overall result says Present"
     texts = {i.TextValue for i in items if i.ValueType == "TEXT"}
-    assert "baseline" in texts, "algorithm name (TID 4019)"
-    assert "Imaging Measurement Report" not in sr.SeriesDescription and "AI RESULT" in sr.SeriesDescription
+    assert {"baseline", "0.1.0", "weights_sha256=none", "threshold=0.5"} <= texts
 
 
-def test_sc_is_full_size_with_banner_and_source_reference(
-    written: dict[ResultKind, Path], rg1_dataset: pydicom.Dataset
-) -> None:
-    sc = pydicom.dcmread(written[ResultKind.SC])
-    assert (sc.Rows, sc.Columns) == (rg1_dataset.Rows, rg1_dataset.Columns)
-    assert sc.BurnedInAnnotation == "YES" and sc.PhotometricInterpretation == "RGB"
-    assert sc.SourceImageSequence[0].ReferencedSOPInstanceUID == rg1_dataset.SOPInstanceUID
-    assert sc.SpecificCharacterSet == "ISO_IR 192"
-    assert "AI RESULT \u2013 NOT FOR DIAGNOSTIC USE \u2013 baseline" in sc.ImageComments
-    assert sc.Manufacturer != rg1_dataset.get("Manufacturer")
-    assert sc.SeriesInstanceUID != rg1_dataset.SeriesInstanceUID
+def test_sc_and_gsps_reference_their_source(encoded: tuple[list[pydicom.Dataset], dict[str, list[Path]]]) -> None:
+    sources, paths = encoded
+    by_uid = {str(s.SOPInstanceUID): s for s in sources}
+    for path in paths["SC"]:
+        sc = pydicom.dcmread(path)
+        source = by_uid[sc.SourceImageSequence[0].ReferencedSOPInstanceUID]
+        assert (sc.Rows, sc.Columns) == (source.Rows, source.Columns), "no downscaling"
+        assert sc.BurnedInAnnotation == "YES" and "AI RESULT" in sc.ImageComments
+        assert sc.SpecificCharacterSet == "ISO_IR 192"
+        assert (sc.get("LossyImageCompression") == "01") == (source.get("LossyImageCompression") == "01")
+    for path in paths["GSPS"]:
+        gsps = pydicom.dcmread(path)
+        reference = gsps.ReferencedSeriesSequence[0].ReferencedImageSequence[0].ReferencedSOPInstanceUID
+        source = by_uid[reference]
+        expected = "INVERSE" if source.PhotometricInterpretation == "MONOCHROME1" else "IDENTITY"
+        assert gsps.PresentationLUTShape == expected
+        assert float(gsps.SoftcopyVOILUTSequence[0].WindowCenter) == float(source.WindowCenter)
+        layer = gsps.GraphicAnnotationSequence[0]
+        assert layer.GraphicLayer == "AI_FINDINGS" and len(layer.GraphicObjectSequence) >= 1
 
 
-def test_gsps_references_source_and_inverts_monochrome1(
-    written: dict[ResultKind, Path], rg1_dataset: pydicom.Dataset
-) -> None:
-    gsps = pydicom.dcmread(written[ResultKind.GSPS])
-    referenced = gsps.ReferencedSeriesSequence[0].ReferencedImageSequence[0]
-    assert referenced.ReferencedSOPInstanceUID == rg1_dataset.SOPInstanceUID
-    assert gsps.PresentationLUTShape == "INVERSE"
-    annotation = gsps.GraphicAnnotationSequence[0]
-    assert len(annotation.GraphicObjectSequence) >= 1
-    assert any(t.BoundingBoxAnnotationUnits == "DISPLAY" for t in annotation.TextObjectSequence)
+def test_not_performed_sr_validates_and_says_why(rg1: Path, tmp_path: Path) -> None:
+    source = pydicom.dcmread(rg1, stop_before_pixels=True)
+    obj = encode_not_performed([source], "pixel data cannot be decoded", context([]).provenance, EquipmentSettings())
+    path = obj.write(tmp_path)
+    assert dciodvfy_errors(path) == [] and pixelmed_sr_errors(path) == []
+    items = content_items(pydicom.dcmread(path).ContentSequence)
+    codes = {i.ConceptCodeSequence[0].CodeValue for i in items if i.ValueType == "CODE"}
+    assert {"262008008", "82334004"} <= codes, "Imaging procedure: Not performed; overall Finding: Indeterminate"
+    assert any("pixel data cannot be decoded" in i.TextValue for i in items if i.ValueType == "TEXT")
+    assert not any(i.ValueType == "SCOORD" for i in items)
 
 
-def test_encoding_twice_gives_the_same_uids(rg1: Path) -> None:
-    _, first = encode(rg1)
-    _, second = encode(rg1)
+def test_superseding_sr_references_its_predecessor(rg1: Path, tmp_path: Path) -> None:
+    base = pydicom.dcmread(rg1)
+    from tests.worker.encode_cases import second_view
+
+    first = encode_study(context(analysed([base])))[0]
+    follow_up = encode_study(context(analysed([base, second_view(base)])), predecessors=[first.dataset])[0]
+    assert follow_up.sop_instance_uid != first.sop_instance_uid
+    path = follow_up.write(tmp_path)
+    assert dciodvfy_errors(path) == [] and pixelmed_sr_errors(path) == []
+    predecessor = pydicom.dcmread(path).PredecessorDocumentsSequence[0].ReferencedSeriesSequence[0]
+    assert predecessor.ReferencedSOPSequence[0].ReferencedSOPInstanceUID == first.sop_instance_uid
+
+
+def test_no_findings_gets_an_sc_and_an_sr_that_say_so(rg1: Path, tmp_path: Path) -> None:
+    image = analysed([pydicom.dcmread(rg1)])[0]
+    nothing = AnalysedImage(image.source, image.decoded, ImageResult(abnormality_score=0.1, findings=()))
+    objects = encode_study(context([nothing]))
+    paths = write_all(objects, tmp_path)
+    for path in [p for group in paths.values() for p in group]:
+        assert dciodvfy_errors(path) == [], path
+    assert pixelmed_sr_errors(paths["SR"][0]) == []
+    items = content_items(pydicom.dcmread(paths["SR"][0]).ContentSequence)
+    assert "272519000" in {i.ConceptCodeSequence[0].CodeValue for i in items if i.ValueType == "CODE"}, "Absent"
+    sc = pydicom.dcmread(paths["SC"][0])
+    x0, y0, x1, y1 = layout_for(sc.Rows, sc.Columns, ()).legend
+    legend = sc.pixel_array[y0:y1, x0:x1]
+    assert (legend == 0).all(axis=-1).mean() > 0.5, "a dark legend box"
+    text = (legend[:, :, 0] > 200) & (legend[:, :, 1] > 200) & (legend[:, :, 2] < 80)
+    assert text.sum() > 200, "with the no-findings statement written in it"
+
+
+def _without_times(ds: pydicom.Dataset) -> pydicom.Dataset:
+    def blank(dataset: pydicom.Dataset, element: pydicom.DataElement) -> None:
+        if element.VR in ("DA", "TM", "DT"):
+            element.value = ""
+
+    ds.walk(blank)
+    return ds
+
+
+def test_encoding_twice_is_identical_apart_from_creation_times(rg1: Path) -> None:
+    first = encode_study(context(analysed([pydicom.dcmread(rg1)])))
+    second = encode_study(context(analysed([pydicom.dcmread(rg1)])))
     assert [o.sop_instance_uid for o in first] == [o.sop_instance_uid for o in second]
-    assert [o.dataset.SeriesInstanceUID for o in first] == [o.dataset.SeriesInstanceUID for o in second]
+    for a, b in zip(first, second, strict=True):
+        assert a.dataset.SeriesInstanceUID == b.dataset.SeriesInstanceUID
+        assert _without_times(a.dataset) == _without_times(b.dataset), a.kind
 
 
-def test_lossy_source_marks_the_sc_lossy(rg1_j2ki: Path) -> None:
-    _, objects = encode(rg1_j2ki)
-    sc = next(o.dataset for o in objects if o.kind is ResultKind.SC)
-    assert sc.LossyImageCompression == "01"
+def test_jpeg_sc_is_small_and_marked_lossy(rg1: Path, tmp_path: Path) -> None:
+    objects = encode_study(context(analysed([pydicom.dcmread(rg1)]), results=ResultsSettings(sc_compression="jpeg")))
+    sc_obj = next(o for o in objects if o.kind is ResultKind.SC)
+    path = sc_obj.write(tmp_path)
+    assert dciodvfy_errors(path) == []
+    sc = pydicom.dcmread(path)
+    assert sc.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.50"
+    assert sc.LossyImageCompression == "01" and sc.LossyImageCompressionMethod == "ISO_10918_1"
+    assert float(sc.LossyImageCompressionRatio) > 5
+    assert path.stat().st_size < sc.Rows * sc.Columns * 3 / 5
+
+
+def test_text_needing_utf8_survives(rg1: Path, tmp_path: Path) -> None:
+    equipment = EquipmentSettings(institution_name="H\u00f4pital Saint-\u00c9loi \u2013 \u6771\u4eac", manufacturer="Acme \u2265 1")
+    objects = encode_study(context(analysed([pydicom.dcmread(rg1)]), equipment=equipment))
+    for obj in objects:
+        path = obj.write(tmp_path)
+        ds = pydicom.dcmread(path)
+        assert ds.SpecificCharacterSet == "ISO_IR 192"
+        assert ds.InstitutionName == equipment.institution_name and ds.Manufacturer == "Acme \u2265 1"
+        assert "?" not in ds.SeriesDescription
+        assert dciodvfy_errors(path) == []

@@ -11,7 +11,7 @@ import pytest
 
 from db import repository
 from db.engine import SessionFactory
-from db.models import JobState, utcnow
+from db.models import JobState, ResultKind, utcnow
 from db.records import InstanceFacts
 from db.settings import Destination, Settings
 from worker.analyze import analyze_job
@@ -74,16 +74,50 @@ def test_without_destinations_results_are_kept(tmp_path: Path, session_factory: 
     assert len(list(settings.results_dir.rglob("*.dcm"))) == 3
 
 
-def test_undecodable_image_fails_with_reason(tmp_path: Path, session_factory: SessionFactory, rg1: Path) -> None:
+def test_undecodable_image_fails_and_the_study_gets_a_not_performed_sr(
+    tmp_path: Path, session_factory: SessionFactory, rg1: Path
+) -> None:
     broken = tmp_path / "broken.dcm"
     ds = pydicom.dcmread(rg1)
     ds.PixelData = ds.PixelData[:100]
     ds.save_as(broken)
-    settings = Settings(data_dir=tmp_path / "var")
-    job_id = record(session_factory, settings, broken)
-    assert analyze_job(context_for(settings, session_factory), job_id).state is JobState.FAILED
+    with storescp(tmp_path / "pacs") as port:
+        settings = Settings(
+            data_dir=tmp_path / "var",
+            destinations=[Destination(name="pacs", ae_title="PACS", host="127.0.0.1", port=port)],
+        )
+        context = context_for(settings, session_factory)
+        job_id = record(session_factory, settings, broken)
+        outcome = analyze_job(context, job_id)
+        assert outcome.state is JobState.FAILED and len(outcome.delivery_ids) == 1
+        assert deliver_result(context, outcome.delivery_ids[0]) is DeliveryOutcome.SENT
+        (sr,) = received(tmp_path / "pacs")
+    assert sr.SOPClassUID == "1.2.840.10008.5.1.4.1.1.88.34" and "NOT PERFORMED" in sr.SeriesDescription
     with session_factory() as s:
-        assert "cannot be decoded" in (repository.job_summary(s, job_id).reason or "")
+        job = repository.job_summary(s, job_id)
+    assert job.state is JobState.FAILED and "cannot be decoded" in (job.reason or ""), "the job stays FAILED"
+
+
+def test_a_late_image_makes_a_follow_up_sr_that_supersedes_the_first(
+    tmp_path: Path, session_factory: SessionFactory, rg1: Path
+) -> None:
+    from tests.worker.encode_cases import second_view
+
+    settings = Settings(data_dir=tmp_path / "var")
+    context = context_for(settings, session_factory)
+    first_job = record(session_factory, settings, rg1)
+    analyze_job(context, first_job)
+    late = tmp_path / "late.dcm"
+    second_view(pydicom.dcmread(rg1)).save_as(late, enforce_file_format=True)
+    follow_up = record(session_factory, settings, late)
+    assert analyze_job(context, follow_up).state is JobState.COMPLETED
+    with session_factory() as s:
+        (first_sr,) = [r for r in repository.job_results(s, first_job) if r.kind is ResultKind.SR]
+        (second_sr,) = [r for r in repository.job_results(s, follow_up) if r.kind is ResultKind.SR]
+    superseding = pydicom.dcmread(second_sr.path)
+    reference = superseding.PredecessorDocumentsSequence[0].ReferencedSeriesSequence[0].ReferencedSOPSequence[0]
+    assert reference.ReferencedSOPInstanceUID == first_sr.sop_instance_uid
+    assert len(superseding.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence[0].ReferencedSOPSequence) == 2
 
 
 def test_unreachable_destination_retries_then_dead_letters(

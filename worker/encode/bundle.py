@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydicom.dataset import Dataset
 
 from db.models import ResultKind
+from db.settings import EquipmentSettings
+from models.protocol import Provenance
 from worker.encode.common import EncodeContext
 from worker.encode.gsps import build_gsps
 from worker.encode.sc import build_overlay_sc
-from worker.encode.sr import build_sr
+from worker.encode.sr import build_not_performed_sr, build_sr
 
 
 @dataclass(frozen=True)
@@ -34,9 +37,20 @@ class EncodedObject:
         return path
 
 
-def encode_study(context: EncodeContext) -> list[EncodedObject]:
-    objects = [EncodedObject(ResultKind.SR, build_sr(context))]
+def encode_study(context: EncodeContext, predecessors: Sequence[Dataset] = ()) -> list[EncodedObject]:
+    """``predecessors``: earlier SRs of this study (say, before a late lateral arrived) that the new SR supersedes."""
+    objects = [EncodedObject(ResultKind.SR, build_sr(context, predecessors))]
     for number, image in enumerate(context.images, start=1):
         objects.append(EncodedObject(ResultKind.SC, build_overlay_sc(image, context, number)))
         objects.append(EncodedObject(ResultKind.GSPS, build_gsps(image, context, number)))
     return objects
+
+
+def encode_not_performed(
+    sources: Sequence[Dataset],
+    reason: str,
+    provenance: Provenance,
+    equipment: EquipmentSettings,
+    predecessors: Sequence[Dataset] = (),
+) -> EncodedObject:
+    return EncodedObject(ResultKind.SR, build_not_performed_sr(sources, reason, provenance, equipment, predecessors))

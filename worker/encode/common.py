@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from importlib.metadata import PackageNotFoundError, version
 
 from pydicom.dataset import Dataset
 
-from db.settings import EquipmentSettings
+from db.settings import EquipmentSettings, ResultsSettings
 from models.imaging import DecodedImage
 from models.protocol import ImageResult, Provenance
 
@@ -41,6 +41,7 @@ class EncodeContext:
     images: Sequence[AnalysedImage]
     provenance: Provenance
     equipment: EquipmentSettings
+    results: ResultsSettings = field(default_factory=ResultsSettings)
 
     @property
     def study_instance_uid(self) -> str:
@@ -51,17 +52,22 @@ class EncodeContext:
         return f"{AI_SERIES_PREFIX} \u2013 {self.provenance.name} {self.provenance.version}"
 
 
-def finish(ds: Dataset, source: Dataset, context: EncodeContext, series_description: str) -> None:
+def finish(ds: Dataset, source: Dataset, equipment: EquipmentSettings, series_description: str) -> None:
     """Our equipment (never the modality's), UTF-8 text, a clear series description, and consistent times."""
     ds.SpecificCharacterSet = UTF8
-    ds.Manufacturer = context.equipment.manufacturer
-    ds.ManufacturerModelName = context.equipment.model_name
-    ds.DeviceSerialNumber = context.equipment.device_serial_number
+    ds.Manufacturer = equipment.manufacturer
+    ds.ManufacturerModelName = equipment.model_name
+    ds.DeviceSerialNumber = equipment.device_serial_number
     ds.SoftwareVersions = software_version()
-    if context.equipment.institution_name:
-        ds.InstitutionName = context.equipment.institution_name
-    ds.SeriesDescription = series_description[:64]
+    if equipment.institution_name:
+        ds.InstitutionName = equipment.institution_name
+    ds.SeriesDescription = fit_bytes(series_description, 64)
     _stamp_times(ds, source)
+
+
+def fit_bytes(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` bytes of UTF-8 without splitting a character (validators count LO length in bytes)."""
+    return text.encode("utf-8")[:limit].decode("utf-8", errors="ignore").rstrip()
 
 
 def _stamp_times(ds: Dataset, source: Dataset) -> None:

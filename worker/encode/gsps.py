@@ -97,5 +97,5 @@ def build_gsps(
     )
     # Laterality is Type 2C on chest images; dciodvfy needs BodyPartExamined to decide it does not apply.
     gsps.BodyPartExamined = source.get("BodyPartExamined") or "CHEST"
-    finish(gsps, source, context, f"{context.banner} GSPS")
+    finish(gsps, source, context.equipment, f"{context.banner} GSPS")
     return gsps

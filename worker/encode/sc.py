@@ -1,17 +1,19 @@
-"""The overlay Secondary Capture: the source at full size with boxes, labels and a burned-in banner."""
+"""The overlay Secondary Capture: the source at full size with heat, boxes, labels, a legend and a burned-in banner."""
 
 from __future__ import annotations
 
 import highdicom as hd
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
-from pydicom.uid import UID, ExplicitVRLittleEndian
+from pydicom.multival import MultiValue
+from pydicom.uid import UID, ExplicitVRLittleEndian, JPEGBaseline8Bit
 
 from models.overlay import render_overlay
 from worker.encode.common import AnalysedImage, EncodeContext, finish
 from worker.encode.uids import UIDKind, derive_uid
 
 SC_SERIES_NUMBER = 9002
+JPEG_METHOD = "ISO_10918_1"
 
 
 def sc_uids(image: AnalysedImage, context: EncodeContext) -> tuple[UID, UID]:
@@ -35,13 +37,14 @@ def _source_image_reference(source: Dataset) -> Dataset:
 
 def build_overlay_sc(image: AnalysedImage, context: EncodeContext, instance_number: int) -> hd.sc.SCImage:
     source = image.source
-    pixels = render_overlay(image.decoded.pixels, image.result.findings, context.banner)
+    pixels = render_overlay(image.decoded.pixels, image.result.findings, context.banner, image.result.heatmap)
     series_uid, instance_uid = sc_uids(image, context)
     orientation = source.get("PatientOrientation")
+    jpeg = context.results.sc_compression == "jpeg"
     sc = hd.sc.SCImage.from_ref_dataset(
         ref_dataset=source,
         pixel_array=pixels,
-        photometric_interpretation=hd.PhotometricInterpretationValues.RGB,
+        photometric_interpretation="YBR_FULL_422" if jpeg else hd.PhotometricInterpretationValues.RGB,
         bits_allocated=8,
         coordinate_system=hd.CoordinateSystemNames.PATIENT,
         series_instance_uid=series_uid,
@@ -50,24 +53,38 @@ def build_overlay_sc(image: AnalysedImage, context: EncodeContext, instance_numb
         instance_number=instance_number,
         manufacturer=context.equipment.manufacturer,
         patient_orientation=tuple(orientation) if orientation and len(orientation) == 2 else ("L", "F"),
-        transfer_syntax_uid=ExplicitVRLittleEndian,
+        transfer_syntax_uid=JPEGBaseline8Bit if jpeg else ExplicitVRLittleEndian,
     )
     sc.BurnedInAnnotation = "YES"
     sc.SourceImageSequence = [_source_image_reference(source)]
     sc.ImageComments = context.banner
     if source.get("BodyPartExamined"):
         sc.BodyPartExamined = source.BodyPartExamined
-    _carry_lossy_compression(sc, source)
-    finish(sc, source, context, f"{context.banner} overlay")
+    _record_lossy_compression(sc, source, pixels.nbytes if jpeg else None)
+    finish(sc, source, context.equipment, f"{context.banner} overlay")
     return sc
 
 
-def _carry_lossy_compression(sc: Dataset, source: Dataset) -> None:
-    """Pixels derived from a lossy source are lossy too; say so, with the source's ratio and method."""
-    if str(source.get("LossyImageCompression", "00")) != "01":
+def _record_lossy_compression(sc: Dataset, source: Dataset, raw_bytes: int | None) -> None:
+    """Lossy history accumulates: a lossy source, our own JPEG encoding, or both, with every ratio and method."""
+    ratios: list[str] = []
+    methods: list[str] = []
+    if str(source.get("LossyImageCompression", "00")) == "01":
+        ratios += [str(v) for v in _values(source.get("LossyImageCompressionRatio"))]
+        methods += [str(v) for v in _values(source.get("LossyImageCompressionMethod"))]
+    if raw_bytes is not None:
+        ratios.append(f"{raw_bytes / max(1, len(sc.PixelData)):.2f}"[:16])
+        methods.append(JPEG_METHOD)
+    if not ratios and not methods:
         return
     sc.LossyImageCompression = "01"
-    if "LossyImageCompressionRatio" in source:
-        sc.LossyImageCompressionRatio = source.LossyImageCompressionRatio
-    if "LossyImageCompressionMethod" in source:
-        sc.LossyImageCompressionMethod = source.LossyImageCompressionMethod
+    if ratios:
+        sc.LossyImageCompressionRatio = ratios
+    if methods:
+        sc.LossyImageCompressionMethod = methods
+
+
+def _values(value: object) -> list[object]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, MultiValue | list | tuple) else [value]

@@ -1,21 +1,35 @@
-"""The Structured Report: Comprehensive 3D SR, TID 1500 Measurement Report, one TID 1410 group per localised finding."""
+"""The Structured Report: Comprehensive 3D SR, TID 1500 Measurement Report.
+
+- One TID 1410 group per localised finding (closed polyline on its source image), one TID 1501 group per finding
+  without a location, and one study-level group with the overall result, so "nothing found" is stated, not implied.
+- A "not performed" variant for a chest study that could not be analysed, with the reason.
+- A follow-up SR lists the SRs it supersedes in the Predecessor Documents Sequence.
+"""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
+
 import highdicom as hd
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 from pydicom.uid import UID
 
+from db.settings import EquipmentSettings
 from models.codes import code_for, site_for
-from models.protocol import Finding
+from models.protocol import Finding, Provenance
 from worker.encode.common import AnalysedImage, EncodeContext, closed_rectangle, finish
 from worker.encode.uids import UIDKind, derive_uid
 
 SR_SERIES_NUMBER = 9001
 PROCEDURE_REPORTED = codes.SCT.ImagingProcedure
+QUALITATIVE_EVALUATIONS = hd.sr.CodedConcept("C0034375", "UMLS", "Qualitative Evaluations")
+
+MeasurementGroup = (
+    hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations | hd.sr.MeasurementsAndQualitativeEvaluations
+)
 
 
 def _concept(label: str) -> hd.sr.CodedConcept:
@@ -28,15 +42,10 @@ def _site(label: str) -> hd.sr.FindingSite:
     return hd.sr.FindingSite(anatomic_location=hd.sr.CodedConcept(site.value, site.scheme, site.meaning))
 
 
-def _algorithm(context: EncodeContext) -> hd.sr.AlgorithmIdentification:
-    provenance = context.provenance
+def _algorithm(provenance: Provenance) -> hd.sr.AlgorithmIdentification:
     parameters = [f"{key}={value}" for key, value in sorted(provenance.parameters.items())]
     parameters.append(f"weights_sha256={provenance.weights_sha256 or 'none'}")
-    return hd.sr.AlgorithmIdentification(
-        name=provenance.name,
-        version=provenance.version,
-        parameters=parameters,
-    )
+    return hd.sr.AlgorithmIdentification(name=provenance.name, version=provenance.version, parameters=parameters)
 
 
 def library_header(source: Dataset) -> Dataset:
@@ -57,106 +66,161 @@ def library_header(source: Dataset) -> Dataset:
     return header
 
 
-def _finding_group(
-    image: AnalysedImage, finding: Finding, index: int, context: EncodeContext
-) -> hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations:
-    assert finding.box is not None
-    source_uid = str(image.source.SOPInstanceUID)
-    tracking_uid = derive_uid(UIDKind.TRACKING, source_uid, context.provenance.model_id, str(index))
+def _certainty(finding: Finding, provenance: Provenance) -> hd.sr.Measurement:
+    return hd.sr.Measurement(
+        name=codes.DCM.CertaintyOfFinding,
+        value=round(finding.probability * 100.0, 2),
+        unit=codes.UCUM.Percent,
+        algorithm_id=_algorithm(provenance),
+    )
+
+
+def _tracking(source_uid: str, provenance: Provenance, index: int) -> hd.sr.TrackingIdentifier:
+    uid = derive_uid(UIDKind.TRACKING, source_uid, provenance.model_id, str(index))
+    return hd.sr.TrackingIdentifier(uid=uid, identifier=f"Finding {index + 1}")
+
+
+def _finding_group(image: AnalysedImage, finding: Finding, index: int, provenance: Provenance) -> MeasurementGroup:
+    """TID 1410 with a closed polyline when the finding has a box; TID 1501 on the whole image when it has none."""
+    tracking = _tracking(str(image.source.SOPInstanceUID), provenance, index)
+    finding_type = _concept(finding.label)
+    sites = [_site(finding.label)]
+    algorithm = _algorithm(provenance)
+    measurements = [_certainty(finding, provenance)]
+    evaluations = [hd.sr.QualitativeEvaluation(name=codes.DCM.Finding, value=codes.SCT.Present)]
+    if finding.box is None:
+        return hd.sr.MeasurementsAndQualitativeEvaluations(
+            tracking_identifier=tracking,
+            finding_type=finding_type,
+            finding_sites=sites,
+            algorithm_id=algorithm,
+            measurements=measurements,
+            qualitative_evaluations=evaluations,
+            source_images=[hd.sr.SourceImageForMeasurementGroup.from_source_image(image.source)],
+        )
     region = hd.sr.ImageRegion(
         graphic_type=hd.sr.GraphicTypeValues.POLYLINE,
         graphic_data=np.array(closed_rectangle(finding.box.as_tuple()), dtype=np.float64),
         source_image=hd.sr.SourceImageForRegion.from_source_image(image.source),
     )
     return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
-        tracking_identifier=hd.sr.TrackingIdentifier(uid=tracking_uid, identifier=f"Finding {index + 1}"),
+        tracking_identifier=tracking,
         referenced_region=region,
-        finding_type=_concept(finding.label),
-        finding_sites=[_site(finding.label)],
-        algorithm_id=_algorithm(context),
-        measurements=[
-            hd.sr.Measurement(
-                name=codes.DCM.CertaintyOfFinding,
-                value=round(finding.probability * 100.0, 2),
-                unit=codes.UCUM.Percent,
-                algorithm_id=_algorithm(context),
-            )
-        ],
-        qualitative_evaluations=[hd.sr.QualitativeEvaluation(name=codes.DCM.Finding, value=codes.SCT.Present)],
+        finding_type=finding_type,
+        finding_sites=sites,
+        algorithm_id=algorithm,
+        measurements=measurements,
+        qualitative_evaluations=evaluations,
     )
 
 
-def _overall_group(context: EncodeContext, abnormal: bool) -> hd.sr.MeasurementsAndQualitativeEvaluations:
-    """The study-level result, so "no finding above threshold" is stated rather than implied by silence."""
-    source_uids = sorted(str(i.source.SOPInstanceUID) for i in context.images)
-    tracking_uid = derive_uid(UIDKind.TRACKING, *source_uids, context.provenance.model_id, "overall")
+def _overall_group(source_uids: Sequence[str], provenance: Provenance, value: hd.sr.CodedConcept) -> MeasurementGroup:
+    """The study-level result: Finding Present (abnormal), Absent (nothing above threshold) or Indeterminate."""
+    tracking_uid = derive_uid(UIDKind.TRACKING, *sorted(source_uids), provenance.model_id, "overall")
     return hd.sr.MeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(uid=tracking_uid, identifier="Overall result"),
-        algorithm_id=_algorithm(context),
-        qualitative_evaluations=[
-            hd.sr.QualitativeEvaluation(
-                name=codes.DCM.Finding, value=codes.SCT.Present if abnormal else codes.SCT.Absent
-            )
-        ],
+        algorithm_id=_algorithm(provenance),
+        qualitative_evaluations=[hd.sr.QualitativeEvaluation(name=codes.DCM.Finding, value=value)],
     )
 
 
-def sr_uids(context: EncodeContext) -> tuple[UID, UID]:
-    """(series, instance) UIDs of the study's SR."""
-    source_uids = sorted(str(i.source.SOPInstanceUID) for i in context.images)
-    series = derive_uid(UIDKind.SR_SERIES, context.study_instance_uid, context.provenance.model_id)
-    instance = derive_uid(UIDKind.SR_INSTANCE, *source_uids, context.provenance.model_id)
-    return series, instance
-
-
-def build_sr(context: EncodeContext) -> hd.sr.Comprehensive3DSR:
-    groups: list[
-        hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations | hd.sr.MeasurementsAndQualitativeEvaluations
-    ] = []
-    index = 0
-    for image in context.images:
-        for finding in image.result.findings:
-            if finding.box is not None:
-                groups.append(_finding_group(image, finding, index, context))
-                index += 1
-    abnormal = any(i.result.abnormality_score >= _threshold(context) for i in context.images) or index > 0
-    groups.append(_overall_group(context, abnormal))
-    device_uid = derive_uid(
-        UIDKind.DEVICE, context.equipment.manufacturer, context.equipment.device_serial_number
-    )
+def _observer(equipment: EquipmentSettings) -> hd.sr.ObservationContext:
+    """A device observer whose UID is stable across runs and releases: it names this installation, not a job."""
+    device_uid = derive_uid(UIDKind.DEVICE, equipment.manufacturer, equipment.device_serial_number)
     observer = hd.sr.ObserverContext(
         observer_type=codes.DCM.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
             uid=device_uid,
-            name=context.equipment.model_name,
-            manufacturer_name=context.equipment.manufacturer,
-            model_name=context.equipment.model_name,
-            serial_number=context.equipment.device_serial_number,
+            name=equipment.model_name,
+            manufacturer_name=equipment.manufacturer,
+            model_name=equipment.model_name,
+            serial_number=equipment.device_serial_number,
         ),
     )
+    return hd.sr.ObservationContext(observer_device_context=observer)
+
+
+def sr_uids(study_uid: str, source_uids: Sequence[str], provenance: Provenance, variant: str = "") -> tuple[UID, UID]:
+    """(series, instance) UIDs of a study's SR: the instance follows the set of analysed sources and the model."""
+    series = derive_uid(UIDKind.SR_SERIES, study_uid, provenance.model_id)
+    instance = derive_uid(UIDKind.SR_INSTANCE, *sorted(source_uids), provenance.model_id, variant)
+    return series, instance
+
+
+def _document(
+    report: hd.sr.MeasurementReport,
+    sources: Sequence[Dataset],
+    uids: tuple[UID, UID],
+    equipment: EquipmentSettings,
+    predecessors: Sequence[Dataset],
+    description: str,
+) -> hd.sr.Comprehensive3DSR:
+    sr = hd.sr.Comprehensive3DSR(
+        evidence=list(sources),
+        content=report[0],
+        series_instance_uid=uids[0],
+        series_number=SR_SERIES_NUMBER,
+        sop_instance_uid=uids[1],
+        instance_number=1,
+        manufacturer=equipment.manufacturer,
+        is_complete=True,
+        is_final=False,
+        is_verified=False,
+        institution_name=equipment.institution_name,
+        previous_versions=list(predecessors) or None,
+    )
+    finish(sr, sources[0], equipment, description)
+    return sr
+
+
+def build_sr(context: EncodeContext, predecessors: Sequence[Dataset] = ()) -> hd.sr.Comprehensive3DSR:
+    provenance = context.provenance
+    groups: list[MeasurementGroup] = []
+    for image in context.images:
+        for finding in image.result.findings:
+            groups.append(_finding_group(image, finding, len(groups), provenance))
+    threshold = float(provenance.parameters.get("threshold", "0.5"))
+    abnormal = bool(groups) or any(i.result.abnormality_score >= threshold for i in context.images)
+    source_uids = [str(i.source.SOPInstanceUID) for i in context.images]
+    groups.append(_overall_group(source_uids, provenance, codes.SCT.Present if abnormal else codes.SCT.Absent))
     report = hd.sr.MeasurementReport(
-        observation_context=hd.sr.ObservationContext(observer_device_context=observer),
+        observation_context=_observer(context.equipment),
         procedure_reported=PROCEDURE_REPORTED,
         imaging_measurements=groups,
         referenced_images=[library_header(i.source) for i in context.images],
     )
-    series_uid, instance_uid = sr_uids(context)
-    sr = hd.sr.Comprehensive3DSR(
-        evidence=[i.source for i in context.images],
-        content=report[0],
-        series_instance_uid=series_uid,
-        series_number=SR_SERIES_NUMBER,
-        sop_instance_uid=instance_uid,
-        instance_number=1,
-        manufacturer=context.equipment.manufacturer,
-        is_complete=True,
-        is_final=False,
-        is_verified=False,
-        institution_name=context.equipment.institution_name,
+    uids = sr_uids(context.study_instance_uid, source_uids, provenance)
+    sources = [i.source for i in context.images]
+    return _document(report, sources, uids, context.equipment, predecessors, f"{context.banner} SR")
+
+
+def build_not_performed_sr(
+    sources: Sequence[Dataset],
+    reason: str,
+    provenance: Provenance,
+    equipment: EquipmentSettings,
+    predecessors: Sequence[Dataset] = (),
+) -> hd.sr.Comprehensive3DSR:
+    """An SR stating that AI analysis was not performed, and why, so that silence is never read as normal."""
+    source_uids = [str(s.SOPInstanceUID) for s in sources]
+    report = hd.sr.MeasurementReport(
+        observation_context=_observer(equipment),
+        procedure_reported=PROCEDURE_REPORTED,
+        imaging_measurements=[_overall_group(source_uids, provenance, codes.SCT.Indeterminate)],
+        referenced_images=[library_header(s) for s in sources],
     )
-    finish(sr, context.images[0].source, context, f"{context.banner} SR")
-    return sr
-
-
-def _threshold(context: EncodeContext) -> float:
-    return float(context.provenance.parameters.get("threshold", "0.5"))
+    statement = hd.sr.ContainerContentItem(name=QUALITATIVE_EVALUATIONS, relationship_type="CONTAINS")
+    statement.ContentSequence = hd.sr.ContentSequence(
+        [
+            hd.sr.CodeContentItem(name=PROCEDURE_REPORTED, value=codes.SCT.NotPerformed, relationship_type="CONTAINS"),
+            hd.sr.TextContentItem(
+                name=codes.DCM.Comment,
+                value=f"AI analysis not performed: {reason}"[:1024],
+                relationship_type="CONTAINS",
+            ),
+        ]
+    )
+    report[0].ContentSequence.append(statement)
+    uids = sr_uids(str(sources[0].StudyInstanceUID), source_uids, provenance, variant="not-performed")
+    description = f"AI RESULT \u2013 NOT PERFORMED \u2013 {provenance.name} {provenance.version}"
+    return _document(report, sources, uids, equipment, predecessors, description)
