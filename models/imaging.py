@@ -89,14 +89,14 @@ def read_dataset(path: Path, header_only: bool = False) -> Dataset:
     try:
         return pydicom.dcmread(path, stop_before_pixels=header_only)
     except Exception as exc:
-        raise UndecodableImageError(f"{path.name} is not a readable DICOM file: {exc}") from exc
+        raise UndecodableImageError(f"not a readable DICOM file ({type(exc).__name__})") from exc
 
 
 def decode_raster(path: Path) -> DecodedImage:
     """A PNG or JPEG file, as an ML engineer would try one; spacing is unknown."""
     raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if raw is None:
-        raise UndecodableImageError(f"{path.name} is not a readable PNG/JPEG image")
+        raise UndecodableImageError("not a readable PNG/JPEG image")
     if raw.ndim == 3:
         raw = cv2.cvtColor(raw, cv2.COLOR_BGRA2GRAY if raw.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
     values = np.asarray(raw, dtype=np.float32)

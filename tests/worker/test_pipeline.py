@@ -36,16 +36,18 @@ def record(session_factory: SessionFactory, settings: Settings, source: Path) ->
         return repository.create_job(s, study_id, "baseline", JobState.QUEUED)
 
 
+def with_pacs(tmp_path: Path, port: int, **overrides: object) -> Settings:
+    destination = Destination(name="pacs", ae_title="PACS", host="127.0.0.1", port=port)
+    return Settings(data_dir=tmp_path / "var", destinations=[destination], **overrides)  # type: ignore[arg-type]
+
+
 def context_for(settings: Settings, session_factory: SessionFactory) -> WorkerContext:
     return WorkerContext(settings=settings, session_factory=session_factory, queue=TaskQueue(create_celery_app(settings)))
 
 
 def test_analyse_then_deliver_exactly_once(tmp_path: Path, session_factory: SessionFactory, rg1: Path) -> None:
     with storescp(tmp_path / "pacs") as port:
-        settings = Settings(
-            data_dir=tmp_path / "var",
-            destinations=[Destination(name="pacs", ae_title="PACS", host="127.0.0.1", port=port)],
-        )
+        settings = with_pacs(tmp_path, port)
         context = context_for(settings, session_factory)
         job_id = record(session_factory, settings, rg1)
         outcome = analyze_job(context, job_id)
@@ -82,10 +84,7 @@ def test_undecodable_image_fails_and_the_study_gets_a_not_performed_sr(
     ds.PixelData = ds.PixelData[:100]
     ds.save_as(broken)
     with storescp(tmp_path / "pacs") as port:
-        settings = Settings(
-            data_dir=tmp_path / "var",
-            destinations=[Destination(name="pacs", ae_title="PACS", host="127.0.0.1", port=port)],
-        )
+        settings = with_pacs(tmp_path, port)
         context = context_for(settings, session_factory)
         job_id = record(session_factory, settings, broken)
         outcome = analyze_job(context, job_id)
@@ -123,11 +122,7 @@ def test_a_late_image_makes_a_follow_up_sr_that_supersedes_the_first(
 def test_unreachable_destination_retries_then_dead_letters(
     tmp_path: Path, session_factory: SessionFactory, rg1: Path
 ) -> None:
-    settings = Settings(
-        data_dir=tmp_path / "var",
-        destinations=[Destination(name="down", ae_title="PACS", host="127.0.0.1", port=free_port())],
-        worker={"delivery_max_retries": 1},
-    )
+    settings = with_pacs(tmp_path, free_port(), worker={"delivery_max_retries": 1})
     context = context_for(settings, session_factory)
     outcome = analyze_job(context, record(session_factory, settings, rg1))
     delivery = outcome.delivery_ids[0]
@@ -136,7 +131,7 @@ def test_unreachable_destination_retries_then_dead_letters(
     with session_factory() as s:
         work = repository.delivery_work(s, delivery)
         job = repository.job_summary(s, work.job_id)
-    assert work.attempts == 2 and job.state is JobState.DEAD_LETTER and "down" in (job.reason or "")
+    assert work.attempts == 2 and job.state is JobState.DEAD_LETTER and "pacs" in (job.reason or "")
 
 
 @pytest.mark.parametrize("attempt,low,high", [(1, 1.0, 2.0), (3, 4.0, 8.0), (30, 150.0, 300.0)])
