@@ -67,6 +67,10 @@ class ResultKind(enum.StrEnum):
     GSPS = "GSPS"
 
 
+class AuditKind(enum.StrEnum):
+    ASSOCIATION_REJECTED = "ASSOCIATION_REJECTED"
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -190,3 +194,16 @@ class Delivery(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     result_object: Mapped[ResultObject] = relationship(back_populates="deliveries")
+
+
+class AuditEvent(Base):
+    """Security-relevant events. Peer identity (AE title, address) only; never patient data."""
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[AuditKind] = mapped_column(_enum(AuditKind, "audit_kind"), index=True)
+    calling_ae_title: Mapped[str | None] = mapped_column(String(16))
+    peer_address: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

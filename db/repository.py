@@ -11,6 +11,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from db.models import (
+    AuditEvent,
+    AuditKind,
     Delivery,
     DeliveryState,
     Finding,
@@ -345,3 +347,19 @@ def set_delivery_state(session: Session, delivery_id: int, state: DeliveryState)
     d = _delivery(session, delivery_id)
     d.state = state
     d.updated_at = utcnow()
+
+
+# --- audit -------------------------------------------------------------------------------------------------------
+
+
+def record_audit(
+    session: Session, kind: AuditKind, calling_ae_title: str | None, peer_address: str | None, detail: str | None
+) -> None:
+    session.add(AuditEvent(kind=kind, calling_ae_title=calling_ae_title, peer_address=peer_address, detail=detail))
+
+
+def audit_events(session: Session, kind: AuditKind | None = None) -> list[tuple[AuditKind, str | None, str | None]]:
+    query = select(AuditEvent).order_by(AuditEvent.id)
+    if kind is not None:
+        query = query.where(AuditEvent.kind == kind)
+    return [(a.kind, a.calling_ae_title, a.peer_address) for a in session.scalars(query)]

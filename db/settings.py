@@ -18,6 +18,23 @@ CONFIG_ENV_VAR = "CXR_CONFIG"
 DEFAULT_CONFIG_FILE = Path("cxr.toml")
 
 
+class TlsSettings(BaseModel):
+    """DICOM TLS (PS3.15 BCP 195 profiles): TLS 1.2 or newer only. Off unless a certificate and key are given."""
+
+    certificate: Path | None = None
+    """PEM certificate (chain) presented by this side."""
+    private_key: Path | None = None
+    """PEM private key of that certificate."""
+    ca_certificates: Path | None = None
+    """PEM bundle that peers' certificates must chain to (for an SCU: the destination's CA)."""
+    require_client_certificate: bool = False
+    """SCP only: refuse peers that present no certificate signed by ``ca_certificates``."""
+
+    @property
+    def enabled(self) -> bool:
+        return self.certificate is not None and self.private_key is not None
+
+
 class ScpSettings(BaseModel):
     """The DICOM listener that the PACS forwards studies to."""
 
@@ -37,6 +54,12 @@ class ScpSettings(BaseModel):
     """How often the completion monitor looks for studies that are due."""
     max_pdu_size: int = Field(0, ge=0)
     """Maximum PDU we accept; 0 means unlimited."""
+    maximum_associations: int = Field(10, ge=1)
+    """Concurrent associations; more are rejected (transient) so a flood cannot exhaust the node."""
+    acse_timeout_s: float = Field(30.0, gt=0)
+    dimse_timeout_s: float = Field(60.0, gt=0)
+    network_timeout_s: float = Field(60.0, gt=0)
+    tls: TlsSettings = Field(default_factory=TlsSettings)
 
 
 class Destination(BaseModel):
@@ -46,6 +69,12 @@ class Destination(BaseModel):
     ae_title: str = Field(min_length=1, max_length=16)
     host: str
     port: int = Field(ge=1, le=65535)
+    tls: bool = False
+    """Connect with TLS 1.2+, verifying the destination's certificate and host name against ``tls_ca_certificates``."""
+    tls_ca_certificates: Path | None = None
+    tls_certificate: Path | None = None
+    """Our client certificate, for destinations that require one."""
+    tls_private_key: Path | None = None
 
 
 class DashboardSettings(BaseModel):

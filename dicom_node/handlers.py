@@ -20,23 +20,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from db import repository
 from db.engine import SessionFactory
-from db.models import utcnow
+from db.models import AuditKind, utcnow
 from db.privacy import uid_digest
 from db.records import InstanceFacts
 from db.settings import ScpSettings
-from dicom_node.spool import Spool, is_valid_uid
+from dicom_node.spool import Spool
+from dicom_node.validation import Refusal, Status, check_identity, check_pixels
 
 logger = logging.getLogger(__name__)
-
-
-class Status:
-    """C-STORE statuses we answer with (PS3.4 Annex B.2.3)."""
-
-    SUCCESS = 0x0000
-    OUT_OF_RESOURCES = 0xA700
-    DATASET_DOES_NOT_MATCH_SOP_CLASS = 0xA900
-    CANNOT_UNDERSTAND = 0xC000
-    CANNOT_PARSE = 0xC210
 
 
 @dataclass
@@ -95,32 +86,20 @@ def _request(event: Event) -> C_STORE:
     return cast(C_STORE, event.request)
 
 
-def _check_identity(event: Event, ds: Dataset) -> int | None:
-    """A status when the instance's identifiers are unusable; None when it may be stored."""
-    requested = str(_request(event).AffectedSOPInstanceUID)
-    if not is_valid_uid(requested):
-        return Status.CANNOT_UNDERSTAND
-    if str(ds.get("SOPInstanceUID", "")) != requested:
-        return Status.DATASET_DOES_NOT_MATCH_SOP_CLASS
-    if str(ds.get("SOPClassUID", "")) != str(_request(event).AffectedSOPClassUID):
-        return Status.DATASET_DOES_NOT_MATCH_SOP_CLASS
-    for keyword in ("StudyInstanceUID", "SeriesInstanceUID"):
-        if not is_valid_uid(str(ds.get(keyword, ""))):
-            return Status.CANNOT_UNDERSTAND
-    return None
-
-
-def handle_store(event: Event, context: NodeContext) -> int:
+def handle_store(event: Event, context: NodeContext) -> int | Dataset:
+    request = _request(event)
     try:
         ds = event.dataset
-        rejected = _check_identity(event, ds)
-        facts = _facts(event, ds, context) if rejected is None else None
+        refusal = check_identity(ds, str(request.AffectedSOPClassUID), str(request.AffectedSOPInstanceUID))
+        refusal = refusal or check_pixels(ds, event.context.transfer_syntax)
+        facts = _facts(event, ds, context) if refusal is None else None
     except Exception as exc:  # a dataset pydicom cannot parse: tell the peer, keep serving
-        logger.warning("C-STORE rejected: dataset cannot be parsed (%s)", type(exc).__name__)
-        return Status.CANNOT_PARSE
-    if facts is None:
-        logger.warning("C-STORE rejected with status 0x%04X: unusable identifiers", rejected)
-        return rejected if rejected is not None else Status.CANNOT_UNDERSTAND
+        logger.warning("C-STORE refused: dataset cannot be parsed (%s)", type(exc).__name__)
+        return Refusal(Status.CANNOT_PARSE, "data set cannot be parsed").as_response()
+    if refusal is not None or facts is None:
+        refusal = refusal or Refusal(Status.CANNOT_UNDERSTAND, "unusable identifiers")
+        logger.warning("C-STORE refused with 0x%04X: %s", refusal.status, refusal.comment)
+        return refusal.as_response()
     return _persist(event, facts, context)
 
 
@@ -156,6 +135,20 @@ def handle_released(event: Event, context: NodeContext) -> None:
     except SQLAlchemyError as exc:
         # The stability fallback already recorded with each instance still completes these studies.
         logger.error("could not schedule completion of %d studies: %s", len(study_ids), type(exc).__name__)
+
+
+def handle_rejected(event: Event, context: NodeContext) -> None:
+    """We refused an association (unknown calling AE, wrong called AE, too many associations): audit it."""
+    requestor = event.assoc.requestor
+    detail = f"called AE {str(event.assoc.acceptor.ae_title).strip() or '?'}"
+    logger.warning("association from %s rejected", requestor.address)
+    try:
+        with context.session_factory.begin() as session:
+            repository.record_audit(
+                session, AuditKind.ASSOCIATION_REJECTED, str(requestor.ae_title).strip()[:16], requestor.address, detail
+            )
+    except SQLAlchemyError as exc:
+        logger.error("could not record a rejected association: %s", type(exc).__name__)
 
 
 def handle_aborted(event: Event, context: NodeContext) -> None:

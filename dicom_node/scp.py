@@ -15,8 +15,16 @@ from pynetdicom.transport import ThreadedAssociationServer
 from db.engine import SessionFactory
 from db.settings import Settings
 from dicom_node.completion import CompletionMonitor
-from dicom_node.handlers import NodeContext, handle_aborted, handle_echo, handle_released, handle_store
+from dicom_node.handlers import (
+    NodeContext,
+    handle_aborted,
+    handle_echo,
+    handle_rejected,
+    handle_released,
+    handle_store,
+)
 from dicom_node.spool import Spool
+from dicom_node.tls import server_context
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +56,10 @@ TRANSFER_SYNTAXES = (
 def build_ae(settings: Settings) -> AE:
     ae = AE(ae_title=settings.scp.ae_title)
     ae.maximum_pdu_size = settings.scp.max_pdu_size
+    ae.maximum_associations = settings.scp.maximum_associations
+    ae.acse_timeout = settings.scp.acse_timeout_s
+    ae.dimse_timeout = settings.scp.dimse_timeout_s
+    ae.network_timeout = settings.scp.network_timeout_s
     ae.require_called_aet = True
     if settings.scp.allowed_calling_aets:
         ae.require_calling_aet = list(settings.scp.allowed_calling_aets)
@@ -82,13 +94,19 @@ def start_node(settings: Settings, session_factory: SessionFactory, enqueue: Cal
         (evt.EVT_C_STORE, handle_store, [context]),
         (evt.EVT_RELEASED, handle_released, [context]),
         (evt.EVT_ABORTED, handle_aborted, [context]),
+        (evt.EVT_REJECTED, handle_rejected, [context]),
     ]
-    server = build_ae(settings).start_server((settings.scp.host, settings.scp.port), block=False, evt_handlers=handlers)
+    tls = server_context(settings.scp.tls) if settings.scp.tls.enabled else None
+    server = build_ae(settings).start_server(
+        (settings.scp.host, settings.scp.port), block=False, evt_handlers=handlers, ssl_context=tls
+    )
     assert server is not None
     monitor = CompletionMonitor(session_factory, enqueue, settings.detector, settings.scp.completion_poll_s)
     monitor.start()
     node = StorageNode(server=server, monitor=monitor)
-    logger.info("SCP %s listening on %s:%d", settings.scp.ae_title, settings.scp.host, node.port)
+    logger.info(
+        "SCP %s listening on %s:%d%s", settings.scp.ae_title, settings.scp.host, node.port, " (TLS)" if tls else ""
+    )
     return node
 
 

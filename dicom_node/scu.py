@@ -13,6 +13,7 @@ from pynetdicom import AE
 from pynetdicom.association import Association
 
 from db.settings import Destination
+from dicom_node.tls import client_context
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,11 @@ class StoreOutcome:
         return self.status is not None and not self.ok and (self.status & 0xFF00) != TRANSIENT_STATUS_PREFIX
 
 
+def _associate(ae: AE, destination: Destination) -> Association:
+    tls_args = (client_context(destination), destination.host) if destination.tls else None
+    return ae.associate(destination.host, destination.port, ae_title=destination.ae_title, tls_args=tls_args)
+
+
 def _ae(calling_ae: str, timeout_s: float) -> AE:
     ae = AE(ae_title=calling_ae)
     ae.acse_timeout = timeout_s
@@ -49,7 +55,7 @@ def echo(destination: Destination, calling_ae: str = DEFAULT_CALLING_AE, timeout
     """The C-ECHO status, or None when the destination could not be reached."""
     ae = _ae(calling_ae, timeout_s)
     ae.add_requested_context(uid.UID("1.2.840.10008.1.1"))
-    assoc = ae.associate(destination.host, destination.port, ae_title=destination.ae_title)
+    assoc = _associate(ae, destination)
     if not assoc.is_established:
         return None
     try:
@@ -70,7 +76,7 @@ def send_files(
     }
     for sop_class, syntax in sorted(contexts):
         ae.add_requested_context(sop_class, sorted({syntax, uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian}))
-    assoc = ae.associate(destination.host, destination.port, ae_title=destination.ae_title)
+    assoc = _associate(ae, destination)
     if not assoc.is_established:
         reason = "association rejected" if assoc.is_rejected else "destination unreachable or association aborted"
         return [StoreOutcome(path, None, reason) for path, _ in datasets]

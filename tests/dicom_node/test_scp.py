@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pydicom
@@ -17,42 +16,20 @@ from pynetdicom.sop_class import ComputedRadiographyImageStorage
 from db import repository
 from db.engine import SessionFactory
 from db.models import JobState
-from db.settings import ScpSettings, Settings
-from dicom_node.scp import StorageNode, start_node
+from tests.dicom_node.conftest import Node, wait_for
 from tests.helpers.peers import require_tool, storescu
 
 
-@pytest.fixture
-def node(tmp_path: Path, session_factory: SessionFactory) -> Iterator[tuple[StorageNode, list[int], Settings]]:
-    enqueued: list[int] = []
-    settings = Settings(
-        data_dir=tmp_path / "var",
-        scp=ScpSettings(host="127.0.0.1", port=0, completion_debounce_s=0, completion_poll_s=0.05),
-    )
-    running = start_node(settings, session_factory, enqueued.append)
-    yield running, enqueued, settings
-    running.stop()
-
-
-def wait_for(condition: object, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
-def test_echo_with_dcmtk(node: tuple[StorageNode, list[int], Settings]) -> None:
+def test_echo_with_dcmtk(node: Node) -> None:
     require_tool("echoscu")
-    result = subprocess.run(["echoscu", "-aec", "CXR_AI", "127.0.0.1", str(node[0].port)], capture_output=True)
+    result = subprocess.run(["echoscu", "-aec", "CXR_AI", "127.0.0.1", str(node.port)], capture_output=True)
     assert result.returncode == 0, result.stderr
 
 
 def test_store_spools_records_and_completes_once(
-    node: tuple[StorageNode, list[int], Settings], session_factory: SessionFactory, rg1: Path
+    node: Node, session_factory: SessionFactory, rg1: Path
 ) -> None:
-    running, enqueued, settings = node
+    running, enqueued, settings = node, node.enqueued, node.settings
     result = storescu(rg1, running.port)
     assert result.returncode == 0, result.stderr
     ds = pydicom.dcmread(rg1, stop_before_pixels=True)
@@ -68,14 +45,14 @@ def test_store_spools_records_and_completes_once(
     assert [j.state for j in jobs] == [JobState.QUEUED]
 
 
-def test_jpeg2000_is_accepted(node: tuple[StorageNode, list[int], Settings], rg1_j2kr: Path) -> None:
-    assert storescu(rg1_j2kr, node[0].port, "CXR_AI", "-xv").returncode == 0
+def test_jpeg2000_is_accepted(node: Node, rg1_j2kr: Path) -> None:
+    assert storescu(rg1_j2kr, node.port, "CXR_AI", "-xv").returncode == 0
 
 
 def test_non_chest_study_is_accepted_but_not_eligible(
-    node: tuple[StorageNode, list[int], Settings], session_factory: SessionFactory, rg3: Path
+    node: Node, session_factory: SessionFactory, rg3: Path
 ) -> None:
-    running, enqueued, _ = node
+    running, enqueued = node, node.enqueued
     assert storescu(rg3, running.port).returncode == 0
     study = pydicom.dcmread(rg3, stop_before_pixels=True).StudyInstanceUID
 
@@ -102,9 +79,9 @@ def _send(port: int, ds: pydicom.Dataset) -> int:
 
 
 def test_uid_mismatch_and_traversal_are_refused_and_nothing_is_spooled(
-    node: tuple[StorageNode, list[int], Settings], rg1_dataset: pydicom.Dataset
+    node: Node, rg1_dataset: pydicom.Dataset
 ) -> None:
-    running, _, settings = node
+    running, settings = node, node.settings
     bad_study = copy.deepcopy(rg1_dataset)
     bad_study.SOPInstanceUID = "1.2.3.999"
     bad_study.StudyInstanceUID = "1.2/../../../tmp"

@@ -1,0 +1,75 @@
+"""Checks on a received instance before anything is written: identifiers, and pixel data that matches its header.
+
+Each failed check is a Refusal with the DIMSE status and an Error Comment (at most 64 characters, no patient data).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydicom.dataset import Dataset
+from pydicom.uid import UID
+
+from dicom_node.spool import is_valid_uid
+
+MAX_DIMENSION = 16384
+"""Rows or Columns above this are absurd for a radiograph (a 43 cm detector at 25 µm is 17,200 pixels)."""
+
+
+class Status:
+    """C-STORE statuses we answer with (PS3.4 Annex B.2.3)."""
+
+    SUCCESS = 0x0000
+    OUT_OF_RESOURCES = 0xA700
+    DATASET_DOES_NOT_MATCH_SOP_CLASS = 0xA900
+    CANNOT_UNDERSTAND = 0xC000
+    CANNOT_PARSE = 0xC210
+
+
+@dataclass(frozen=True)
+class Refusal:
+    status: int
+    comment: str
+
+    def as_response(self) -> Dataset:
+        response = Dataset()
+        response.Status = self.status
+        response.ErrorComment = self.comment[:64]
+        return response
+
+
+def check_identity(ds: Dataset, sop_class_uid: str, sop_instance_uid: str) -> Refusal | None:
+    """The request's UIDs must be well-formed and be the dataset's own; study and series UIDs must be usable."""
+    if not is_valid_uid(sop_instance_uid):
+        return Refusal(Status.CANNOT_UNDERSTAND, "Affected SOP Instance UID is not a valid UID")
+    if str(ds.get("SOPInstanceUID", "")) != sop_instance_uid:
+        return Refusal(Status.DATASET_DOES_NOT_MATCH_SOP_CLASS, "SOP Instance UID differs from the request")
+    if str(ds.get("SOPClassUID", "")) != sop_class_uid:
+        return Refusal(Status.DATASET_DOES_NOT_MATCH_SOP_CLASS, "SOP Class UID differs from the request")
+    for keyword in ("StudyInstanceUID", "SeriesInstanceUID"):
+        if not is_valid_uid(str(ds.get(keyword, ""))):
+            return Refusal(Status.CANNOT_UNDERSTAND, f"{keyword} is missing or not a valid UID")
+    return None
+
+
+def check_pixels(ds: Dataset, transfer_syntax: UID) -> Refusal | None:
+    """An image must carry pixel data of sane dimensions; uncompressed data must be exactly as long as they imply."""
+    if "PixelData" not in ds:
+        return Refusal(Status.DATASET_DOES_NOT_MATCH_SOP_CLASS, "image without Pixel Data")
+    try:
+        rows, columns = int(ds.Rows), int(ds.Columns)
+        samples = int(ds.get("SamplesPerPixel", 1) or 1)
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        bits = int(ds.BitsAllocated)
+    except (AttributeError, TypeError, ValueError):
+        return Refusal(Status.CANNOT_UNDERSTAND, "Rows, Columns or Bits Allocated missing")
+    if not (0 < rows <= MAX_DIMENSION and 0 < columns <= MAX_DIMENSION) or frames < 1 or bits not in (1, 8, 16, 32):
+        return Refusal(Status.CANNOT_UNDERSTAND, f"implausible image geometry {rows}x{columns}")
+    if transfer_syntax.is_compressed:
+        return None
+    expected_bits = rows * columns * samples * frames * bits
+    expected = (expected_bits + 7) // 8
+    actual = len(ds.PixelData)
+    if actual not in (expected, expected + 1):  # one byte of padding makes an odd length even
+        return Refusal(Status.CANNOT_UNDERSTAND, "Pixel Data length does not match Rows x Columns")
+    return None

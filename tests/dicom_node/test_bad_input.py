@@ -1,0 +1,151 @@
+"""Bad input, table-driven, over real associations: each case gets its DIMSE status (or its context rejected), the node
+keeps serving the next association, and nothing but complete, accepted instances is left in the spool."""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.uid import UID, ExplicitVRLittleEndian
+from pynetdicom import AE, _config
+
+from tests.dicom_node.conftest import Node, wait_for
+from tests.helpers.peers import storescu
+from tests.helpers.relay import cutting_relay
+
+CR = UID("1.2.840.10008.5.1.4.1.1.1")
+CT = UID("1.2.840.10008.5.1.4.1.1.2")
+MPEG2 = UID("1.2.840.10008.1.2.4.100")
+VERIFICATION = UID("1.2.840.10008.1.1")
+REJECTED = -1
+"""Not a DIMSE status: the presentation context was refused at association, so no C-STORE could be sent."""
+
+
+@contextmanager
+def chunked_send() -> Iterator[None]:
+    """Send files as their raw bytes, with the request's UIDs taken from the file meta, as a careless SCU would."""
+    previous = _config.STORE_SEND_CHUNKED_DATASET
+    _config.STORE_SEND_CHUNKED_DATASET = True
+    try:
+        yield
+    finally:
+        _config.STORE_SEND_CHUNKED_DATASET = previous
+
+
+def send(port: int, path: Path, sop_class: UID = CR, syntaxes: tuple[UID, ...] = (ExplicitVRLittleEndian,)) -> int:
+    ae = AE(ae_title="BADPEER")
+    ae.add_requested_context(sop_class, list(syntaxes))
+    ae.add_requested_context(VERIFICATION)  # as real SCUs do: the association stands even if storage is refused
+    assoc = ae.associate("127.0.0.1", port, ae_title="CXR_AI")
+    assert assoc.is_established, "the node accepts the association itself"
+    try:
+        if not any(c.abstract_syntax == sop_class for c in assoc.accepted_contexts):
+            return REJECTED
+        with chunked_send():
+            response = assoc.send_c_store(path)
+        return int(response.Status)
+    finally:
+        assoc.release()
+
+
+def write(ds: pydicom.Dataset, path: Path) -> Path:
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def truncated(rg1: pydicom.Dataset, path: Path) -> Path:
+    write(rg1, path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 100_000])  # cut inside Pixel Data: its length field now lies
+    return path
+
+
+def uid_mismatch(rg1: pydicom.Dataset, path: Path) -> Path:
+    write(rg1, path)
+    ds = pydicom.dcmread(path)
+    ds.file_meta.MediaStorageSOPInstanceUID = "1.2.826.0.1.3680043.8.498.77"  # the request will carry this UID
+    ds.save_as(path, enforce_file_format=False)
+    return path
+
+
+def traversal(rg1: pydicom.Dataset, path: Path) -> Path:
+    ds = copy.deepcopy(rg1)
+    ds.StudyInstanceUID = "1.2.3/../../../../tmp/evil"
+    return write(ds, path)
+
+
+def short_pixels(rg1: pydicom.Dataset, path: Path) -> Path:
+    ds = copy.deepcopy(rg1)
+    ds.PixelData = ds.PixelData[:-1000]
+    return write(ds, path)
+
+
+def absurd_size(rg1: pydicom.Dataset, path: Path) -> Path:
+    ds = copy.deepcopy(rg1)
+    ds.Rows, ds.Columns = 60000, 60000
+    return write(ds, path)
+
+
+def as_ct(rg1: pydicom.Dataset, path: Path) -> Path:
+    ds = copy.deepcopy(rg1)
+    ds.SOPClassUID = CT
+    return write(ds, path)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    make: Callable[[pydicom.Dataset, Path], Path]
+    expected: int
+    sop_class: UID = CR
+    syntaxes: tuple[UID, ...] = (ExplicitVRLittleEndian,)
+
+
+CASES = [
+    Case("truncated file", truncated, 0xC000),
+    Case("UID mismatch", uid_mismatch, 0xA900),
+    Case("UID with ../", traversal, 0xC000),
+    Case("unknown SOP class", as_ct, REJECTED, sop_class=CT),
+    Case("unsupported transfer syntax", write, REJECTED, syntaxes=(MPEG2,)),
+    Case("pixel data shorter than Rows x Columns", short_pixels, 0xC000),
+    Case("absurd dimensions", absurd_size, 0xC000),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input_gets_its_status_and_leaves_nothing(
+    case: Case, node: Node, rg1_dataset: pydicom.Dataset, tmp_path: Path, rg1: Path
+) -> None:
+    path = case.make(copy.deepcopy(rg1_dataset), tmp_path / "bad.dcm")
+    assert send(node.port, path, case.sop_class, case.syntaxes) == case.expected
+    assert node.spooled_files() == [], "nothing of a refused instance is kept"
+    assert storescu(rg1, node.port).returncode == 0, "the node serves the next association"
+    assert [p.name for p in node.spooled_files()] == [f"{rg1_dataset.SOPInstanceUID}.dcm"]
+    assert not (tmp_path.parent / "tmp" / "evil").exists()
+
+
+def test_duplicate_instance_is_acknowledged_and_makes_no_second_job(node: Node, rg1: Path) -> None:
+    assert send(node.port, rg1) == 0x0000
+    wait_for(lambda: len(node.enqueued) == 1)
+    assert send(node.port, rg1) == 0x0000
+    assert storescu(rg1, node.port).returncode == 0
+    assert len(node.spooled_files()) == 1
+    time.sleep(1.0)  # many completion polls: a second job would have been enqueued by now
+    assert len(node.enqueued) == 1
+
+
+def test_connection_cut_mid_transfer_stores_nothing(node: Node, rg1: Path) -> None:
+    """The network fails 1 MB into RG1's 7 MB: no handler runs, no file or row remains, and the node goes on serving."""
+    with cutting_relay(node.port, cut_after_bytes=1_000_000) as port:
+        result = storescu(rg1, port)
+    assert result.returncode != 0, "the sender saw the failure"
+    assert node.spooled_files() == []
+    assert list((node.settings.spool_dir / ".incoming").iterdir()) == []
+    assert storescu(rg1, node.port).returncode == 0, "the node serves the next association"
+    assert len(node.spooled_files()) == 1

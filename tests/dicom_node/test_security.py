@@ -1,0 +1,110 @@
+"""Who may talk to the node: calling-AE allowlist with an audit trail, and DICOM TLS on the SCP and the SCU."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from db import repository
+from db.engine import SessionFactory
+from db.models import AuditKind
+from db.settings import Destination, ScpSettings, Settings, TlsSettings
+from dicom_node.scp import StorageNode, start_node
+from dicom_node.scu import echo, send_files
+from tests.dicom_node.conftest import wait_for
+from tests.helpers.certificates import Pki, make_pki
+from tests.helpers.peers import free_port, require_tool, storescu, wait_for_port
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+def start(tmp_path: Path, session_factory: SessionFactory, scp: ScpSettings) -> StorageNode:
+    return start_node(Settings(data_dir=tmp_path / "var", scp=scp), session_factory, lambda job_id: None)
+
+
+@pytest.fixture
+def allowlisted(tmp_path: Path, session_factory: SessionFactory) -> Iterator[StorageNode]:
+    node = start(tmp_path, session_factory, ScpSettings(host="127.0.0.1", port=0, allowed_calling_aets=["PACS"]))
+    yield node
+    node.stop()
+
+
+def echoscu(port: int, *options: str) -> subprocess.CompletedProcess[bytes]:
+    require_tool("echoscu")
+    return subprocess.run(["echoscu", *options, "-aec", "CXR_AI", "127.0.0.1", str(port)], capture_output=True, timeout=60)
+
+
+def test_unknown_calling_ae_is_rejected_and_audited(allowlisted: StorageNode, session_factory: SessionFactory) -> None:
+    assert echoscu(allowlisted.port, "-aet", "PACS").returncode == 0
+    assert echoscu(allowlisted.port, "-aet", "INTRUDER").returncode != 0
+
+    def audited() -> list[tuple[str | None, str | None]]:
+        with session_factory() as s:
+            return [(ae, address) for _, ae, address in repository.audit_events(s, AuditKind.ASSOCIATION_REJECTED)]
+
+    wait_for(lambda: bool(audited()))
+    assert audited() == [("INTRUDER", "127.0.0.1")]
+
+
+def test_wrong_called_ae_is_rejected(allowlisted: StorageNode) -> None:
+    result = subprocess.run(["echoscu", "-aet", "PACS", "-aec", "NOT_US", "127.0.0.1", str(allowlisted.port)],
+                            capture_output=True, timeout=60)
+    assert result.returncode != 0
+
+
+@pytest.fixture
+def tls_node(tmp_path: Path, session_factory: SessionFactory, pki: Pki) -> Iterator[StorageNode]:
+    tls = TlsSettings(certificate=pki.server_certificate, private_key=pki.server_key, ca_certificates=pki.ca,
+                      require_client_certificate=True)
+    node = start(tmp_path, session_factory, ScpSettings(host="127.0.0.1", port=0, tls=tls))
+    yield node
+    node.stop()
+
+
+def test_tls_scp_accepts_a_trusted_client_and_nothing_else(tls_node: StorageNode, pki: Pki, rg1: Path) -> None:
+    trusted = ["+tls", str(pki.client_key), str(pki.client_certificate), "+cf", str(pki.ca)]
+    assert storescu(rg1, tls_node.port, "CXR_AI", *trusted).returncode == 0
+    assert echoscu(tls_node.port).returncode != 0, "plaintext to the TLS port fails"
+    assert echoscu(tls_node.port, "+tla", "+cf", str(pki.ca)).returncode != 0, "no client certificate, no entry"
+    assert echoscu(tls_node.port, *trusted).returncode == 0, "the node still serves trusted peers"
+
+
+@pytest.fixture
+def tls_storescp(tmp_path: Path, pki: Pki) -> Iterator[int]:
+    require_tool("storescp")
+    port = free_port()
+    process = subprocess.Popen(
+        ["storescp", "-aet", "PACS", "+tls", str(pki.server_key), str(pki.server_certificate), "+cf", str(pki.ca),
+         "-od", str(tmp_path), str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def destination(port: int, pki: Pki, ca: Path, host: str = "127.0.0.1") -> Destination:
+    return Destination(name="pacs", ae_title="PACS", host=host, port=port, tls=True, tls_ca_certificates=ca,
+                       tls_certificate=pki.client_certificate, tls_private_key=pki.client_key)
+
+
+def test_tls_scu_delivers_to_a_verified_destination(tls_storescp: int, pki: Pki, rg1: Path) -> None:
+    assert echo(destination(tls_storescp, pki, pki.ca)) == 0
+    (outcome,) = send_files(destination(tls_storescp, pki, pki.ca), [rg1])
+    assert outcome.ok
+
+
+def test_tls_scu_refuses_an_untrusted_or_misnamed_destination(tls_storescp: int, pki: Pki, rg1: Path) -> None:
+    assert echo(destination(tls_storescp, pki, pki.other_ca)) is None, "certificate not from the trusted CA"
+    (outcome,) = send_files(destination(tls_storescp, pki, pki.other_ca), [rg1])
+    assert not outcome.ok and outcome.status is None
+    assert echo(destination(tls_storescp, pki, pki.ca, host="127.0.0.2")) is None, "host name not in the certificate"
