@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_CALLING_AE = "CXR_AI"
 TRANSIENT_STATUS_PREFIX = 0xA700  # out of resources: worth retrying
+UNCOMPRESSED = (uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian)
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,10 @@ def send_files(
         (str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID)) for _, ds in datasets
     }
     for sop_class, syntax in sorted(contexts):
-        ae.add_requested_context(sop_class, sorted({syntax, uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian}))
+        # pynetdicom sends a file's bytes as they are: a compressed file needs a context of its own syntax alone,
+        # or the peer may accept an uncompressed syntax that the file cannot be sent in.
+        offered = [syntax] if uid.UID(syntax).is_compressed else [syntax, *UNCOMPRESSED]
+        ae.add_requested_context(sop_class, sorted(set(offered)))
     assoc = _associate(ae, destination)
     if not assoc.is_established:
         reason = "association rejected" if assoc.is_rejected else "destination unreachable or association aborted"

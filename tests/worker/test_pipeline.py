@@ -140,3 +140,13 @@ def test_backoff_grows_and_is_capped(attempt: int, low: float, high: float) -> N
     from worker.deliver import backoff_seconds
 
     assert low <= backoff_seconds(attempt, WorkerSettings()) <= high
+
+
+def test_jpeg_overlay_is_delivered_in_its_own_syntax(tmp_path: Path, session_factory: SessionFactory, rg1: Path) -> None:
+    with storescp(tmp_path / "pacs") as port:
+        settings = with_pacs(tmp_path, port, results={"sc_compression": "jpeg"})
+        context = context_for(settings, session_factory)
+        outcome = analyze_job(context, record(session_factory, settings, rg1))
+        assert [deliver_result(context, d) for d in outcome.delivery_ids] == [DeliveryOutcome.SENT] * 3
+        sc = next(ds for ds in received(tmp_path / "pacs") if ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.7")
+    assert sc.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.50"
