@@ -90,3 +90,43 @@ def test_uid_mismatch_and_traversal_are_refused_and_nothing_is_spooled(
     assert storescu(Path(rg1_dataset.filename), running.port).returncode == 0
     assert sorted(p.name for p in settings.spool_dir.iterdir()) == [".incoming", str(rg1_dataset.StudyInstanceUID)]
     assert list((settings.spool_dir / ".incoming").iterdir()) == []
+
+
+def test_an_association_left_open_completes_by_the_stability_timeout(
+    tmp_path: Path, session_factory: SessionFactory, rg1: Path
+) -> None:
+    from db.settings import ScpSettings, Settings
+    from dicom_node.scp import start_node
+
+    enqueued: list[int] = []
+    settings = Settings(
+        data_dir=tmp_path / "var",
+        scp=ScpSettings(host="127.0.0.1", port=0, completion_debounce_s=0, completion_stability_s=1.0,
+                        completion_poll_s=0.05),
+    )
+    running = start_node(settings, session_factory, enqueued.append)
+    try:
+        ae = AE(ae_title="LINGER")
+        ae.add_requested_context(ComputedRadiographyImageStorage, ExplicitVRLittleEndian)
+        assoc = ae.associate("127.0.0.1", running.port, ae_title="CXR_AI")
+        assert int(assoc.send_c_store(pydicom.dcmread(rg1)).Status) == 0
+        time.sleep(0.5)
+        assert enqueued == [], "not complete while the sender may still send more"
+        wait_for(lambda: len(enqueued) == 1, timeout_s=5)
+        assoc.release()
+        time.sleep(0.5)
+        assert len(enqueued) == 1, "the release adds no second job"
+    finally:
+        running.stop()
+
+
+def test_a_late_image_starts_a_follow_up_job(node: Node, rg1: Path, tmp_path: Path) -> None:
+    from tests.worker.encode_cases import second_view
+
+    assert storescu(rg1, node.port).returncode == 0
+    wait_for(lambda: len(node.enqueued) == 1)
+    late = tmp_path / "lateral.dcm"
+    second_view(pydicom.dcmread(rg1)).save_as(late, enforce_file_format=True)
+    assert storescu(late, node.port).returncode == 0
+    wait_for(lambda: len(node.enqueued) == 2)
+    assert node.enqueued[0] != node.enqueued[1]

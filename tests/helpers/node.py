@@ -54,7 +54,11 @@ def processes_naming(text: str) -> list[int]:
 
 @contextmanager
 def cxr_serve(
-    workdir: Path, destination_port: int | None, database_url: str = "", broker_url: str = ""
+    workdir: Path,
+    destination_port: int | None,
+    database_url: str = "",
+    broker_url: str = "",
+    extra_toml: str = "",
 ) -> Iterator[RunningNode]:
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -67,7 +71,7 @@ def cxr_serve(
     if destination_port is not None:
         lines += ["[[destinations]]", 'name = "pacs"', 'ae_title = "PACS"', 'host = "127.0.0.1"',
                   f"port = {destination_port}"]
-    config.write_text("\n".join(lines) + "\n")
+    config.write_text("\n".join(lines) + "\n" + extra_toml)
     log = workdir / "serve.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CXR_")}
     with log.open("wb") as sink:

@@ -40,13 +40,13 @@ def wait_for_port(port: int, timeout_s: float = 30.0) -> None:
 
 
 @contextmanager
-def storescp(directory: Path, ae_title: str = "PACS") -> Iterator[int]:
+def storescp(directory: Path, ae_title: str = "PACS", port: int | None = None, *extra: str) -> Iterator[int]:
     """A DCMTK storescp accepting every transfer syntax, writing into ``directory``; yields its port."""
     require_tool("storescp")
-    port = free_port()
+    port = port or free_port()
     directory.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
-        ["storescp", "-aet", ae_title, "+xa", "-od", str(directory), str(port)],
+        ["storescp", "-aet", ae_title, "+xa", *extra, "-od", str(directory), str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
