@@ -59,9 +59,10 @@ def cxr_serve(
     database_url: str = "",
     broker_url: str = "",
     extra_toml: str = "",
+    port: int | None = None,
 ) -> Iterator[RunningNode]:
     workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     database_url = database_url or f"sqlite:///{workdir / 'var' / 'cxr.sqlite'}"
     config = workdir / "cxr.toml"
     lines = [f'data_dir = "{workdir / "var"}"', f'database_url = "{database_url}"']
