@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import signal
+import tempfile
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -74,6 +75,10 @@ def scp(config: ConfigOption = None) -> None:
     from worker.queue import TaskQueue
 
     settings = _settings(config, "scp")
+    # pynetdicom streams received data sets into temporary files; in the spool's own .incoming a received file is
+    # renamed into place instead of copied. The SCP process owns its temporary directory.
+    (settings.spool_dir / ".incoming").mkdir(parents=True, exist_ok=True)
+    tempfile.tempdir = str(settings.spool_dir / ".incoming")
     queue = TaskQueue(create_celery_app(settings))
     node = start_node(settings, make_session_factory(make_engine(settings.database_url)), queue.enqueue_analysis)
     _wait_for_signal()

@@ -10,6 +10,7 @@ import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 from pydicom.dataset import Dataset
 from typing import cast
@@ -25,7 +26,7 @@ from db.privacy import uid_digest
 from db.records import InstanceFacts
 from db.settings import ScpSettings
 from dicom_node.spool import Spool
-from dicom_node.validation import Refusal, Status, check_identity, check_pixels
+from dicom_node.validation import Refusal, Status, check_identity, check_pixels, read_received
 
 logger = logging.getLogger(__name__)
 
@@ -87,26 +88,28 @@ def _request(event: Event) -> C_STORE:
 
 
 def handle_store(event: Event, context: NodeContext) -> int | Dataset:
+    """The data set was streamed to a file in the spool's ``.incoming`` while it arrived (chunked receive)."""
     request = _request(event)
+    received = event.dataset_path
     try:
-        ds = event.dataset
+        ds, pixel_length = read_received(received)
         refusal = check_identity(ds, str(request.AffectedSOPClassUID), str(request.AffectedSOPInstanceUID))
-        refusal = refusal or check_pixels(ds, event.context.transfer_syntax)
+        refusal = refusal or check_pixels(ds, event.context.transfer_syntax, pixel_length)
         facts = _facts(event, ds, context) if refusal is None else None
-    except Exception as exc:  # a dataset pydicom cannot parse: tell the peer, keep serving
-        logger.warning("C-STORE refused: dataset cannot be parsed (%s)", type(exc).__name__)
+    except Exception as exc:  # a data set pydicom cannot parse: tell the peer, keep serving
+        logger.warning("C-STORE refused: data set cannot be parsed (%s)", type(exc).__name__)
         return Refusal(Status.CANNOT_PARSE, "data set cannot be parsed").as_response()
     if refusal is not None or facts is None:
         refusal = refusal or Refusal(Status.CANNOT_UNDERSTAND, "unusable identifiers")
         logger.warning("C-STORE refused with 0x%04X: %s", refusal.status, refusal.comment)
         return refusal.as_response()
-    return _persist(event, facts, context)
+    return _persist(event, received, facts, context)
 
 
-def _persist(event: Event, facts: InstanceFacts, context: NodeContext) -> int:
+def _persist(event: Event, received: Path, facts: InstanceFacts, context: NodeContext) -> int:
     digest = uid_digest(facts.sop_instance_uid)
     try:
-        path = context.spool.store(facts.study_instance_uid, facts.sop_instance_uid, event.encoded_dataset())
+        path = context.spool.adopt(received, facts.study_instance_uid, facts.sop_instance_uid)
     except OSError as exc:
         logger.error("instance %s not stored: spool write failed (%s)", digest, exc.strerror or type(exc).__name__)
         return Status.OUT_OF_RESOURCES

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydicom import uid
-from pynetdicom import AE, evt
+from pynetdicom import AE, _config, evt
 from pynetdicom.transport import ThreadedAssociationServer
 
 from db.engine import SessionFactory
@@ -54,6 +54,11 @@ TRANSFER_SYNTAXES = (
 
 
 def build_ae(settings: Settings) -> AE:
+    # pynetdicom logs patient name and ID of every request and response by default.
+    _config.LOG_REQUEST_IDENTIFIERS = False
+    _config.LOG_RESPONSE_IDENTIFIERS = False
+    # Stream each received data set to a file as it arrives, so a large image never sits in memory whole.
+    _config.STORE_RECV_CHUNKED_DATASET = True
     ae = AE(ae_title=settings.scp.ae_title)
     ae.maximum_pdu_size = settings.scp.max_pdu_size
     ae.maximum_associations = settings.scp.maximum_associations
@@ -88,7 +93,11 @@ class StorageNode:
 
 
 def start_node(settings: Settings, session_factory: SessionFactory, enqueue: Callable[[int], None]) -> StorageNode:
-    context = NodeContext(settings=settings.scp, spool=Spool(settings.spool_dir), session_factory=session_factory)
+    spool = Spool(settings.spool_dir)
+    purged = spool.purge_incoming()
+    if purged:
+        logger.warning("removed %d partial receptions left by an earlier crash", purged)
+    context = NodeContext(settings=settings.scp, spool=spool, session_factory=session_factory)
     handlers: list[Any] = [
         (evt.EVT_C_ECHO, handle_echo),
         (evt.EVT_C_STORE, handle_store, [context]),

@@ -1,7 +1,8 @@
 """The spool: received instances, written durably under paths built only from validated UIDs.
 
-Write order: a temporary file in ``.incoming``, fsync, atomic rename into ``<study>/<sop>.dcm``, fsync of the
-directory. A crash at any point leaves either no file or a complete one; never a partial file under a final name.
+Write order: a temporary file in ``.incoming`` (pynetdicom streams each received data set there), fsync, atomic rename
+into ``<study>/<sop>.dcm``, fsync of the directory. A crash at any point leaves either no file or a complete one under
+its final name; leftovers in ``.incoming`` were never acknowledged and are purged at start.
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import tempfile
+import time
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -39,31 +42,57 @@ class Spool:
                 raise InvalidUIDError("UID is not a valid DICOM UID")
         return self.root / study_uid / f"{sop_uid}.dcm"
 
-    def store(self, study_uid: str, sop_uid: str, data: bytes) -> Path:
-        """Durably write ``data``; returns the final path. Raises OSError on any write failure, leaving nothing."""
+    def adopt(self, received: Path, study_uid: str, sop_uid: str) -> Path:
+        """Durably move a completely received file into place; returns its final path. Raises OSError on failure."""
         final = self.path_for(study_uid, sop_uid)
+        # A rename is atomic only within one file system; a file received elsewhere is first copied in.
+        source = received if received.parent == self.incoming else self._copy_in(received)
+        _fsync_file(source)
+        final.parent.mkdir(exist_ok=True)
+        os.replace(source, final)
+        _fsync_directory(final.parent)
+        return final
+
+    def store(self, study_uid: str, sop_uid: str, data: bytes) -> Path:
+        """Durably write ``data`` as an instance; raises OSError on failure, leaving nothing."""
+        self.path_for(study_uid, sop_uid)
         descriptor, temporary = tempfile.mkstemp(dir=self.incoming, suffix=".part")
         try:
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            final.parent.mkdir(exist_ok=True)
-            os.replace(temporary, final)
-            _fsync_directory(final.parent)
+            return self.adopt(Path(temporary), study_uid, sop_uid)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
-        return final
 
     def discard(self, path: Path) -> None:
         """Remove a spooled file whose database row could not be committed."""
         path.unlink(missing_ok=True)
 
+    def purge_incoming(self, older_than_s: float = 3600.0) -> int:
+        """Remove partial receptions left by a crash (never acknowledged, so nothing is lost); returns the count."""
+        cutoff = time.time() - older_than_s
+        removed = 0
+        for leftover in self.incoming.iterdir():
+            if leftover.is_file() and leftover.stat().st_mtime < cutoff:
+                leftover.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
-def _fsync_directory(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
+    def _copy_in(self, received: Path) -> Path:
+        descriptor, temporary = tempfile.mkstemp(dir=self.incoming, suffix=".part")
+        os.close(descriptor)
+        shutil.copyfile(received, temporary)
+        return Path(temporary)
+
+
+def _fsync_file(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def _fsync_directory(directory: Path) -> None:
+    _fsync_file(directory)

@@ -6,12 +6,20 @@ Each failed check is a Refusal with the DIMSE status and an Error Comment (at mo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
+from pydicom import dcmread
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.uid import UID
+from pydicom.tag import Tag
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
 from dicom_node.spool import is_valid_uid
 
+PIXEL_DATA = Tag(0x7FE0, 0x0010)
+UNDEFINED_LENGTH = 0xFFFFFFFF
+DEFER_BYTES = 64 * 1024
+"""Values larger than this (the pixel data) stay on disk while the header is checked."""
 MAX_DIMENSION = 16384
 """Rows or Columns above this are absurd for a radiograph (a 43 cm detector at 25 µm is 17,200 pixels)."""
 
@@ -52,9 +60,26 @@ def check_identity(ds: Dataset, sop_class_uid: str, sop_instance_uid: str) -> Re
     return None
 
 
-def check_pixels(ds: Dataset, transfer_syntax: UID) -> Refusal | None:
+def read_received(path: Path) -> tuple[Dataset, int | None]:
+    """The received file's data set with Pixel Data left on disk, and the number of pixel bytes actually present.
+
+    The length is the declared one, cut to what the file really holds (a truncated transfer declares more than it
+    sent); None for encapsulated (compressed) pixel data, whose fragments carry their own lengths.
+    """
+    ds = dcmread(path, defer_size=DEFER_BYTES)
+    raw = ds.get_item(PIXEL_DATA, keep_deferred=True)
+    if not isinstance(raw, RawDataElement) or raw.length == UNDEFINED_LENGTH:
+        return ds, None
+    if ds.file_meta.TransferSyntaxUID == DeflatedExplicitVRLittleEndian:
+        # pydicom inflated the stream in memory, so offsets are not file offsets; a cut stream fails to inflate.
+        return ds, int(raw.length)
+    available = path.stat().st_size - int(raw.value_tell or 0)
+    return ds, max(0, min(int(raw.length), available))
+
+
+def check_pixels(ds: Dataset, transfer_syntax: UID, pixel_length: int | None) -> Refusal | None:
     """An image must carry pixel data of sane dimensions; uncompressed data must be exactly as long as they imply."""
-    if "PixelData" not in ds:
+    if PIXEL_DATA not in ds:
         return Refusal(Status.DATASET_DOES_NOT_MATCH_SOP_CLASS, "image without Pixel Data")
     try:
         rows, columns = int(ds.Rows), int(ds.Columns)
@@ -69,7 +94,6 @@ def check_pixels(ds: Dataset, transfer_syntax: UID) -> Refusal | None:
         return None
     expected_bits = rows * columns * samples * frames * bits
     expected = (expected_bits + 7) // 8
-    actual = len(ds.PixelData)
-    if actual not in (expected, expected + 1):  # one byte of padding makes an odd length even
+    if pixel_length not in (expected, expected + 1):  # one byte of padding makes an odd length even
         return Refusal(Status.CANNOT_UNDERSTAND, "Pixel Data length does not match Rows x Columns")
     return None
