@@ -127,10 +127,11 @@ def report(rows: list[tuple[float, float, float, float, int, int]], count: int, 
     for i, (ours, peer, ours_mb, peer_mb, before, after) in enumerate(rows, start=1):
         print(f"{i:>5} {ours:>12.1f} {peer:>16.1f} {ours_mb:>10.1f} {peer_mb:>14.1f} {ours / peer:>6.2f}"
               f" {before / 1024:>15.1f} {after / 1024:>14.1f}")
-    best_ours = max(r[0] for r in rows)
-    best_peer = max(r[1] for r in rows)
-    print(f"best: ours {best_ours:.1f} inst/s, storescp {best_peer:.1f} inst/s, ratio {best_ours / best_peer:.2f}"
-          f" (target >= 1.5); our SCP peak RSS {peak_kib / 1024:.1f} MiB")
+    ratios = sorted(r[0] / r[1] for r in rows)
+    median = ratios[len(ratios) // 2] if len(ratios) % 2 else sum(ratios[len(ratios) // 2 - 1 :][:2]) / 2
+    growth = (rows[-1][5] - rows[0][4]) / 1024
+    print(f"median ratio ours/storescp {median:.2f} (target >= 1.5), range {ratios[0]:.2f}-{ratios[-1]:.2f};"
+          f" our SCP peak RSS {peak_kib / 1024:.1f} MiB, growth over {len(rows) * count} instances {growth:.1f} MiB")
 
 
 if __name__ == "__main__":
