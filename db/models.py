@@ -106,6 +106,8 @@ class Instance(Base):
     modality: Mapped[str | None] = mapped_column(String(16))
     body_part_examined: Mapped[str | None] = mapped_column(String(16))
     view_position: Mapped[str | None] = mapped_column(String(16))
+    patient_age_years: Mapped[int | None] = mapped_column(Integer)
+    """Derived from Patient's Age, or birth date and study date; the birth date itself is never stored."""
     calling_ae_title: Mapped[str | None] = mapped_column(String(16))
     spool_path: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -23,6 +23,7 @@ class InstanceFacts:
     study_description: str | None
     calling_ae_title: str | None
     spool_path: Path
+    patient_age_years: int | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class InstanceSummary:
     view_position: str | None
     calling_ae_title: str | None
     spool_path: Path
+    patient_age_years: int | None = None
 
 
 @dataclass(frozen=True)

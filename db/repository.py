@@ -75,6 +75,7 @@ def record_instance(session: Session, facts: InstanceFacts, completion_fallback_
             modality=facts.modality,
             body_part_examined=facts.body_part_examined,
             view_position=facts.view_position,
+            patient_age_years=facts.patient_age_years,
             calling_ae_title=facts.calling_ae_title,
             spool_path=str(facts.spool_path),
             received_at=now,
@@ -123,6 +124,7 @@ def _instance_summary(instance: Instance) -> InstanceSummary:
         view_position=instance.view_position,
         calling_ae_title=instance.calling_ae_title,
         spool_path=Path(instance.spool_path),
+        patient_age_years=instance.patient_age_years,
     )
 
 

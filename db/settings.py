@@ -106,6 +106,22 @@ class EquipmentSettings(BaseModel):
     institution_name: str | None = None
 
 
+class RulesSettings(BaseModel):
+    """Which studies the detector analyses. Non-chest studies get nothing; chest studies it must not analyse get an
+    SR saying analysis was not performed and why."""
+
+    modalities: list[str] = Field(default_factory=lambda: ["CR", "DX"])
+    body_parts: list[str] = Field(default_factory=lambda: ["CHEST"])
+    """Body Part Examined values that mean chest; when absent, a chest-like Study Description counts."""
+    require_frontal_view: bool = True
+    """Analyse only PA/AP views (images without View Position count as frontal)."""
+    frontal_views: list[str] = Field(default_factory=lambda: ["PA", "AP"])
+    allowed_source_aets: list[str] = Field(default_factory=list)
+    """When set, only studies sent by these AE titles are analysed (others are recorded, nothing is written)."""
+    minimum_patient_age_years: int | None = Field(None, ge=0)
+    """Below this age (or with no age known) a chest study is not analysed, and an SR says so."""
+
+
 class ResultsSettings(BaseModel):
     """How result objects are encoded."""
 
@@ -136,6 +152,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     equipment: EquipmentSettings = Field(default_factory=EquipmentSettings)
     results: ResultsSettings = Field(default_factory=ResultsSettings)
+    rules: RulesSettings = Field(default_factory=RulesSettings)
 
     @classmethod
     def settings_customise_sources(

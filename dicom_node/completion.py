@@ -14,7 +14,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from db import repository
 from db.engine import SessionFactory
 from db.models import JobState, utcnow
-from dicom_node.rules import EligibilityRules, evaluate
+from db.settings import RulesSettings
+from dicom_node.rules import Verdict, evaluate
 
 logger = logging.getLogger(__name__)
 
@@ -28,13 +29,13 @@ class CompletionMonitor:
         enqueue: Enqueue,
         detector: str,
         poll_seconds: float,
-        rules: EligibilityRules | None = None,
+        rules: RulesSettings | None = None,
     ) -> None:
         self._session_factory = session_factory
         self._enqueue = enqueue
         self._detector = detector
         self._poll_seconds = poll_seconds
-        self._rules = rules or EligibilityRules()
+        self._rules = rules or RulesSettings()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -44,7 +45,8 @@ class CompletionMonitor:
         with self._session_factory.begin() as session:
             for study_id in repository.claim_due_studies(session, utcnow()):
                 decision = evaluate(repository.study_facts(session, study_id), self._rules)
-                state = JobState.QUEUED if decision.eligible else JobState.NOT_ELIGIBLE
+                # A chest study the detector must not analyse still goes to a worker, which writes the SR saying so.
+                state = JobState.NOT_ELIGIBLE if decision.verdict is Verdict.NOT_APPLICABLE else JobState.QUEUED
                 job_id = repository.create_job(session, study_id, self._detector, state, decision.reason)
                 created.append((job_id, state))
         for job_id, state in created:

@@ -25,6 +25,7 @@ from db.models import AuditKind, utcnow
 from db.privacy import uid_digest
 from db.records import InstanceFacts
 from db.settings import ScpSettings
+from dicom_node.rules import patient_age_years
 from dicom_node.spool import Spool
 from dicom_node.validation import Refusal, Status, check_identity, check_pixels, read_received
 
@@ -80,6 +81,10 @@ def _facts(event: Event, ds: Dataset, context: NodeContext) -> InstanceFacts:
         study_description=_text(ds, "StudyDescription"),
         calling_ae_title=str(event.assoc.requestor.ae_title).strip() or None,
         spool_path=context.spool.path_for(study_uid, sop_uid),
+        # Only the age in years is kept: the birth date is read here and never stored.
+        patient_age_years=patient_age_years(
+            _text(ds, "PatientAge"), _text(ds, "PatientBirthDate"), _text(ds, "StudyDate")
+        ),
     )
 
 

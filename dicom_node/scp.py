@@ -110,7 +110,9 @@ def start_node(settings: Settings, session_factory: SessionFactory, enqueue: Cal
         (settings.scp.host, settings.scp.port), block=False, evt_handlers=handlers, ssl_context=tls
     )
     assert server is not None
-    monitor = CompletionMonitor(session_factory, enqueue, settings.detector, settings.scp.completion_poll_s)
+    monitor = CompletionMonitor(
+        session_factory, enqueue, settings.detector, settings.scp.completion_poll_s, settings.rules
+    )
     monitor.start()
     node = StorageNode(server=server, monitor=monitor)
     logger.info(

@@ -16,7 +16,7 @@ from pydicom.dataset import Dataset
 from db import repository
 from db.models import TERMINAL_JOB_STATES, JobState, ResultKind
 from db.records import FindingRecord, InstanceSummary, ResultRecord
-from dicom_node.rules import evaluate
+from dicom_node.rules import Eligibility, Verdict, evaluate
 from models.codes import code_for
 from models.imaging import UndecodableImageError, decode_dataset, read_dataset
 from models.protocol import Detector
@@ -42,9 +42,13 @@ class AnalysisOutcome:
 class _Work:
     job_id: int
     detector: str
-    selected: tuple[InstanceSummary, ...]
+    decision: Eligibility
     all_instances: tuple[InstanceSummary, ...]
     predecessors: tuple[Path, ...]
+
+    @property
+    def selected(self) -> tuple[InstanceSummary, ...]:
+        return self.decision.instances
 
 
 def analyze_job(context: WorkerContext, job_id: int) -> AnalysisOutcome:
@@ -55,12 +59,18 @@ def analyze_job(context: WorkerContext, job_id: int) -> AnalysisOutcome:
         detector = context.detector(work.detector)
     except UnknownDetectorError as exc:
         return _fail(context, job_id, str(exc))
+    if work.decision.verdict is Verdict.NOT_APPLICABLE:
+        with context.session_factory.begin() as session:
+            repository.transition_job(session, job_id, JobState.NOT_ELIGIBLE, reason=work.decision.reason)
+        return AnalysisOutcome(JobState.NOT_ELIGIBLE, ())
+    if work.decision.verdict is Verdict.NOT_PERFORMED:
+        return _not_performed(context, work, detector, work.decision.reason or "", JobState.NOT_ELIGIBLE)
     try:
         if not work.selected:
             raise PermanentJobError("no eligible image left in the study")
         images = _analyse(detector, work.selected)
     except (PermanentJobError, UndecodableImageError) as exc:
-        return _not_performed(context, work, detector, str(exc))
+        return _not_performed(context, work, detector, str(exc), JobState.FAILED)
     encode_context = EncodeContext(
         images=images,
         provenance=detector.provenance,
@@ -85,7 +95,7 @@ def _start(context: WorkerContext, job_id: int) -> _Work | AnalysisOutcome:
     return _Work(
         job_id=job_id,
         detector=work.detector,
-        selected=evaluate(facts).instances,
+        decision=evaluate(facts, context.settings.rules),
         all_instances=facts.instances,
         predecessors=tuple(r.path for r in earlier),
     )
@@ -109,8 +119,10 @@ def _fail(context: WorkerContext, job_id: int, reason: str) -> AnalysisOutcome:
     return AnalysisOutcome(JobState.FAILED, ())
 
 
-def _not_performed(context: WorkerContext, work: _Work, detector: Detector, reason: str) -> AnalysisOutcome:
-    """The job fails with its reason; the study still receives an SR that says analysis was not performed."""
+def _not_performed(
+    context: WorkerContext, work: _Work, detector: Detector, reason: str, state: JobState
+) -> AnalysisOutcome:
+    """The job ends in ``state`` with its reason; the study still receives an SR saying analysis was not performed."""
     instances = work.selected or work.all_instances
     if not context.settings.results.not_performed_sr or not instances:
         return _fail(context, work.job_id, reason)
@@ -122,7 +134,7 @@ def _not_performed(context: WorkerContext, work: _Work, detector: Detector, reas
         sources, reason, detector.provenance, context.settings.equipment, _read_headers(work.predecessors)
     )
     logger.warning("job %d not analysed (%s); sending a not-performed SR", work.job_id, reason)
-    return _record(context, work.job_id, [sr], [], JobState.FAILED, reason)
+    return _record(context, work.job_id, [sr], [], state, reason)
 
 
 def _finding_records(instances: Sequence[InstanceSummary], images: Sequence[AnalysedImage]) -> list[FindingRecord]:
@@ -171,7 +183,7 @@ def _record(
             )
             for obj, path in written
         ]
-        if state is JobState.FAILED:
+        if state is not JobState.ENCODED:
             repository.transition_job(session, job_id, state, reason=detail)
         else:
             repository.transition_job(session, job_id, state, detail)

@@ -16,6 +16,7 @@ from pynetdicom.sop_class import ComputedRadiographyImageStorage
 from db import repository
 from db.engine import SessionFactory
 from db.models import JobState
+from dicom_node.rules import patient_age_years
 from tests.dicom_node.conftest import Node, wait_for
 from tests.helpers.peers import require_tool, storescu
 
@@ -43,6 +44,12 @@ def test_store_spools_records_and_completes_once(
     with session_factory() as s:
         jobs = repository.list_jobs(s, ds.StudyInstanceUID)
     assert [j.state for j in jobs] == [JobState.QUEUED]
+    with session_factory() as s:
+        (recorded,) = repository.study_facts(s, jobs[0].study_id).instances
+    assert recorded.patient_age_years == patient_age_years(
+        ds.get("PatientAge"), ds.get("PatientBirthDate"), ds.get("StudyDate")
+    )
+    assert recorded.view_position == "PA" and recorded.body_part_examined == "CHEST"
 
 
 def test_jpeg2000_is_accepted(node: Node, rg1_j2kr: Path) -> None:

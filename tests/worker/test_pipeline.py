@@ -150,3 +150,20 @@ def test_jpeg_overlay_is_delivered_in_its_own_syntax(tmp_path: Path, session_fac
         assert [deliver_result(context, d) for d in outcome.delivery_ids] == [DeliveryOutcome.SENT] * 3
         sc = next(ds for ds in received(tmp_path / "pacs") if ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.7")
     assert sc.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.50"
+
+
+def test_a_lateral_only_chest_study_gets_a_not_performed_sr(
+    tmp_path: Path, session_factory: SessionFactory, rg1: Path
+) -> None:
+    lateral = tmp_path / "lateral.dcm"
+    ds = pydicom.dcmread(rg1)
+    ds.ViewPosition = "LL"
+    ds.save_as(lateral)
+    settings = Settings(data_dir=tmp_path / "var")
+    job_id = record(session_factory, settings, lateral)
+    assert analyze_job(context_for(settings, session_factory), job_id).state is JobState.NOT_ELIGIBLE
+    with session_factory() as s:
+        (sr,) = repository.job_results(s, job_id)
+        job = repository.job_summary(s, job_id)
+    assert sr.kind is ResultKind.SR and "frontal" in (job.reason or "")
+    assert "NOT PERFORMED" in pydicom.dcmread(sr.path).SeriesDescription
