@@ -182,17 +182,20 @@ def status(config: ConfigOption = None) -> None:
 
 @app.command()
 def requeue(job_id: int, config: ConfigOption = None) -> None:
-    """Queue a job again (its result UIDs will be the same)."""
-    from db import repository
+    """Analyse a job again (same result UIDs); dead-lettered deliveries are sent again."""
     from db.engine import make_engine, make_session_factory
-    from db.models import JobState
+    from db.repository import NotFoundError
     from worker.celery_app import create_celery_app
+    from worker.operations import NotRequeueableError, requeue_job
     from worker.queue import TaskQueue
 
     settings = _settings(config, "requeue")
-    with make_session_factory(make_engine(settings.database_url)).begin() as session:
-        repository.transition_job(session, job_id, JobState.QUEUED, "requeued by operator")
-    TaskQueue(create_celery_app(settings)).enqueue_analysis(job_id)
+    queue = TaskQueue(create_celery_app(settings))
+    try:
+        requeue_job(make_session_factory(make_engine(settings.database_url)), queue.enqueue_analysis, job_id)
+    except (NotFoundError, NotRequeueableError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
     console.print(f"job {job_id} queued")
 
 

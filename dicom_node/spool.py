@@ -53,18 +53,6 @@ class Spool:
         _fsync_directory(final.parent)
         return final
 
-    def store(self, study_uid: str, sop_uid: str, data: bytes) -> Path:
-        """Durably write ``data`` as an instance; raises OSError on failure, leaving nothing."""
-        self.path_for(study_uid, sop_uid)
-        descriptor, temporary = tempfile.mkstemp(dir=self.incoming, suffix=".part")
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(data)
-            return self.adopt(Path(temporary), study_uid, sop_uid)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-
     def discard(self, path: Path) -> None:
         """Remove a spooled file whose database row could not be committed."""
         path.unlink(missing_ok=True)

@@ -137,3 +137,25 @@ def test_a_late_image_starts_a_follow_up_job(node: Node, rg1: Path, tmp_path: Pa
     assert storescu(late, node.port).returncode == 0
     wait_for(lambda: len(node.enqueued) == 2)
     assert node.enqueued[0] != node.enqueued[1]
+
+
+def test_a_pending_study_survives_an_scp_restart(tmp_path: Path, session_factory: SessionFactory, rg1: Path) -> None:
+    """Completion state is in the database: a study received just before a restart still becomes a job."""
+    from db.settings import ScpSettings, Settings
+    from dicom_node.scp import start_node
+
+    settings = Settings(
+        data_dir=tmp_path / "var",
+        scp=ScpSettings(host="127.0.0.1", port=0, completion_debounce_s=2.0, completion_poll_s=0.05),
+    )
+    first: list[int] = []
+    running = start_node(settings, session_factory, first.append)
+    assert storescu(rg1, running.port).returncode == 0
+    running.stop()  # before the debounce ran out
+    assert first == []
+    after_restart: list[int] = []
+    restarted = start_node(settings, session_factory, after_restart.append)
+    try:
+        wait_for(lambda: len(after_restart) == 1, timeout_s=10)
+    finally:
+        restarted.stop()

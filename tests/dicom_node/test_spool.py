@@ -25,25 +25,47 @@ def test_uid_validation(uid: str, valid: bool) -> None:
     assert is_valid_uid(uid) is valid
 
 
-def test_store_is_atomic_and_leaves_no_temporary_files(tmp_path: Path) -> None:
+def received(spool: Spool, data: bytes = b"DICM" * 10) -> Path:
+    path = spool.incoming / "tmp-received.dcm"
+    path.write_bytes(data)
+    return path
+
+
+def test_a_received_file_is_renamed_into_place(tmp_path: Path) -> None:
     spool = Spool(tmp_path)
-    path = spool.store("1.2.3", "1.2.3.4", b"DICM" * 10)
+    source = received(spool)
+    path = spool.adopt(source, "1.2.3", "1.2.3.4")
     assert path == tmp_path / "1.2.3" / "1.2.3.4.dcm"
-    assert path.read_bytes() == b"DICM" * 10
+    assert path.read_bytes() == b"DICM" * 10 and not source.exists()
     assert list(spool.incoming.iterdir()) == []
 
 
-def test_path_traversal_is_refused_before_any_write(tmp_path: Path) -> None:
+def test_a_file_received_elsewhere_is_copied_in_first(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "spool")
+    elsewhere = tmp_path / "other.dcm"
+    elsewhere.write_bytes(b"data")
+    path = spool.adopt(elsewhere, "1.2.3", "1.2.3.4")
+    assert path.read_bytes() == b"data" and list(spool.incoming.iterdir()) == []
+
+
+def test_path_traversal_is_refused_before_anything_moves(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool")
+    source = received(spool)
     with pytest.raises(InvalidUIDError):
-        spool.store("../../outside", "1.2", b"x")
-    assert not (tmp_path / "outside").exists()
-    assert [p.name for p in (tmp_path / "spool").iterdir()] == [".incoming"]
+        spool.adopt(source, "../../outside", "1.2")
+    assert not (tmp_path / "outside").exists() and source.exists()
 
 
-def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
+def test_failed_move_leaves_no_final_file(tmp_path: Path) -> None:
     spool = Spool(tmp_path)
     (tmp_path / "1.2.3").write_text("a file where the study folder should be")
     with pytest.raises(OSError):
-        spool.store("1.2.3", "1.2.3.4", b"data")
-    assert list(spool.incoming.iterdir()) == []
+        spool.adopt(received(spool), "1.2.3", "1.2.3.4")
+    assert not (tmp_path / "1.2.3" / "1.2.3.4.dcm").exists()
+
+
+def test_stale_partial_receptions_are_purged(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    stale = received(spool)
+    assert spool.purge_incoming(older_than_s=3600) == 0, "a reception in progress is left alone"
+    assert spool.purge_incoming(older_than_s=-1) == 1 and not stale.exists()

@@ -167,3 +167,26 @@ def test_a_lateral_only_chest_study_gets_a_not_performed_sr(
         job = repository.job_summary(s, job_id)
     assert sr.kind is ResultKind.SR and "frontal" in (job.reason or "")
     assert "NOT PERFORMED" in pydicom.dcmread(sr.path).SeriesDescription
+
+
+def test_a_dead_lettered_job_is_requeued_and_delivered_once_the_destination_is_back(
+    tmp_path: Path, session_factory: SessionFactory, rg1: Path
+) -> None:
+    from worker.operations import requeue_job
+
+    port = free_port()
+    settings = with_pacs(tmp_path, port, worker={"delivery_max_retries": 0})
+    context = context_for(settings, session_factory)
+    job_id = record(session_factory, settings, rg1)
+    first = analyze_job(context, job_id)
+    assert deliver_result(context, first.delivery_ids[0]) is DeliveryOutcome.DEAD_LETTER
+    requeued: list[int] = []
+    requeue_job(session_factory, requeued.append, job_id)
+    assert requeued == [job_id]
+    with storescp(tmp_path / "pacs", "PACS", port):
+        again = analyze_job(context, job_id)
+        assert sorted(again.delivery_ids) == sorted(first.delivery_ids), "the same deliveries, not new ones"
+        assert [deliver_result(context, d) for d in again.delivery_ids] == [DeliveryOutcome.SENT] * 3
+    with session_factory() as s:
+        assert repository.job_summary(s, job_id).state is JobState.DELIVERED
+    assert len(received(tmp_path / "pacs")) == 3
