@@ -47,9 +47,14 @@ class Spool:
         final = self.path_for(study_uid, sop_uid)
         # A rename is atomic only within one file system; a file received elsewhere is first copied in.
         source = received if received.parent == self.incoming else self._copy_in(received)
-        _fsync_file(source)
-        final.parent.mkdir(exist_ok=True)
-        os.replace(source, final)
+        try:
+            _fsync_file(source)
+            final.parent.mkdir(exist_ok=True)
+            os.replace(source, final)
+        except BaseException:
+            if source != received:
+                source.unlink(missing_ok=True)  # our own copy; the received file stays with its owner
+            raise
         _fsync_directory(final.parent)
         return final
 

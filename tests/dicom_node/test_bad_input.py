@@ -15,6 +15,7 @@ import pytest
 from pydicom.uid import UID, ExplicitVRLittleEndian
 from pynetdicom import AE, _config
 
+from db.engine import SessionFactory
 from tests.dicom_node.conftest import Node, wait_for
 from tests.helpers.peers import storescu
 from tests.helpers.relay import cutting_relay
@@ -149,3 +150,52 @@ def test_connection_cut_mid_transfer_stores_nothing(node: Node, rg1: Path) -> No
     assert list((node.settings.spool_dir / ".incoming").iterdir()) == []
     assert storescu(rg1, node.port).returncode == 0, "the node serves the next association"
     assert len(node.spooled_files()) == 1
+
+
+def test_a_spool_that_cannot_be_written_answers_out_of_resources(
+    node: Node, rg1_dataset: pydicom.Dataset, rg1: Path
+) -> None:
+    blocker = node.settings.spool_dir / str(rg1_dataset.StudyInstanceUID)
+    blocker.write_text("a file where the study folder must go")
+    assert send(node.port, rg1) == 0xA700
+    blocker.unlink()
+    assert list((node.settings.spool_dir / ".incoming").iterdir()) == []
+    assert send(node.port, rg1) == 0x0000, "the sender's retry succeeds once the fault is gone"
+
+
+def test_a_database_that_cannot_commit_answers_out_of_resources_and_keeps_no_file(
+    node: Node, session_factory: SessionFactory, rg1: Path
+) -> None:
+    from sqlalchemy import text
+
+    with session_factory.begin() as s:
+        s.execute(text("ALTER TABLE instance RENAME TO instance_unavailable"))
+    try:
+        assert send(node.port, rg1) == 0xA700
+        assert node.spooled_files() == [], "a file without its row is not promoted"
+    finally:
+        with session_factory.begin() as s:
+            s.execute(text("ALTER TABLE instance_unavailable RENAME TO instance"))
+    assert send(node.port, rg1) == 0x0000
+
+
+def test_associations_beyond_the_limit_are_rejected(tmp_path: Path, session_factory: SessionFactory) -> None:
+    from db.settings import ScpSettings, Settings
+    from dicom_node.scp import start_node
+
+    settings = Settings(data_dir=tmp_path / "var", scp=ScpSettings(host="127.0.0.1", port=0, maximum_associations=1))
+    running = start_node(settings, session_factory, lambda job_id: None)
+    try:
+        ae = AE(ae_title="PEER")
+        ae.add_requested_context(VERIFICATION)
+        first = ae.associate("127.0.0.1", running.port, ae_title="CXR_AI")
+        assert first.is_established
+        second = ae.associate("127.0.0.1", running.port, ae_title="CXR_AI")
+        assert second.is_rejected, "the second concurrent association is refused"
+        first.release()
+        wait_for(lambda: not running.server.active_associations)  # the released one's thread has ended
+        third = ae.associate("127.0.0.1", running.port, ae_title="CXR_AI")
+        assert third.is_established
+        third.release()
+    finally:
+        running.stop()

@@ -190,3 +190,35 @@ def test_a_dead_lettered_job_is_requeued_and_delivered_once_the_destination_is_b
     with session_factory() as s:
         assert repository.job_summary(s, job_id).state is JobState.DELIVERED
     assert len(received(tmp_path / "pacs")) == 3
+
+
+def test_a_destination_that_refuses_an_object_is_not_retried_in_a_loop(
+    tmp_path: Path, session_factory: SessionFactory, rg1: Path
+) -> None:
+    """A real SCP answers 0xA900 (data set does not match SOP class): one attempt, then a dead letter with the reason."""
+    from pydicom.uid import ExplicitVRLittleEndian
+    from pynetdicom import AE, evt
+
+    attempts: list[str] = []
+
+    def refuse(event: evt.Event) -> int:
+        attempts.append(str(event.request.AffectedSOPInstanceUID))
+        return 0xA900
+
+    ae = AE(ae_title="PACS")
+    for sop_class in ("1.2.840.10008.5.1.4.1.1.88.34", "1.2.840.10008.5.1.4.1.1.7", "1.2.840.10008.5.1.4.1.1.11.1"):
+        ae.add_supported_context(sop_class, ExplicitVRLittleEndian)
+    server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_STORE, refuse)])
+    try:
+        settings = with_pacs(tmp_path, server.server_address[1])
+        context = context_for(settings, session_factory)
+        job_id = record(session_factory, settings, rg1)
+        outcome = analyze_job(context, job_id)
+        results = {d: deliver_result(context, d) for d in outcome.delivery_ids}
+    finally:
+        server.shutdown()
+    assert sorted(results.values()) == [DeliveryOutcome.DEAD_LETTER] * 3
+    assert len(attempts) == 3 and len(set(attempts)) == 3, "each object was sent exactly once"
+    with session_factory() as s:
+        job = repository.job_summary(s, job_id)
+    assert job.state is JobState.DEAD_LETTER and "0xA900" in (job.reason or "")
