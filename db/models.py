@@ -69,6 +69,7 @@ class ResultKind(enum.StrEnum):
 
 class AuditKind(enum.StrEnum):
     ASSOCIATION_REJECTED = "ASSOCIATION_REJECTED"
+    CONNECTION_REFUSED = "CONNECTION_REFUSED"
 
 
 class Base(DeclarativeBase):

@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, IPvAnyNetwork, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 CONFIG_ENV_VAR = "CXR_CONFIG"
@@ -46,6 +46,10 @@ class ScpSettings(BaseModel):
     """TCP port; 0 lets the OS choose (tests only)."""
     allowed_calling_aets: list[str] = Field(default_factory=list)
     """Calling AE titles that may associate; empty accepts any and logs a warning at start."""
+    allowed_networks: list[IPvAnyNetwork] = Field(default_factory=list)
+    """Source addresses (CIDR, e.g. "10.1.2.0/24") that may connect at all; empty accepts any address."""
+    accept_secondary_capture: bool = False
+    """Also accept Secondary Capture images into studies (stored and recorded; never analysed)."""
     completion_debounce_s: float = Field(2.0, ge=0)
     """Seconds after an association is released before its studies count as complete."""
     completion_stability_s: float = Field(60.0, gt=0)

@@ -159,6 +159,16 @@ def handle_rejected(event: Event, context: NodeContext) -> None:
         logger.error("could not record a rejected association: %s", type(exc).__name__)
 
 
+def record_refused_connection(context: NodeContext, address: str) -> None:
+    """A connection from an address outside ``scp.allowed_networks`` was closed before any association."""
+    logger.warning("connection from %s refused: address not allowed", address)
+    try:
+        with context.session_factory.begin() as session:
+            repository.record_audit(session, AuditKind.CONNECTION_REFUSED, None, address, "address not allowed")
+    except SQLAlchemyError as exc:
+        logger.error("could not record a refused connection: %s", type(exc).__name__)
+
+
 def handle_aborted(event: Event, context: NodeContext) -> None:
     """An aborted association completes nothing early; the stability fallback applies."""
     context.associations.pop(id(event.assoc))

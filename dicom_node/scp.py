@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Any
 
 from pydicom import uid
@@ -22,6 +23,7 @@ from dicom_node.handlers import (
     handle_rejected,
     handle_released,
     handle_store,
+    record_refused_connection,
 )
 from dicom_node.spool import Spool
 from dicom_node.tls import server_context
@@ -34,6 +36,7 @@ STORAGE_SOP_CLASSES = (
     uid.DigitalXRayImageStorageForProcessing,
 )
 VERIFICATION = uid.UID("1.2.840.10008.1.1")
+SECONDARY_CAPTURE = uid.SecondaryCaptureImageStorage
 
 # Each is decodable by pydicom itself (uncompressed, deflate, RLE) or by the installed pylibjpeg plugins
 # (libjpeg: JPEG baseline/extended/lossless, JPEG-LS; openjpeg: JPEG 2000).
@@ -70,10 +73,25 @@ def build_ae(settings: Settings) -> AE:
         ae.require_calling_aet = list(settings.scp.allowed_calling_aets)
     else:
         logger.warning("scp.allowed_calling_aets is empty: any calling AE may store to this node")
-    for sop_class in STORAGE_SOP_CLASSES:
+    storage = [*STORAGE_SOP_CLASSES, *([SECONDARY_CAPTURE] if settings.scp.accept_secondary_capture else [])]
+    for sop_class in storage:
         ae.add_supported_context(sop_class, list(TRANSFER_SYNTAXES))
     ae.add_supported_context(VERIFICATION)
     return ae
+
+
+def _restrict_source_addresses(
+    server: ThreadedAssociationServer, context: NodeContext, networks: Sequence[IPv4Network | IPv6Network]
+) -> None:
+    """Close connections from addresses outside ``networks`` before any association starts (socketserver's hook)."""
+
+    def verify_request(request: object, client_address: tuple[str, int]) -> bool:
+        allowed = any(ip_address(client_address[0]) in network for network in networks)
+        if not allowed:
+            record_refused_connection(context, client_address[0])
+        return allowed
+
+    server.verify_request = verify_request  # type: ignore[method-assign]
 
 
 @dataclass
@@ -110,6 +128,8 @@ def start_node(settings: Settings, session_factory: SessionFactory, enqueue: Cal
         (settings.scp.host, settings.scp.port), block=False, evt_handlers=handlers, ssl_context=tls
     )
     assert server is not None
+    if settings.scp.allowed_networks:
+        _restrict_source_addresses(server, context, settings.scp.allowed_networks)
     monitor = CompletionMonitor(
         session_factory, enqueue, settings.detector, settings.scp.completion_poll_s, settings.rules
     )

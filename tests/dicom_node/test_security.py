@@ -6,6 +6,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import pydicom
 import pytest
 
 from db import repository
@@ -108,3 +109,49 @@ def test_tls_scu_refuses_an_untrusted_or_misnamed_destination(tls_storescp: int,
     (outcome,) = send_files(destination(tls_storescp, pki, pki.other_ca), [rg1])
     assert not outcome.ok and outcome.status is None
     assert echo(destination(tls_storescp, pki, pki.ca, host="127.0.0.2")) is None, "host name not in the certificate"
+
+
+def test_connections_from_outside_the_allowed_networks_are_closed_and_audited(
+    tmp_path: Path, session_factory: SessionFactory
+) -> None:
+    from pynetdicom import AE
+
+    node = start(tmp_path, session_factory, ScpSettings(host="0.0.0.0", port=0, allowed_networks=["127.0.0.2/32"]))
+    try:
+        ae = AE(ae_title="PEER")
+        ae.add_requested_context("1.2.840.10008.1.1")
+        outside = ae.associate("127.0.0.2", node.port, ae_title="CXR_AI", bind_address=("127.0.0.1", 0))
+        assert not outside.is_established
+        inside = ae.associate("127.0.0.2", node.port, ae_title="CXR_AI", bind_address=("127.0.0.2", 0))
+        assert inside.is_established
+        inside.release()
+
+        def refused() -> list[str | None]:
+            with session_factory() as s:
+                return [address for _, _, address in repository.audit_events(s, AuditKind.CONNECTION_REFUSED)]
+
+        wait_for(lambda: bool(refused()))
+        assert refused() == ["127.0.0.1"]
+    finally:
+        node.stop()
+
+
+def test_secondary_capture_is_accepted_only_when_configured(
+    tmp_path: Path, session_factory: SessionFactory, rg1: Path
+) -> None:
+    from db.models import ResultKind
+    from tests.worker.encode_cases import analysed, context
+    from worker.encode.bundle import encode_study
+
+    sc = next(o for o in encode_study(context(analysed([pydicom.dcmread(rg1)]))) if o.kind is ResultKind.SC)
+    sc_path = sc.write(tmp_path / "sc")
+    default = start(tmp_path / "a", session_factory, ScpSettings(host="127.0.0.1", port=0))
+    try:
+        assert storescu(sc_path, default.port).returncode != 0, "not offered by default"
+    finally:
+        default.stop()
+    configured = start(tmp_path / "b", session_factory, ScpSettings(host="127.0.0.1", port=0, accept_secondary_capture=True))
+    try:
+        assert storescu(sc_path, configured.port).returncode == 0
+    finally:
+        configured.stop()
