@@ -57,6 +57,7 @@ TERMINAL_JOB_STATES = frozenset(
 
 class DeliveryState(enum.StrEnum):
     PENDING = "PENDING"
+    COMMIT_PENDING = "COMMIT_PENDING"  # stored; waiting for the destination's storage commitment report
     SENT = "SENT"
     DEAD_LETTER = "DEAD_LETTER"
 
@@ -194,6 +195,8 @@ class Delivery(Base):
     state: Mapped[DeliveryState] = mapped_column(_enum(DeliveryState, "delivery_state"), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    commitment_transaction_uid: Mapped[str | None] = mapped_column(String(64), index=True)
+    """Transaction UID of the storage commitment request awaiting its report."""
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     result_object: Mapped[ResultObject] = relationship(back_populates="deliveries")

@@ -365,3 +365,63 @@ def audit_events(session: Session, kind: AuditKind | None = None) -> list[tuple[
     if kind is not None:
         query = query.where(AuditEvent.kind == kind)
     return [(a.kind, a.calling_ae_title, a.peer_address) for a in session.scalars(query)]
+
+
+def settle_job(session: Session, job_id: int) -> JobState:
+    """After a delivery changed: an ENCODED job whose every delivery is SENT becomes DELIVERED.
+
+    A job that is FAILED or NOT_ELIGIBLE keeps its state while its not-performed SR is delivered."""
+    job = _job(session, job_id)
+    states = job_delivery_states(session, job_id)
+    if job.state is JobState.ENCODED and states and all(s is DeliveryState.SENT for s in states):
+        transition_job(session, job_id, JobState.DELIVERED, "all objects delivered")
+    return job.state
+
+
+def prepare_commitment(session: Session, delivery_id: int, transaction_uid: str) -> None:
+    """Record the transaction UID before the request goes out: the report may arrive before the sender returns."""
+    d = _delivery(session, delivery_id)
+    d.commitment_transaction_uid = transaction_uid
+    d.updated_at = utcnow()
+
+
+def await_commitment(session: Session, delivery_id: int) -> DeliveryState:
+    """The object was stored and commitment requested; unless its report already came, it now waits for it."""
+    d = _delivery(session, delivery_id)
+    d.attempts += 1
+    if d.state is DeliveryState.PENDING:
+        d.state = DeliveryState.COMMIT_PENDING
+        d.last_error = None
+    d.updated_at = utcnow()
+    return d.state
+
+
+def record_commitment(
+    session: Session, transaction_uid: str, committed: set[str], failed: dict[str, int]
+) -> list[int]:
+    """Apply a storage commitment report; returns the ids of the jobs it touched.
+
+    Committed objects are delivered. A failed one is dead-lettered with the reason, like a refused C-STORE: the
+    destination has said it will not keep it, so re-sending in a loop cannot help (an operator can requeue)."""
+    deliveries = session.scalars(
+        select(Delivery).where(
+            Delivery.commitment_transaction_uid == transaction_uid,
+            Delivery.state.in_([DeliveryState.PENDING, DeliveryState.COMMIT_PENDING]),
+        )
+    )
+    jobs: set[int] = set()
+    for d in deliveries:
+        uid = d.result_object.sop_instance_uid
+        if uid in committed:
+            d.state, d.last_error = DeliveryState.SENT, None
+        elif uid in failed:
+            d.state, d.last_error = DeliveryState.DEAD_LETTER, f"storage commitment failed: 0x{failed[uid]:04X}"
+            transition_job(session, d.result_object.job_id, JobState.DEAD_LETTER, reason=d.last_error)
+        else:
+            continue
+        d.updated_at = utcnow()
+        jobs.add(d.result_object.job_id)
+    session.flush()
+    for job_id in jobs:
+        settle_job(session, job_id)
+    return sorted(jobs)

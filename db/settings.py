@@ -79,6 +79,8 @@ class Destination(BaseModel):
     tls_certificate: Path | None = None
     """Our client certificate, for destinations that require one."""
     tls_private_key: Path | None = None
+    storage_commitment: bool = False
+    """Ask for Storage Commitment (N-ACTION) after storing; "delivered" is recorded on the commitment report."""
 
 
 class DashboardSettings(BaseModel):

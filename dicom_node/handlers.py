@@ -159,6 +159,31 @@ def handle_rejected(event: Event, context: NodeContext) -> None:
         logger.error("could not record a rejected association: %s", type(exc).__name__)
 
 
+def _uids(items: object) -> list[tuple[str, int]]:
+    """(SOP Instance UID, Failure Reason) of each item of a Referenced/Failed SOP Sequence."""
+    return [(str(i.ReferencedSOPInstanceUID), int(i.get("FailureReason", 0))) for i in items or []]  # type: ignore[attr-defined]
+
+
+def handle_commitment_report(event: Event, context: NodeContext) -> tuple[int, Dataset | None]:
+    """N-EVENT-REPORT from a destination: which stored objects it has committed to keep, and which not."""
+    try:
+        report = event.event_information
+        transaction_uid = str(report.TransactionUID)
+        committed = {uid for uid, _ in _uids(report.get("ReferencedSOPSequence"))}
+        failed = dict(_uids(report.get("FailedSOPSequence")))
+    except Exception as exc:  # a malformed report: refuse it, the destination may send it again
+        logger.warning("storage commitment report refused: %s", type(exc).__name__)
+        return Status.CANNOT_UNDERSTAND, None
+    try:
+        with context.session_factory.begin() as session:
+            jobs = repository.record_commitment(session, transaction_uid, committed, failed)
+    except SQLAlchemyError as exc:
+        logger.error("storage commitment report not recorded: %s", type(exc).__name__)
+        return Status.OUT_OF_RESOURCES, None
+    logger.info("commitment report: %d committed, %d failed (jobs %s)", len(committed), len(failed), jobs)
+    return Status.SUCCESS, None
+
+
 def record_refused_connection(context: NodeContext, address: str) -> None:
     """A connection from an address outside ``scp.allowed_networks`` was closed before any association."""
     logger.warning("connection from %s refused: address not allowed", address)

@@ -19,12 +19,14 @@ from dicom_node.completion import CompletionMonitor
 from dicom_node.handlers import (
     NodeContext,
     handle_aborted,
+    handle_commitment_report,
     handle_echo,
     handle_rejected,
     handle_released,
     handle_store,
     record_refused_connection,
 )
+from dicom_node.scu import STORAGE_COMMITMENT
 from dicom_node.spool import Spool
 from dicom_node.tls import server_context
 
@@ -77,6 +79,9 @@ def build_ae(settings: Settings) -> AE:
     for sop_class in storage:
         ae.add_supported_context(sop_class, list(TRANSFER_SYNTAXES))
     ae.add_supported_context(VERIFICATION)
+    # Storage commitment reports come back on an association the destination opens, acting as the SCP.
+    ae.add_supported_context(STORAGE_COMMITMENT, [uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian],
+                             scu_role=False, scp_role=True)
     return ae
 
 
@@ -122,6 +127,7 @@ def start_node(settings: Settings, session_factory: SessionFactory, enqueue: Cal
         (evt.EVT_RELEASED, handle_released, [context]),
         (evt.EVT_ABORTED, handle_aborted, [context]),
         (evt.EVT_REJECTED, handle_rejected, [context]),
+        (evt.EVT_N_EVENT_REPORT, handle_commitment_report, [context]),
     ]
     tls = server_context(settings.scp.tls) if settings.scp.tls.enabled else None
     server = build_ae(settings).start_server(

@@ -20,6 +20,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_CALLING_AE = "CXR_AI"
 TRANSIENT_STATUS_PREFIX = 0xA700  # out of resources: worth retrying
 UNCOMPRESSED = (uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian)
+STORAGE_COMMITMENT = uid.UID("1.2.840.10008.1.20.1")
+STORAGE_COMMITMENT_INSTANCE = uid.UID("1.2.840.10008.1.20.1.1")  # the well-known SOP Instance
 
 
 @dataclass(frozen=True)
@@ -67,9 +69,16 @@ def echo(destination: Destination, calling_ae: str = DEFAULT_CALLING_AE, timeout
 
 
 def send_files(
-    destination: Destination, paths: Sequence[Path], calling_ae: str = DEFAULT_CALLING_AE, timeout_s: float = 30.0
+    destination: Destination,
+    paths: Sequence[Path],
+    calling_ae: str = DEFAULT_CALLING_AE,
+    timeout_s: float = 30.0,
+    commitment_transaction_uid: str | None = None,
 ) -> list[StoreOutcome]:
-    """C-STORE each file over one association, proposing each file's own SOP class and transfer syntax."""
+    """C-STORE each file over one association, proposing each file's own SOP class and transfer syntax.
+
+    With ``commitment_transaction_uid``, a Storage Commitment request (N-ACTION) for the stored files follows on the
+    same association; if it is not accepted, the outcomes report that (no status), so the caller retries."""
     datasets = [(path, pydicom.dcmread(path)) for path in paths]
     ae = _ae(calling_ae, timeout_s)
     contexts = {
@@ -80,6 +89,8 @@ def send_files(
         # or the peer may accept an uncompressed syntax that the file cannot be sent in.
         offered = [syntax] if uid.UID(syntax).is_compressed else [syntax, *UNCOMPRESSED]
         ae.add_requested_context(sop_class, sorted(set(offered)))
+    if commitment_transaction_uid is not None:
+        ae.add_requested_context(STORAGE_COMMITMENT, list(UNCOMPRESSED))
     assoc = _associate(ae, destination)
     if not assoc.is_established:
         reason = "association rejected" if assoc.is_rejected else "destination unreachable or association aborted"
@@ -88,10 +99,34 @@ def send_files(
     try:
         for path, ds in datasets:
             outcomes.append(_store_one(assoc, path, ds))
+        if commitment_transaction_uid is not None and all(o.ok for o in outcomes):
+            error = _request_commitment(assoc, commitment_transaction_uid, [ds for _, ds in datasets])
+            if error is not None:
+                outcomes = [StoreOutcome(o.path, None, error) for o in outcomes]
     finally:
         if assoc.is_established:
             assoc.release()
     return outcomes
+
+
+def _request_commitment(assoc: Association, transaction_uid: str, datasets: Sequence[pydicom.Dataset]) -> str | None:
+    """N-ACTION Request Storage Commitment; None when accepted, else why not."""
+    request = pydicom.Dataset()
+    request.TransactionUID = transaction_uid
+    references = []
+    for ds in datasets:
+        item = pydicom.Dataset()
+        item.ReferencedSOPClassUID = ds.SOPClassUID
+        item.ReferencedSOPInstanceUID = ds.SOPInstanceUID
+        references.append(item)
+    request.ReferencedSOPSequence = references
+    try:
+        status, _ = assoc.send_n_action(request, 1, STORAGE_COMMITMENT, STORAGE_COMMITMENT_INSTANCE)
+    except Exception as exc:  # pynetdicom raises when the peer did not accept the commitment context
+        return f"storage commitment not accepted: {type(exc).__name__}"
+    if "Status" not in status or int(status.Status) != 0:
+        return "storage commitment request failed"
+    return None
 
 
 def _store_one(assoc: Association, path: Path, ds: pydicom.Dataset) -> StoreOutcome:

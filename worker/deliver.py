@@ -6,6 +6,8 @@ import enum
 import logging
 import random
 
+from pydicom.uid import generate_uid
+
 from db import repository
 from db.models import DeliveryState, JobState
 from db.settings import Destination, WorkerSettings
@@ -17,6 +19,7 @@ logger = logging.getLogger(__name__)
 
 class DeliveryOutcome(enum.StrEnum):
     SENT = "SENT"
+    COMMIT_PENDING = "COMMIT_PENDING"
     RETRY = "RETRY"
     DEAD_LETTER = "DEAD_LETTER"
     ALREADY_SENT = "ALREADY_SENT"
@@ -35,19 +38,30 @@ def _destination(context: WorkerContext, name: str) -> Destination | None:
 def deliver_result(context: WorkerContext, delivery_id: int) -> DeliveryOutcome:
     with context.session_factory.begin() as session:
         work = repository.delivery_work(session, delivery_id)
-    if work.state is DeliveryState.SENT:
+    if work.state in (DeliveryState.SENT, DeliveryState.COMMIT_PENDING):
         return DeliveryOutcome.ALREADY_SENT
     destination = _destination(context, work.destination_name)
     if destination is None:
         return _dead_letter(context, delivery_id, work.job_id, f"destination {work.destination_name!r} not configured")
-    outcome = send_files(destination, [work.path], calling_ae=context.settings.scp.ae_title)[0]
+    transaction_uid = generate_uid() if destination.storage_commitment else None
+    if transaction_uid is not None:
+        with context.session_factory.begin() as session:
+            repository.prepare_commitment(session, delivery_id, transaction_uid)
+    outcome = send_files(
+        destination, [work.path], calling_ae=context.settings.scp.ae_title, commitment_transaction_uid=transaction_uid
+    )[0]
+    if outcome.ok and transaction_uid is not None:
+        with context.session_factory.begin() as session:
+            state = repository.await_commitment(session, delivery_id)
+        if state is DeliveryState.SENT:
+            logger.info("delivery %d committed by %s", delivery_id, destination.name)
+            return DeliveryOutcome.SENT
+        logger.info("delivery %d stored at %s; awaiting its commitment report", delivery_id, destination.name)
+        return DeliveryOutcome.COMMIT_PENDING
     if outcome.ok:
         with context.session_factory.begin() as session:
             repository.record_delivery_attempt(session, delivery_id, DeliveryState.SENT, None)
-            all_sent = all(s is DeliveryState.SENT for s in repository.job_delivery_states(session, work.job_id))
-            # A FAILED job's not-performed SR is delivered too, but the job stays FAILED with its reason.
-            if all_sent and repository.job_state(session, work.job_id) is JobState.ENCODED:
-                repository.transition_job(session, work.job_id, JobState.DELIVERED, "all objects delivered")
+            repository.settle_job(session, work.job_id)
         logger.info("delivery %d sent to %s", delivery_id, destination.name)
         return DeliveryOutcome.SENT
     reason = f"{destination.name}: {outcome.error}"

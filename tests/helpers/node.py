@@ -16,6 +16,7 @@ import pydicom
 
 from db import repository
 from db.engine import make_engine, make_session_factory
+from db.models import DeliveryState
 from db.records import JobSummary
 from tests.helpers.peers import free_port, wait_for_port
 
@@ -33,6 +34,14 @@ class RunningNode:
         try:
             with make_session_factory(engine)() as session:
                 return repository.list_jobs(session, study_uid)
+        finally:
+            engine.dispose()
+
+    def delivery_states(self, job_id: int) -> list[DeliveryState]:
+        engine = make_engine(self.database_url)
+        try:
+            with make_session_factory(engine)() as session:
+                return repository.job_delivery_states(session, job_id)
         finally:
             engine.dispose()
 
