@@ -1,0 +1,54 @@
+"""The operator commands as a user runs them: ``cxr echo`` against a real peer, ``cxr requeue`` and ``cxr status``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from db import repository
+from db.engine import make_engine, make_session_factory
+from db.migrate import upgrade
+from db.models import JobState, utcnow
+from tests.db.test_repository import facts
+from tests.helpers.peers import free_port, storescp
+
+
+def cxr(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "cxr", *args, "--config", str(config)], capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_echo_reports_a_reachable_and_an_unreachable_peer(tmp_path: Path) -> None:
+    config = tmp_path / "cxr.toml"
+    config.write_text(f'data_dir = "{tmp_path / "var"}"\n')
+    with storescp(tmp_path / "pacs") as port:
+        ok = cxr("echo", f"PACS@127.0.0.1:{port}", config=config)
+    assert ok.returncode == 0 and "C-ECHO OK" in ok.stdout
+    down = cxr("echo", f"PACS@127.0.0.1:{free_port()}", config=config)
+    assert down.returncode == 1 and "failed" in down.stdout
+    bad = cxr("echo", "not-a-target", config=config)
+    assert bad.returncode == 2
+
+
+def test_requeue_and_status(tmp_path: Path) -> None:
+    config = tmp_path / "cxr.toml"
+    config.write_text(f'data_dir = "{tmp_path / "var"}"\n')
+    database_url = f"sqlite:///{tmp_path / 'var' / 'cxr.sqlite'}"
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    sessions = make_session_factory(engine)
+    with sessions.begin() as s:
+        study_id = repository.record_instance(s, facts("1.2.3.4"), utcnow() + timedelta(hours=1)).study_id
+        job_id = repository.create_job(s, study_id, "baseline", JobState.DEAD_LETTER, "delivery failed: pacs down")
+    status = cxr("status", config=config)
+    assert status.returncode == 0 and "DEAD_LETTER" in status.stdout
+    requeued = cxr("requeue", str(job_id), config=config)
+    assert requeued.returncode == 0, requeued.stdout + requeued.stderr
+    with sessions() as s:
+        assert repository.job_state(s, job_id) is JobState.QUEUED
+        assert repository.job_events(s, job_id)[-1] == (JobState.QUEUED, "requeued by operator")
+    missing = cxr("requeue", "999", config=config)
+    assert missing.returncode == 1 and "does not exist" in missing.stdout
+    engine.dispose()
