@@ -17,7 +17,7 @@ from dicom_node.scp import StorageNode, start_node
 from dicom_node.scu import echo, send_files
 from tests.dicom_node.conftest import wait_for
 from tests.helpers.certificates import Pki, make_pki
-from tests.helpers.peers import free_port, require_tool, storescu, wait_for_port
+from tests.helpers.peers import require_tool, storescp, storescu
 
 
 @pytest.fixture(scope="module")
@@ -78,19 +78,9 @@ def test_tls_scp_accepts_a_trusted_client_and_nothing_else(tls_node: StorageNode
 
 @pytest.fixture
 def tls_storescp(tmp_path: Path, pki: Pki) -> Iterator[int]:
-    require_tool("storescp")
-    port = free_port()
-    process = subprocess.Popen(
-        ["storescp", "-aet", "PACS", "+tls", str(pki.server_key), str(pki.server_certificate), "+cf", str(pki.ca),
-         "-od", str(tmp_path), str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port)
+    tls = ["+tls", str(pki.server_key), str(pki.server_certificate), "+cf", str(pki.ca)]
+    with storescp(tmp_path / "pacs", "PACS", None, *tls) as port:
         yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def destination(port: int, pki: Pki, ca: Path, host: str = "127.0.0.1") -> Destination:
