@@ -108,6 +108,23 @@ def worker(
 
 
 @app.command()
+def sweeper(config: ConfigOption = None) -> None:
+    """Send again work whose message or worker was lost, and dead-letter jobs that used all their attempts."""
+    from db.engine import make_engine, make_session_factory
+    from worker.celery_app import create_celery_app
+    from worker.queue import TaskQueue
+    from worker.sweeper import run
+
+    settings = _settings(config, "sweeper")
+    queue = TaskQueue(create_celery_app(settings))
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    sessions = make_session_factory(make_engine(settings.database_url))
+    run(stop, sessions, settings.worker, queue.enqueue_analysis, queue.enqueue_delivery)
+
+
+@app.command()
 def detect(
     files: Annotated[list[Path], typer.Argument(help="DICOM, PNG or JPEG files or folders.", exists=True)],
     out: Annotated[Path, typer.Option(help="Output folder for findings.json and overlay PNGs.")],
@@ -192,7 +209,8 @@ def requeue(job_id: int, config: ConfigOption = None) -> None:
     settings = _settings(config, "requeue")
     queue = TaskQueue(create_celery_app(settings))
     try:
-        requeue_job(make_session_factory(make_engine(settings.database_url)), queue.enqueue_analysis, job_id)
+        sessions = make_session_factory(make_engine(settings.database_url))
+        requeue_job(sessions, queue.enqueue_analysis, job_id, settings.worker.queue_lease_s)
     except (NotFoundError, NotRequeueableError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc

@@ -1,4 +1,4 @@
-"""``cxr serve``: the SCP and the workers as child processes of one supervisor, stopped together.
+"""``cxr serve``: the SCP, the workers and the sweeper as child processes of one supervisor, stopped together.
 
 Children get SIGTERM on Ctrl-C or SIGTERM (then SIGKILL after a grace period), and the kernel signals them if the
 supervisor itself dies (PR_SET_PDEATHSIG), so no orphan survives.
@@ -36,6 +36,7 @@ def child_commands(config: Path | None) -> list[list[str]]:
         [*base, "scp", *options],
         [*base, "worker", "--queues", "gpu", *options],
         [*base, "worker", "--queues", "io", *options],
+        [*base, "sweeper", *options],
     ]
 
 

@@ -127,6 +127,8 @@ class Job(Base):
     """Why the job is NOT_ELIGIBLE, FAILED or DEAD_LETTER."""
     detector: Mapped[str] = mapped_column(String(128))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    """While QUEUED or ANALYZING: when the sweeper may presume the message or its worker lost and send it again."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from db.models import DeliveryState, JobState, ResultKind
@@ -105,3 +106,4 @@ class JobSummary:
     reason: str | None
     detector: str
     attempts: int
+    lease_expires_at: datetime | None = None

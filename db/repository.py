@@ -13,8 +13,6 @@ from sqlalchemy.orm import Session
 from db.models import (
     AuditEvent,
     AuditKind,
-    Delivery,
-    DeliveryState,
     Finding,
     Instance,
     Job,
@@ -26,7 +24,6 @@ from db.models import (
     utcnow,
 )
 from db.records import (
-    DeliveryWork,
     FindingRecord,
     InstanceFacts,
     InstanceSummary,
@@ -142,8 +139,23 @@ def study_facts(session: Session, study_id: int) -> StudyFacts:
 # --- jobs --------------------------------------------------------------------------------------------------------
 
 
-def create_job(session: Session, study_id: int, detector: str, state: JobState, reason: str | None = None) -> int:
-    job = Job(study_id=study_id, detector=detector, state=state, reason=reason, attempts=0)
+LEASED_STATES = frozenset({JobState.QUEUED, JobState.ANALYZING})
+
+
+class AttemptsExhaustedError(Exception):
+    """The job has used all its analysis attempts."""
+
+
+def create_job(
+    session: Session,
+    study_id: int,
+    detector: str,
+    state: JobState,
+    reason: str | None = None,
+    lease_expires_at: datetime | None = None,
+) -> int:
+    job = Job(study_id=study_id, detector=detector, state=state, reason=reason, attempts=0,
+              lease_expires_at=lease_expires_at if state in LEASED_STATES else None)
     session.add(job)
     session.flush()
     session.add(JobEvent(job_id=job.id, state=state, detail=reason))
@@ -158,22 +170,31 @@ def _job(session: Session, job_id: int) -> Job:
 
 
 def transition_job(
-    session: Session, job_id: int, state: JobState, detail: str | None = None, *, reason: str | None = None
+    session: Session,
+    job_id: int,
+    state: JobState,
+    detail: str | None = None,
+    *,
+    reason: str | None = None,
+    lease_expires_at: datetime | None = None,
 ) -> None:
-    """Move a job to ``state`` and append the JobEvent that records it."""
+    """Move a job to ``state`` and append the JobEvent that records it; only QUEUED and ANALYZING hold a lease."""
     job = _job(session, job_id)
     job.state = state
+    job.lease_expires_at = lease_expires_at if state in LEASED_STATES else None
     if reason is not None:
         job.reason = reason
     job.updated_at = utcnow()
     session.add(JobEvent(job_id=job_id, state=state, detail=detail if detail is not None else reason))
 
 
-def start_attempt(session: Session, job_id: int) -> JobWork:
-    """Mark the job ANALYZING, count the attempt, and return what the analysis needs."""
+def start_attempt(session: Session, job_id: int, lease_expires_at: datetime, max_attempts: int) -> JobWork:
+    """Mark the job ANALYZING under a lease, count the attempt, and return what the analysis needs."""
     job = _job(session, job_id)
+    if job.attempts >= max_attempts:
+        raise AttemptsExhaustedError(f"gave up after {job.attempts} attempts without a result")
     job.attempts += 1
-    transition_job(session, job_id, JobState.ANALYZING, f"attempt {job.attempts}")
+    transition_job(session, job_id, JobState.ANALYZING, f"attempt {job.attempts}", lease_expires_at=lease_expires_at)
     return JobWork(
         job_id=job.id,
         state=job.state,
@@ -183,16 +204,28 @@ def start_attempt(session: Session, job_id: int) -> JobWork:
     )
 
 
+def reset_attempts(session: Session, job_id: int) -> None:
+    """An operator's requeue gives the job a fresh set of attempts."""
+    _job(session, job_id).attempts = 0
+
+
+def job_state(session: Session, job_id: int) -> JobState:
+    return _job(session, job_id).state
+
+
 def job_summary(session: Session, job_id: int) -> JobSummary:
     job = _job(session, job_id)
-    return JobSummary(job.id, job.study_id, job.state, job.reason, job.detector, job.attempts)
+    return JobSummary(job.id, job.study_id, job.state, job.reason, job.detector, job.attempts, job.lease_expires_at)
 
 
 def list_jobs(session: Session, study_instance_uid: str | None = None) -> list[JobSummary]:
     query = select(Job).order_by(Job.id)
     if study_instance_uid is not None:
         query = query.join(Study).where(Study.study_instance_uid == study_instance_uid)
-    return [JobSummary(j.id, j.study_id, j.state, j.reason, j.detector, j.attempts) for j in session.scalars(query)]
+    return [
+        JobSummary(j.id, j.study_id, j.state, j.reason, j.detector, j.attempts, j.lease_expires_at)
+        for j in session.scalars(query)
+    ]
 
 
 def job_events(session: Session, job_id: int) -> list[tuple[JobState, str | None]]:
@@ -282,75 +315,6 @@ def job_results(session: Session, job_id: int) -> list[ResultRecord]:
     ]
 
 
-# --- deliveries --------------------------------------------------------------------------------------------------
-
-
-def ensure_deliveries(session: Session, result_ids: Sequence[int], destinations: Sequence[str]) -> list[int]:
-    """One delivery per (object, destination); returns the ids still to send. An object already sent is not resent."""
-    pending: list[int] = []
-    for result_id in result_ids:
-        for name in destinations:
-            delivery = session.scalars(
-                select(Delivery).where(Delivery.result_object_id == result_id, Delivery.destination_name == name)
-            ).one_or_none()
-            if delivery is None:
-                delivery = Delivery(result_object_id=result_id, destination_name=name, state=DeliveryState.PENDING)
-                session.add(delivery)
-                session.flush()
-            if delivery.state is not DeliveryState.SENT:
-                delivery.state = DeliveryState.PENDING
-                pending.append(delivery.id)
-    return pending
-
-
-def _delivery(session: Session, delivery_id: int) -> Delivery:
-    delivery = session.get(Delivery, delivery_id)
-    if delivery is None:
-        raise NotFoundError(f"delivery {delivery_id} does not exist")
-    return delivery
-
-
-def delivery_work(session: Session, delivery_id: int) -> DeliveryWork:
-    d = _delivery(session, delivery_id)
-    return DeliveryWork(
-        delivery_id=d.id,
-        job_id=d.result_object.job_id,
-        destination_name=d.destination_name,
-        state=d.state,
-        attempts=d.attempts,
-        path=Path(d.result_object.path),
-        sop_instance_uid=d.result_object.sop_instance_uid,
-    )
-
-
-def record_delivery_attempt(session: Session, delivery_id: int, state: DeliveryState, error: str | None) -> int:
-    """Count an attempt and set its outcome; returns the attempt count."""
-    d = _delivery(session, delivery_id)
-    d.attempts += 1
-    d.state = state
-    d.last_error = error
-    d.updated_at = utcnow()
-    return d.attempts
-
-
-def job_state(session: Session, job_id: int) -> JobState:
-    return _job(session, job_id).state
-
-
-def job_delivery_states(session: Session, job_id: int) -> list[DeliveryState]:
-    return list(
-        session.scalars(
-            select(Delivery.state).join(ResultObject).where(ResultObject.job_id == job_id).order_by(Delivery.id)
-        )
-    )
-
-
-def set_delivery_state(session: Session, delivery_id: int, state: DeliveryState) -> None:
-    d = _delivery(session, delivery_id)
-    d.state = state
-    d.updated_at = utcnow()
-
-
 # --- audit -------------------------------------------------------------------------------------------------------
 
 
@@ -365,63 +329,3 @@ def audit_events(session: Session, kind: AuditKind | None = None) -> list[tuple[
     if kind is not None:
         query = query.where(AuditEvent.kind == kind)
     return [(a.kind, a.calling_ae_title, a.peer_address) for a in session.scalars(query)]
-
-
-def settle_job(session: Session, job_id: int) -> JobState:
-    """After a delivery changed: an ENCODED job whose every delivery is SENT becomes DELIVERED.
-
-    A job that is FAILED or NOT_ELIGIBLE keeps its state while its not-performed SR is delivered."""
-    job = _job(session, job_id)
-    states = job_delivery_states(session, job_id)
-    if job.state is JobState.ENCODED and states and all(s is DeliveryState.SENT for s in states):
-        transition_job(session, job_id, JobState.DELIVERED, "all objects delivered")
-    return job.state
-
-
-def prepare_commitment(session: Session, delivery_id: int, transaction_uid: str) -> None:
-    """Record the transaction UID before the request goes out: the report may arrive before the sender returns."""
-    d = _delivery(session, delivery_id)
-    d.commitment_transaction_uid = transaction_uid
-    d.updated_at = utcnow()
-
-
-def await_commitment(session: Session, delivery_id: int) -> DeliveryState:
-    """The object was stored and commitment requested; unless its report already came, it now waits for it."""
-    d = _delivery(session, delivery_id)
-    d.attempts += 1
-    if d.state is DeliveryState.PENDING:
-        d.state = DeliveryState.COMMIT_PENDING
-        d.last_error = None
-    d.updated_at = utcnow()
-    return d.state
-
-
-def record_commitment(
-    session: Session, transaction_uid: str, committed: set[str], failed: dict[str, int]
-) -> list[int]:
-    """Apply a storage commitment report; returns the ids of the jobs it touched.
-
-    Committed objects are delivered. A failed one is dead-lettered with the reason, like a refused C-STORE: the
-    destination has said it will not keep it, so re-sending in a loop cannot help (an operator can requeue)."""
-    deliveries = session.scalars(
-        select(Delivery).where(
-            Delivery.commitment_transaction_uid == transaction_uid,
-            Delivery.state.in_([DeliveryState.PENDING, DeliveryState.COMMIT_PENDING]),
-        )
-    )
-    jobs: set[int] = set()
-    for d in deliveries:
-        uid = d.result_object.sop_instance_uid
-        if uid in committed:
-            d.state, d.last_error = DeliveryState.SENT, None
-        elif uid in failed:
-            d.state, d.last_error = DeliveryState.DEAD_LETTER, f"storage commitment failed: 0x{failed[uid]:04X}"
-            transition_job(session, d.result_object.job_id, JobState.DEAD_LETTER, reason=d.last_error)
-        else:
-            continue
-        d.updated_at = utcnow()
-        jobs.add(d.result_object.job_id)
-    session.flush()
-    for job_id in jobs:
-        settle_job(session, job_id)
-    return sorted(jobs)

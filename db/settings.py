@@ -101,6 +101,16 @@ class WorkerSettings(BaseModel):
     """Base of the exponential backoff between delivery attempts."""
     delivery_backoff_max_s: float = Field(300.0, gt=0)
     """Upper bound of one backoff delay."""
+    max_attempts: int = Field(3, ge=1)
+    """Analysis attempts per job; a study that keeps failing or crashing its worker is then dead-lettered."""
+    queue_lease_s: float = Field(300.0, gt=0)
+    """A queued job not started within this time is sent again (its message was lost: broker restart, dead worker)."""
+    analysis_lease_s: float = Field(900.0, gt=0)
+    """A job analysing for longer than this is presumed dead with its worker and sent again (an attempt counts)."""
+    delivery_lease_s: float = Field(1200.0, gt=0)
+    """A pending delivery untouched for this long is sent again; keep it above the longest backoff."""
+    sweep_interval_s: float = Field(15.0, gt=0)
+    """How often the sweeper looks for expired leases."""
 
 
 class EquipmentSettings(BaseModel):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -30,12 +31,14 @@ class CompletionMonitor:
         detector: str,
         poll_seconds: float,
         rules: RulesSettings | None = None,
+        queue_lease_s: float = 300.0,
     ) -> None:
         self._session_factory = session_factory
         self._enqueue = enqueue
         self._detector = detector
         self._poll_seconds = poll_seconds
         self._rules = rules or RulesSettings()
+        self._queue_lease = timedelta(seconds=queue_lease_s)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -47,7 +50,8 @@ class CompletionMonitor:
                 decision = evaluate(repository.study_facts(session, study_id), self._rules)
                 # A chest study the detector must not analyse still goes to a worker, which writes the SR saying so.
                 state = JobState.NOT_ELIGIBLE if decision.verdict is Verdict.NOT_APPLICABLE else JobState.QUEUED
-                job_id = repository.create_job(session, study_id, self._detector, state, decision.reason)
+                lease = utcnow() + self._queue_lease  # if the message is lost, the sweeper sends it again
+                job_id = repository.create_job(session, study_id, self._detector, state, decision.reason, lease)
                 created.append((job_id, state))
         for job_id, state in created:
             if state is JobState.QUEUED:

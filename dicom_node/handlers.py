@@ -19,7 +19,7 @@ from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
 from sqlalchemy.exc import SQLAlchemyError
 
-from db import repository
+from db import deliveries, repository
 from db.engine import SessionFactory
 from db.models import AuditKind, utcnow
 from db.privacy import uid_digest
@@ -176,7 +176,7 @@ def handle_commitment_report(event: Event, context: NodeContext) -> tuple[int, D
         return Status.CANNOT_UNDERSTAND, None
     try:
         with context.session_factory.begin() as session:
-            jobs = repository.record_commitment(session, transaction_uid, committed, failed)
+            jobs = deliveries.record_commitment(session, transaction_uid, committed, failed)
     except SQLAlchemyError as exc:
         logger.error("storage commitment report not recorded: %s", type(exc).__name__)
         return Status.OUT_OF_RESOURCES, None

@@ -137,7 +137,8 @@ def start_node(settings: Settings, session_factory: SessionFactory, enqueue: Cal
     if settings.scp.allowed_networks:
         _restrict_source_addresses(server, context, settings.scp.allowed_networks)
     monitor = CompletionMonitor(
-        session_factory, enqueue, settings.detector, settings.scp.completion_poll_s, settings.rules
+        session_factory, enqueue, settings.detector, settings.scp.completion_poll_s, settings.rules,
+        settings.worker.queue_lease_s,
     )
     monitor.start()
     node = StorageNode(server=server, monitor=monitor)

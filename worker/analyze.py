@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from pydicom.dataset import Dataset
 
-from db import repository
-from db.models import TERMINAL_JOB_STATES, JobState, ResultKind
+from db import deliveries, repository
+from db.repository import AttemptsExhaustedError
+from db.models import TERMINAL_JOB_STATES, JobState, ResultKind, utcnow
 from db.records import FindingRecord, InstanceSummary, ResultRecord
 from dicom_node.rules import Eligibility, Verdict, evaluate
 from models.codes import code_for
@@ -84,12 +86,23 @@ def analyze_job(context: WorkerContext, job_id: int) -> AnalysisOutcome:
 
 
 def _start(context: WorkerContext, job_id: int) -> _Work | AnalysisOutcome:
+    now, worker = utcnow(), context.settings.worker
     with context.session_factory.begin() as session:
         summary = repository.job_summary(session, job_id)
         if summary.state in TERMINAL_JOB_STATES or summary.state is JobState.ENCODED:
             logger.info("job %d already %s; nothing to do", job_id, summary.state.value)
             return AnalysisOutcome(summary.state, ())
-        work = repository.start_attempt(session, job_id)
+        if summary.state is JobState.ANALYZING and summary.lease_expires_at and summary.lease_expires_at > now:
+            # A redelivered or duplicated message while a live worker holds the lease: let that worker finish.
+            logger.info("job %d is being analysed under a live lease; duplicate message ignored", job_id)
+            return AnalysisOutcome(JobState.ANALYZING, ())
+        try:
+            lease = now + timedelta(seconds=worker.analysis_lease_s)
+            work = repository.start_attempt(session, job_id, lease, worker.max_attempts)
+        except AttemptsExhaustedError as exc:
+            repository.transition_job(session, job_id, JobState.DEAD_LETTER, reason=str(exc))
+            logger.error("job %d dead-lettered: %s", job_id, exc)
+            return AnalysisOutcome(JobState.DEAD_LETTER, ())
         facts = repository.study_facts(session, summary.study_id)
         earlier = repository.earlier_results(session, job_id, ResultKind.SR)
     return _Work(
@@ -191,7 +204,7 @@ def _record(
             if state is JobState.ENCODED:
                 repository.transition_job(session, job_id, JobState.COMPLETED, "no destination configured")
             return AnalysisOutcome(JobState.COMPLETED if state is JobState.ENCODED else state, ())
-        delivery_ids = repository.ensure_deliveries(session, result_ids, destinations)
+        delivery_ids = deliveries.ensure_deliveries(session, result_ids, destinations)
         if not delivery_ids and state is JobState.ENCODED:
             repository.transition_job(session, job_id, JobState.DELIVERED, "every object was already delivered")
             return AnalysisOutcome(JobState.DELIVERED, ())

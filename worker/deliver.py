@@ -8,7 +8,7 @@ import random
 
 from pydicom.uid import generate_uid
 
-from db import repository
+from db import deliveries, repository
 from db.models import DeliveryState, JobState
 from db.settings import Destination, WorkerSettings
 from dicom_node.scu import send_files
@@ -37,7 +37,7 @@ def _destination(context: WorkerContext, name: str) -> Destination | None:
 
 def deliver_result(context: WorkerContext, delivery_id: int) -> DeliveryOutcome:
     with context.session_factory.begin() as session:
-        work = repository.delivery_work(session, delivery_id)
+        work = deliveries.delivery_work(session, delivery_id)
     if work.state in (DeliveryState.SENT, DeliveryState.COMMIT_PENDING):
         return DeliveryOutcome.ALREADY_SENT
     destination = _destination(context, work.destination_name)
@@ -46,13 +46,13 @@ def deliver_result(context: WorkerContext, delivery_id: int) -> DeliveryOutcome:
     transaction_uid = generate_uid() if destination.storage_commitment else None
     if transaction_uid is not None:
         with context.session_factory.begin() as session:
-            repository.prepare_commitment(session, delivery_id, transaction_uid)
+            deliveries.prepare_commitment(session, delivery_id, transaction_uid)
     outcome = send_files(
         destination, [work.path], calling_ae=context.settings.scp.ae_title, commitment_transaction_uid=transaction_uid
     )[0]
     if outcome.ok and transaction_uid is not None:
         with context.session_factory.begin() as session:
-            state = repository.await_commitment(session, delivery_id)
+            state = deliveries.await_commitment(session, delivery_id)
         if state is DeliveryState.SENT:
             logger.info("delivery %d committed by %s", delivery_id, destination.name)
             return DeliveryOutcome.SENT
@@ -60,8 +60,8 @@ def deliver_result(context: WorkerContext, delivery_id: int) -> DeliveryOutcome:
         return DeliveryOutcome.COMMIT_PENDING
     if outcome.ok:
         with context.session_factory.begin() as session:
-            repository.record_delivery_attempt(session, delivery_id, DeliveryState.SENT, None)
-            repository.settle_job(session, work.job_id)
+            deliveries.record_delivery_attempt(session, delivery_id, DeliveryState.SENT, None)
+            deliveries.settle_job(session, work.job_id)
         logger.info("delivery %d sent to %s", delivery_id, destination.name)
         return DeliveryOutcome.SENT
     reason = f"{destination.name}: {outcome.error}"
@@ -69,7 +69,7 @@ def deliver_result(context: WorkerContext, delivery_id: int) -> DeliveryOutcome:
         # The destination refused this object; sending it again would only loop.
         return _dead_letter(context, delivery_id, work.job_id, reason)
     with context.session_factory.begin() as session:
-        attempts = repository.record_delivery_attempt(session, delivery_id, DeliveryState.PENDING, reason)
+        attempts = deliveries.record_delivery_attempt(session, delivery_id, DeliveryState.PENDING, reason)
     if attempts > context.settings.worker.delivery_max_retries:
         return _dead_letter(context, delivery_id, work.job_id, f"{reason} after {attempts} attempts", count=False)
     logger.warning("delivery %d attempt %d failed: %s", delivery_id, attempts, outcome.error)
@@ -81,9 +81,9 @@ def _dead_letter(
 ) -> DeliveryOutcome:
     with context.session_factory.begin() as session:
         if count:
-            repository.record_delivery_attempt(session, delivery_id, DeliveryState.DEAD_LETTER, reason)
+            deliveries.record_delivery_attempt(session, delivery_id, DeliveryState.DEAD_LETTER, reason)
         else:
-            repository.set_delivery_state(session, delivery_id, DeliveryState.DEAD_LETTER)
+            deliveries.set_delivery_state(session, delivery_id, DeliveryState.DEAD_LETTER)
         repository.transition_job(session, job_id, JobState.DEAD_LETTER, reason=f"delivery failed: {reason}")
     logger.error("delivery %d dead-lettered: %s", delivery_id, reason)
     return DeliveryOutcome.DEAD_LETTER

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from db import repository
+from db import deliveries, repository
 from db.engine import SessionFactory
 from db.models import DeliveryState, JobState, ResultKind, utcnow
 from db.records import InstanceFacts, ResultRecord
@@ -58,7 +58,7 @@ def test_job_lifecycle_is_recorded_as_events(session_factory: SessionFactory) ->
         study_id = repository.record_instance(s, facts("1.2.3.4"), utcnow()).study_id
         job_id = repository.create_job(s, study_id, "baseline", JobState.QUEUED)
     with session_factory.begin() as s:
-        work = repository.start_attempt(s, job_id)
+        work = repository.start_attempt(s, job_id, utcnow() + timedelta(seconds=60), max_attempts=3)
         assert work.study_instance_uid == "1.2.3" and len(work.instances) == 1
         repository.transition_job(s, job_id, JobState.ENCODED, "3 objects")
     with session_factory() as s:
@@ -78,12 +78,12 @@ def test_result_objects_and_deliveries_are_idempotent(session_factory: SessionFa
     with session_factory.begin() as s:
         result_id = repository.upsert_result_object(s, job_id, record)
         assert repository.upsert_result_object(s, job_id, record) == result_id
-        first = repository.ensure_deliveries(s, [result_id], ["pacs"])
+        first = deliveries.ensure_deliveries(s, [result_id], ["pacs"])
         assert len(first) == 1
-        repository.record_delivery_attempt(s, first[0], DeliveryState.SENT, None)
+        deliveries.record_delivery_attempt(s, first[0], DeliveryState.SENT, None)
     with session_factory.begin() as s:
-        assert repository.ensure_deliveries(s, [result_id], ["pacs"]) == [], "a sent object is not sent again"
-        assert repository.job_delivery_states(s, job_id) == [DeliveryState.SENT]
+        assert deliveries.ensure_deliveries(s, [result_id], ["pacs"]) == [], "a sent object is not sent again"
+        assert deliveries.job_delivery_states(s, job_id) == [DeliveryState.SENT]
 
 
 def _encoded_job_with_deliveries(session_factory: SessionFactory, count: int) -> tuple[int, list[int], list[str]]:
@@ -96,23 +96,23 @@ def _encoded_job_with_deliveries(session_factory: SessionFactory, count: int) ->
                                                                     "2.25.9", Path(f"/r/{uid}.dcm")))
             for uid in uids
         ]
-        deliveries = repository.ensure_deliveries(s, result_ids, ["pacs"])
-    return job_id, deliveries, uids
+        delivery_ids = deliveries.ensure_deliveries(s, result_ids, ["pacs"])
+    return job_id, delivery_ids, uids
 
 
 def test_commitment_report_delivers_even_when_it_overtakes_the_sender(session_factory: SessionFactory) -> None:
     job_id, (first, second), (uid1, uid2) = _encoded_job_with_deliveries(session_factory, 2)
     with session_factory.begin() as s:
-        repository.prepare_commitment(s, first, "2.25.501")
-        repository.prepare_commitment(s, second, "2.25.502")
+        deliveries.prepare_commitment(s, first, "2.25.501")
+        deliveries.prepare_commitment(s, second, "2.25.502")
     with session_factory.begin() as s:  # the report for the first arrives before its sender has returned
-        assert repository.record_commitment(s, "2.25.501", {uid1}, {}) == [job_id]
-        assert repository.await_commitment(s, first) is DeliveryState.SENT, "the sender does not undo the report"
-        assert repository.await_commitment(s, second) is DeliveryState.COMMIT_PENDING
+        assert deliveries.record_commitment(s, "2.25.501", {uid1}, {}) == [job_id]
+        assert deliveries.await_commitment(s, first) is DeliveryState.SENT, "the sender does not undo the report"
+        assert deliveries.await_commitment(s, second) is DeliveryState.COMMIT_PENDING
         assert repository.job_state(s, job_id) is JobState.ENCODED, "not delivered until every object is committed"
     with session_factory.begin() as s:
-        assert repository.record_commitment(s, "2.25.999", {uid2}, {}) == [], "another transaction changes nothing"
-        repository.record_commitment(s, "2.25.502", {uid2}, {})
+        assert deliveries.record_commitment(s, "2.25.999", {uid2}, {}) == [], "another transaction changes nothing"
+        deliveries.record_commitment(s, "2.25.502", {uid2}, {})
     with session_factory() as s:
         assert repository.job_state(s, job_id) is JobState.DELIVERED
 
@@ -120,12 +120,12 @@ def test_commitment_report_delivers_even_when_it_overtakes_the_sender(session_fa
 def test_a_failed_commitment_dead_letters_with_the_reason(session_factory: SessionFactory) -> None:
     job_id, (delivery,), (uid,) = _encoded_job_with_deliveries(session_factory, 1)
     with session_factory.begin() as s:
-        repository.prepare_commitment(s, delivery, "2.25.601")
-        repository.await_commitment(s, delivery)
+        deliveries.prepare_commitment(s, delivery, "2.25.601")
+        deliveries.await_commitment(s, delivery)
     with session_factory.begin() as s:
-        repository.record_commitment(s, "2.25.601", set(), {uid: 0x0110})
+        deliveries.record_commitment(s, "2.25.601", set(), {uid: 0x0110})
     with session_factory() as s:
-        work = repository.delivery_work(s, delivery)
+        work = deliveries.delivery_work(s, delivery)
         job = repository.job_summary(s, job_id)
     assert work.state is DeliveryState.DEAD_LETTER
     assert job.state is JobState.DEAD_LETTER and "0x0110" in (job.reason or "")

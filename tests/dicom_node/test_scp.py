@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pydicom
-import pytest
 from pydicom.uid import ExplicitVRLittleEndian
 from pynetdicom import AE
 from pynetdicom.sop_class import ComputedRadiographyImageStorage

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pydicom
 
-from db import repository
+from db import deliveries, repository
 from db.engine import make_engine, make_session_factory
 from db.models import DeliveryState
 from db.records import JobSummary
@@ -41,7 +41,7 @@ class RunningNode:
         engine = make_engine(self.database_url)
         try:
             with make_session_factory(engine)() as session:
-                return repository.job_delivery_states(session, job_id)
+                return deliveries.job_delivery_states(session, job_id)
         finally:
             engine.dispose()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from db import repository
+from db import deliveries, repository
 from db.engine import SessionFactory
 from db.models import JobState, ResultKind, utcnow
 from db.records import InstanceFacts
@@ -129,7 +129,7 @@ def test_unreachable_destination_retries_then_dead_letters(
     assert deliver_result(context, delivery) is DeliveryOutcome.RETRY
     assert deliver_result(context, delivery) is DeliveryOutcome.DEAD_LETTER
     with session_factory() as s:
-        work = repository.delivery_work(s, delivery)
+        work = deliveries.delivery_work(s, delivery)
         job = repository.job_summary(s, work.job_id)
     assert work.attempts == 2 and job.state is JobState.DEAD_LETTER and "pacs" in (job.reason or "")
 

@@ -1,0 +1,140 @@
+"""Repository functions for deliveries and storage commitment: the only place their SQL lives."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.models import Delivery, DeliveryState, JobState, ResultObject, utcnow
+from db.records import DeliveryWork
+from db.repository import NotFoundError, job_state, transition_job
+
+logger = logging.getLogger(__name__)
+
+
+def ensure_deliveries(session: Session, result_ids: Sequence[int], destinations: Sequence[str]) -> list[int]:
+    """One delivery per (object, destination); returns the ids still to send. An object already sent is not resent."""
+    pending: list[int] = []
+    for result_id in result_ids:
+        for name in destinations:
+            delivery = session.scalars(
+                select(Delivery).where(Delivery.result_object_id == result_id, Delivery.destination_name == name)
+            ).one_or_none()
+            if delivery is None:
+                delivery = Delivery(result_object_id=result_id, destination_name=name, state=DeliveryState.PENDING)
+                session.add(delivery)
+                session.flush()
+            if delivery.state is not DeliveryState.SENT:
+                delivery.state = DeliveryState.PENDING
+                pending.append(delivery.id)
+    return pending
+
+
+def _delivery(session: Session, delivery_id: int) -> Delivery:
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None:
+        raise NotFoundError(f"delivery {delivery_id} does not exist")
+    return delivery
+
+
+def delivery_work(session: Session, delivery_id: int) -> DeliveryWork:
+    d = _delivery(session, delivery_id)
+    return DeliveryWork(
+        delivery_id=d.id,
+        job_id=d.result_object.job_id,
+        destination_name=d.destination_name,
+        state=d.state,
+        attempts=d.attempts,
+        path=Path(d.result_object.path),
+        sop_instance_uid=d.result_object.sop_instance_uid,
+    )
+
+
+def record_delivery_attempt(session: Session, delivery_id: int, state: DeliveryState, error: str | None) -> int:
+    """Count an attempt and set its outcome; returns the attempt count."""
+    d = _delivery(session, delivery_id)
+    d.attempts += 1
+    d.state = state
+    d.last_error = error
+    d.updated_at = utcnow()
+    return d.attempts
+
+
+def job_delivery_states(session: Session, job_id: int) -> list[DeliveryState]:
+    return list(
+        session.scalars(
+            select(Delivery.state).join(ResultObject).where(ResultObject.job_id == job_id).order_by(Delivery.id)
+        )
+    )
+
+
+def set_delivery_state(session: Session, delivery_id: int, state: DeliveryState) -> None:
+    d = _delivery(session, delivery_id)
+    d.state = state
+    d.updated_at = utcnow()
+
+
+
+def settle_job(session: Session, job_id: int) -> JobState:
+    """After a delivery changed: an ENCODED job whose every delivery is SENT becomes DELIVERED.
+
+    A job that is FAILED or NOT_ELIGIBLE keeps its state while its not-performed SR is delivered."""
+    state = job_state(session, job_id)
+    states = job_delivery_states(session, job_id)
+    if state is JobState.ENCODED and states and all(s is DeliveryState.SENT for s in states):
+        transition_job(session, job_id, JobState.DELIVERED, "all objects delivered")
+        return JobState.DELIVERED
+    return state
+
+
+def prepare_commitment(session: Session, delivery_id: int, transaction_uid: str) -> None:
+    """Record the transaction UID before the request goes out: the report may arrive before the sender returns."""
+    d = _delivery(session, delivery_id)
+    d.commitment_transaction_uid = transaction_uid
+    d.updated_at = utcnow()
+
+
+def await_commitment(session: Session, delivery_id: int) -> DeliveryState:
+    """The object was stored and commitment requested; unless its report already came, it now waits for it."""
+    d = _delivery(session, delivery_id)
+    d.attempts += 1
+    if d.state is DeliveryState.PENDING:
+        d.state = DeliveryState.COMMIT_PENDING
+        d.last_error = None
+    d.updated_at = utcnow()
+    return d.state
+
+
+def record_commitment(
+    session: Session, transaction_uid: str, committed: set[str], failed: dict[str, int]
+) -> list[int]:
+    """Apply a storage commitment report; returns the ids of the jobs it touched.
+
+    Committed objects are delivered. A failed one is dead-lettered with the reason, like a refused C-STORE: the
+    destination has said it will not keep it, so re-sending in a loop cannot help (an operator can requeue)."""
+    deliveries = session.scalars(
+        select(Delivery).where(
+            Delivery.commitment_transaction_uid == transaction_uid,
+            Delivery.state.in_([DeliveryState.PENDING, DeliveryState.COMMIT_PENDING]),
+        )
+    )
+    jobs: set[int] = set()
+    for d in deliveries:
+        uid = d.result_object.sop_instance_uid
+        if uid in committed:
+            d.state, d.last_error = DeliveryState.SENT, None
+        elif uid in failed:
+            d.state, d.last_error = DeliveryState.DEAD_LETTER, f"storage commitment failed: 0x{failed[uid]:04X}"
+            transition_job(session, d.result_object.job_id, JobState.DEAD_LETTER, reason=d.last_error)
+        else:
+            continue
+        d.updated_at = utcnow()
+        jobs.add(d.result_object.job_id)
+    session.flush()
+    for job_id in jobs:
+        settle_job(session, job_id)
+    return sorted(jobs)

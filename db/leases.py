@@ -1,0 +1,45 @@
+"""Repository functions for the sweeper: work whose lease ran out (lost message, dead worker), and stale deliveries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.models import Delivery, DeliveryState, Job, JobState, utcnow
+from db.repository import LEASED_STATES
+
+
+@dataclass(frozen=True)
+class ExpiredJob:
+    job_id: int
+    state: JobState
+    attempts: int
+
+
+def expired_jobs(session: Session, now: datetime) -> list[ExpiredJob]:
+    """QUEUED or ANALYZING jobs whose lease is over, locked so that two sweepers cannot both take one."""
+    rows = session.scalars(
+        select(Job)
+        .where(Job.state.in_(LEASED_STATES), Job.lease_expires_at.is_not(None), Job.lease_expires_at < now)
+        .order_by(Job.lease_expires_at)
+        .with_for_update(skip_locked=True)
+    )
+    return [ExpiredJob(j.id, j.state, j.attempts) for j in rows]
+
+
+def stale_deliveries(session: Session, untouched_since: datetime) -> list[int]:
+    """PENDING deliveries nothing has touched since ``untouched_since``; marks them touched."""
+    rows = list(
+        session.scalars(
+            select(Delivery)
+            .where(Delivery.state == DeliveryState.PENDING, Delivery.updated_at < untouched_since)
+            .order_by(Delivery.id)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    for delivery in rows:
+        delivery.updated_at = utcnow()
+    return [d.id for d in rows]
