@@ -107,7 +107,7 @@ def test_an_association_left_open_completes_by_the_stability_timeout(
     enqueued: list[int] = []
     settings = Settings(
         data_dir=tmp_path / "var",
-        scp=ScpSettings(host="127.0.0.1", port=0, completion_debounce_s=0, completion_stability_s=1.0,
+        scp=ScpSettings(host="127.0.0.1", port=0, completion_debounce_s=0, completion_stability_s=2.0,
                         completion_poll_s=0.05),
     )
     running = start_node(settings, session_factory, enqueued.append)
@@ -118,7 +118,7 @@ def test_an_association_left_open_completes_by_the_stability_timeout(
         assert int(assoc.send_c_store(pydicom.dcmread(rg1)).Status) == 0
         time.sleep(0.5)
         assert enqueued == [], "not complete while the sender may still send more"
-        wait_for(lambda: len(enqueued) == 1, timeout_s=5)
+        wait_for(lambda: len(enqueued) == 1, timeout_s=10)
         assoc.release()
         time.sleep(0.5)
         assert len(enqueued) == 1, "the release adds no second job"
@@ -145,7 +145,8 @@ def test_a_pending_study_survives_an_scp_restart(tmp_path: Path, session_factory
 
     settings = Settings(
         data_dir=tmp_path / "var",
-        scp=ScpSettings(host="127.0.0.1", port=0, completion_debounce_s=2.0, completion_poll_s=0.05),
+        # Long enough that the first node surely stops before the study is due, even on a loaded machine.
+        scp=ScpSettings(host="127.0.0.1", port=0, completion_debounce_s=6.0, completion_poll_s=0.05),
     )
     first: list[int] = []
     running = start_node(settings, session_factory, first.append)
@@ -155,6 +156,6 @@ def test_a_pending_study_survives_an_scp_restart(tmp_path: Path, session_factory
     after_restart: list[int] = []
     restarted = start_node(settings, session_factory, after_restart.append)
     try:
-        wait_for(lambda: len(after_restart) == 1, timeout_s=10)
+        wait_for(lambda: len(after_restart) == 1, timeout_s=20)
     finally:
         restarted.stop()
