@@ -31,15 +31,20 @@ def expired_jobs(session: Session, now: datetime) -> list[ExpiredJob]:
 
 
 def stale_deliveries(session: Session, untouched_since: datetime) -> list[int]:
-    """PENDING deliveries nothing has touched since ``untouched_since``; marks them touched."""
+    """Deliveries nothing has touched since ``untouched_since``: PENDING ones whose message was lost, and
+    COMMIT_PENDING ones whose commitment report never came (they are stored and asked for again)."""
+    waiting = (DeliveryState.PENDING, DeliveryState.COMMIT_PENDING)
     rows = list(
         session.scalars(
             select(Delivery)
-            .where(Delivery.state == DeliveryState.PENDING, Delivery.updated_at < untouched_since)
+            .where(Delivery.state.in_(waiting), Delivery.updated_at < untouched_since)
             .order_by(Delivery.id)
             .with_for_update(skip_locked=True)
         )
     )
     for delivery in rows:
+        if delivery.state is DeliveryState.COMMIT_PENDING:
+            delivery.last_error = "no storage commitment report in time"
+        delivery.state = DeliveryState.PENDING
         delivery.updated_at = utcnow()
     return [d.id for d in rows]

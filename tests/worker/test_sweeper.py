@@ -97,3 +97,20 @@ def test_a_stale_pending_delivery_is_sent_again(session_factory: SessionFactory)
     assert resent == [], "recently touched"
     sweep(session_factory, SETTINGS, lambda _: None, resent.append, now=utcnow() + timedelta(seconds=601))
     assert resent == [delivery_id]
+
+
+def test_a_commitment_report_that_never_comes_is_asked_for_again(session_factory: SessionFactory) -> None:
+    job_id = queued_job(session_factory, lease_in_s=60)
+    with session_factory.begin() as s:
+        result_id = repository.upsert_result_object(
+            s, job_id, ResultRecord(ResultKind.SR, "1.2.840.10008.5.1.4.1.1.88.34", "2.25.87", "2.25.88", Path("/r"))
+        )
+        (delivery_id,) = deliveries.ensure_deliveries(s, [result_id], ["pacs"])
+        deliveries.prepare_commitment(s, delivery_id, "2.25.700")
+        deliveries.await_commitment(s, delivery_id)
+    resent: list[int] = []
+    sweep(session_factory, SETTINGS, lambda _: None, resent.append, now=utcnow() + timedelta(seconds=601))
+    assert resent == [delivery_id]
+    with session_factory() as s:
+        work = deliveries.delivery_work(s, delivery_id)
+    assert work.state.value == "PENDING", "the delivery task will store it and ask for commitment again"
