@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -118,14 +120,57 @@ def test_the_same_input_yields_the_same_result_uids(rg1_run: Delivered, rg1: Pat
         assert np.array_equal(sc_first.pixel_array, sc_again.pixel_array)
 
 
-def test_postgresql_and_redis_need_no_code_change(rg1: Path, tmp_path: Path) -> None:
+MARKERS = {"PatientName": "PHIMARKER^NAME", "PatientID": "PHIMARKERID", "AccessionNumber": "PHIMARKERACC"}
+
+
+def redis_contents(url: str) -> bytes:
+    """Every key and value in the broker's Redis database, as one byte string to search."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    parts: list[bytes] = []
+    for key in client.scan_iter():
+        parts.append(key)
+        kind = client.type(key)
+        if kind == b"string":
+            parts.append(client.get(key) or b"")
+        elif kind == b"list":
+            parts.extend(client.lrange(key, 0, -1))
+        elif kind == b"hash":
+            parts.extend(b"".join(pair) for pair in client.hgetall(key).items())
+        elif kind == b"set":
+            parts.extend(client.smembers(key))
+        elif kind == b"zset":
+            parts.extend(client.zrange(key, 0, -1))
+    return b"\n".join(parts)
+
+
+def test_postgresql_and_redis_need_no_code_change_and_hold_no_phi(
+    rg1_dataset: pydicom.Dataset, tmp_path: Path
+) -> None:
+    """The production stack, fed a study with marker patient identifiers: results flow, and the markers appear in no
+    log, no Redis key or value (task messages included) and no database row."""
+    marked = copy.deepcopy(rg1_dataset)
+    for keyword, value in MARKERS.items():
+        setattr(marked, keyword, value)
+    source = tmp_path / "marked.dcm"
+    marked.save_as(source, enforce_file_format=True)
     broker = redis_broker()
     with postgres_database() as database_url:
-        for delivered in run_once(tmp_path, rg1, database_url=database_url, broker_url=broker):
+        for delivered in run_once(tmp_path, source, database_url=database_url, broker_url=broker):
             assert len(delivered.objects) == 3
+            assert delivered.objects[SR_CLASS].PatientID == "PHIMARKERID", "the results do carry the patient"
             (job,) = delivered.node.jobs()
             assert job.state is JobState.DELIVERED
+            in_redis = redis_contents(broker)
             stop(delivered.node)
+            log = delivered.node.log.read_bytes()
+        plain_url = database_url.replace("postgresql+psycopg://", "postgresql://")
+        dump = subprocess.run(["pg_dump", "--data-only", plain_url], capture_output=True, check=True).stdout
+    assert b"_kombu.binding." in in_redis, "the broker's own database was the one searched"
+    for marker in MARKERS.values():
+        for where, text in (("log", log), ("Redis", in_redis), ("database", dump)):
+            assert marker.encode() not in text and marker.split("^")[0].encode() not in text, f"{marker} in {where}"
 
 
 def test_logs_carry_no_patient_identifiers(rg1_run: Delivered, rg1_dataset: pydicom.Dataset) -> None:
