@@ -184,17 +184,30 @@ def send(
 
 @app.command()
 def status(config: ConfigOption = None) -> None:
-    """Jobs per state."""
+    """Jobs per state, queue depths, work in flight, dead letters and the oldest waiting job."""
     from db import repository
     from db.engine import make_engine, make_session_factory
+    from db.models import JobState, utcnow
+    from worker.celery_app import create_celery_app
+    from worker.queue import TaskQueue
 
     settings = _settings(config, "status")
     with make_session_factory(make_engine(settings.database_url))() as session:
-        counts = repository.job_counts_by_state(session)
+        overview = repository.queue_overview(session)
     table = Table("state", "jobs")
-    for state, count in sorted(counts.items()):
+    for state, count in sorted(overview.jobs_by_state.items()):
         table.add_row(state.value, str(count))
     console.print(table)
+    for name, depth in TaskQueue(create_celery_app(settings)).depths().items():
+        console.print(f"queue {name}: {'unknown (broker unreachable)' if depth is None else depth} messages")
+    console.print(f"in flight: {overview.jobs_by_state.get(JobState.ANALYZING, 0)} analysing, "
+                  f"{overview.pending_deliveries} deliveries pending")
+    console.print(f"dead letters: {overview.jobs_by_state.get(JobState.DEAD_LETTER, 0)}")
+    if overview.oldest_waiting_since is not None:
+        age = (utcnow() - overview.oldest_waiting_since).total_seconds()
+        console.print(f"oldest waiting job: {overview.oldest_waiting_job}, queued {age:.0f} s ago")
+    else:
+        console.print("oldest waiting job: none")
 
 
 @app.command()

@@ -99,6 +99,16 @@ class DeliveryWork:
 
 
 @dataclass(frozen=True)
+class QueueOverview:
+    """What ``cxr status`` (and later the dashboard) shows first."""
+
+    jobs_by_state: dict[JobState, int]
+    pending_deliveries: int
+    oldest_waiting_job: int | None
+    oldest_waiting_since: datetime | None
+
+
+@dataclass(frozen=True)
 class JobSummary:
     job_id: int
     study_id: int

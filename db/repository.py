@@ -11,6 +11,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from db.models import (
+    Delivery,
+    DeliveryState,
     AuditEvent,
     AuditKind,
     Finding,
@@ -29,6 +31,7 @@ from db.records import (
     InstanceSummary,
     JobSummary,
     JobWork,
+    QueueOverview,
     RecordOutcome,
     ResultRecord,
     StudyFacts,
@@ -230,6 +233,23 @@ def list_jobs(session: Session, study_instance_uid: str | None = None) -> list[J
 
 def job_events(session: Session, job_id: int) -> list[tuple[JobState, str | None]]:
     return [(e.state, e.detail) for e in _job(session, job_id).events]
+
+
+def queue_overview(session: Session) -> QueueOverview:
+    oldest = session.execute(
+        select(Job.id, Job.created_at).where(Job.state == JobState.QUEUED).order_by(Job.created_at, Job.id).limit(1)
+    ).first()
+    pending = session.scalar(
+        select(func.count()).select_from(Delivery).where(
+            Delivery.state.in_([DeliveryState.PENDING, DeliveryState.COMMIT_PENDING])
+        )
+    )
+    return QueueOverview(
+        jobs_by_state=job_counts_by_state(session),
+        pending_deliveries=int(pending or 0),
+        oldest_waiting_job=oldest[0] if oldest else None,
+        oldest_waiting_since=oldest[1] if oldest else None,
+    )
 
 
 def job_counts_by_state(session: Session) -> dict[JobState, int]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from celery import Celery
 from kombu import Queue
 
@@ -24,7 +26,15 @@ def _transport_options(broker_url: str) -> dict[str, float]:
     return {}
 
 
+def _ensure_sqlite_broker_directory(broker_url: str) -> None:
+    """The embedded broker is a SQLite file; SQLite creates the file but not its directory."""
+    prefix = "sqla+sqlite:///"
+    if broker_url.startswith(prefix) and broker_url != prefix + ":memory:":
+        Path(broker_url.removeprefix(prefix)).parent.mkdir(parents=True, exist_ok=True)
+
+
 def create_celery_app(settings: Settings) -> Celery:
+    _ensure_sqlite_broker_directory(settings.broker_url)
     app = Celery("cxr", broker=settings.broker_url, include=["worker.tasks"])
     app.conf.update(
         task_serializer="json",

@@ -44,8 +44,12 @@ def test_requeue_and_status(tmp_path: Path) -> None:
         job_id = repository.create_job(s, study_id, "baseline", JobState.DEAD_LETTER, "delivery failed: pacs down")
     status = cxr("status", config=config)
     assert status.returncode == 0 and "DEAD_LETTER" in status.stdout
+    assert "dead letters: 1" in status.stdout and "oldest waiting job: none" in status.stdout
     requeued = cxr("requeue", str(job_id), config=config)
     assert requeued.returncode == 0, requeued.stdout + requeued.stderr
+    after = cxr("status", config=config)
+    assert "queue gpu: 1 messages" in after.stdout, after.stdout
+    assert f"oldest waiting job: {job_id}" in after.stdout and "dead letters: 0" in after.stdout
     with sessions() as s:
         assert repository.job_state(s, job_id) is JobState.QUEUED
         assert repository.job_events(s, job_id)[-1] == (JobState.QUEUED, "requeued by operator")
