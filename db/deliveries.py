@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from db.models import Delivery, DeliveryState, JobState, ResultObject, utcnow
@@ -99,14 +100,24 @@ def prepare_commitment(session: Session, delivery_id: int, transaction_uid: str)
 
 
 def await_commitment(session: Session, delivery_id: int) -> DeliveryState:
-    """The object was stored and commitment requested; unless its report already came, it now waits for it."""
-    d = _delivery(session, delivery_id)
-    d.attempts += 1
-    if d.state is DeliveryState.PENDING:
-        d.state = DeliveryState.COMMIT_PENDING
-        d.last_error = None
-    d.updated_at = utcnow()
-    return d.state
+    """The object was stored and commitment requested; unless its report already came, it now waits for it.
+
+    The report is written by another process, possibly between our read and our write, so every change here is a
+    conditional UPDATE: a report's SENT is never overwritten by a stale COMMIT_PENDING."""
+    now = utcnow()
+    session.execute(
+        update(Delivery).where(Delivery.id == delivery_id).values(attempts=Delivery.attempts + 1, updated_at=now)
+    )
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.state == DeliveryState.PENDING)
+        .values(state=DeliveryState.COMMIT_PENDING, last_error=None)
+    )
+    state = session.scalar(select(Delivery.state).where(Delivery.id == delivery_id).execution_options(
+        populate_existing=True))
+    if state is None:
+        raise NotFoundError(f"delivery {delivery_id} does not exist")
+    return state
 
 
 def record_commitment(
@@ -123,18 +134,29 @@ def record_commitment(
         )
     )
     jobs: set[int] = set()
-    for d in deliveries:
+    waiting = [DeliveryState.PENDING, DeliveryState.COMMIT_PENDING]
+    for d in list(deliveries):
         uid = d.result_object.sop_instance_uid
         if uid in committed:
-            d.state, d.last_error = DeliveryState.SENT, None
+            state, error = DeliveryState.SENT, None
         elif uid in failed:
-            d.state, d.last_error = DeliveryState.DEAD_LETTER, f"storage commitment failed: 0x{failed[uid]:04X}"
-            transition_job(session, d.result_object.job_id, JobState.DEAD_LETTER, reason=d.last_error)
+            state, error = DeliveryState.DEAD_LETTER, f"storage commitment failed: 0x{failed[uid]:04X}"
         else:
             continue
-        d.updated_at = utcnow()
+        # Conditional, like await_commitment: only a delivery still waiting takes the report's verdict.
+        changed = cast(
+            CursorResult[Any],
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id == d.id, Delivery.state.in_(waiting))
+                .values(state=state, last_error=error, updated_at=utcnow())
+            ),
+        )
+        if changed.rowcount and state is DeliveryState.DEAD_LETTER:
+            transition_job(session, d.result_object.job_id, JobState.DEAD_LETTER, reason=error)
         jobs.add(d.result_object.job_id)
     session.flush()
+    session.expire_all()
     for job_id in jobs:
         settle_job(session, job_id)
     return sorted(jobs)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_address
@@ -146,8 +145,3 @@ def start_node(settings: Settings, session_factory: SessionFactory, enqueue: Cal
         "SCP %s listening on %s:%d%s", settings.scp.ae_title, settings.scp.host, node.port, " (TLS)" if tls else ""
     )
     return node
-
-
-def serve_forever(node: StorageNode, stop: threading.Event) -> None:
-    stop.wait()
-    node.stop()
