@@ -17,7 +17,7 @@ from dicom_node.scp import TRANSFER_SYNTAXES
 from models.imaging import decode_file
 from tests.dicom_node.conftest import Node
 from tests.helpers.peers import require_tool, storescu
-from tests.worker.encode_cases import test_uid
+from tests.worker.encode_cases import derived_uid
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def crop(rg1: pydicom.Dataset, bits: int, name: str) -> pydicom.Dataset:
     ds.Rows = ds.Columns = 512
     ds.BitsAllocated, ds.BitsStored, ds.HighBit = allocated, bits, bits - 1
     ds.WindowCenter, ds.WindowWidth = 2 ** (bits - 1), 2**bits
-    ds.SOPInstanceUID = test_uid("syntax", name)
+    ds.SOPInstanceUID = derived_uid("syntax", name)
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     ds.file_meta.TransferSyntaxUID = uid.ExplicitVRLittleEndian
     return ds

@@ -18,7 +18,7 @@ DX_FOR_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.1"
 TEST_ROOT = "1.2.826.0.1.3680043.8.498."
 
 
-def test_uid(*parts: str) -> str:
+def derived_uid(*parts: str) -> str:
     return str(generate_uid(prefix=TEST_ROOT, entropy_srcs=list(parts)))
 
 
@@ -35,8 +35,8 @@ def dx_monochrome2(rg1: pydicom.Dataset) -> pydicom.Dataset:
     ds.PresentationIntentType = "FOR PRESENTATION"
     ds.ImagerPixelSpacing = [0.15, 0.15]
     del ds.PixelSpacing
-    ds.SeriesInstanceUID = test_uid("dx-series")
-    ds.SOPInstanceUID = test_uid("dx-instance")
+    ds.SeriesInstanceUID = derived_uid("dx-series")
+    ds.SOPInstanceUID = derived_uid("dx-instance")
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     return ds
 
@@ -45,7 +45,7 @@ def second_view(rg1: pydicom.Dataset) -> pydicom.Dataset:
     """Another image of RG1's study (mirrored), as a second view in a two-image study."""
     ds = copy.deepcopy(rg1)
     ds.PixelData = np.ascontiguousarray(ds.pixel_array[:, ::-1]).tobytes()
-    ds.SOPInstanceUID = test_uid("second-view")
+    ds.SOPInstanceUID = derived_uid("second-view")
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.InstanceNumber = 2
