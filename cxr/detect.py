@@ -15,6 +15,7 @@ from models.codes import code_for
 from models.imaging import DICOM_SUFFIXES, RASTER_SUFFIXES, UndecodableImageError, decode_file
 from models.overlay import render_overlay
 from models.protocol import Detector
+from worker.encode.common import banner_for
 
 SCHEMA_VERSION = 1
 
@@ -35,7 +36,7 @@ def run_detect(paths: Iterable[Path], out: Path, detector: Detector) -> dict[str
     out.mkdir(parents=True, exist_ok=True)
     files = list(expand(paths))
     images: list[dict[str, Any]] = []
-    banner = f"AI RESULT - NOT FOR DIAGNOSTIC USE - {detector.provenance.name} {detector.provenance.version}"
+    banner = banner_for(detector.provenance)
     with Progress(transient=True) as progress:
         task = progress.add_task("detecting", total=len(files))
         for index, path in enumerate(files):

@@ -85,13 +85,18 @@ def test_a_duplicate_message_does_not_start_a_second_analysis(
         assert repository.job_summary(s, job_id).attempts == 1
 
 
-def test_a_stale_pending_delivery_is_sent_again(session_factory: SessionFactory) -> None:
+def pending_delivery(session_factory: SessionFactory) -> int:
     job_id = queued_job(session_factory, lease_in_s=60)
     with session_factory.begin() as s:
         result_id = repository.upsert_result_object(
             s, job_id, ResultRecord(ResultKind.SR, "1.2.840.10008.5.1.4.1.1.88.34", "2.25.77", "2.25.78", Path("/r"))
         )
         (delivery_id,) = deliveries.ensure_deliveries(s, [result_id], ["pacs"])
+    return delivery_id
+
+
+def test_a_stale_pending_delivery_is_sent_again(session_factory: SessionFactory) -> None:
+    delivery_id = pending_delivery(session_factory)
     resent: list[int] = []
     run_sweep(session_factory, [], resent)
     assert resent == [], "recently touched"
@@ -100,12 +105,8 @@ def test_a_stale_pending_delivery_is_sent_again(session_factory: SessionFactory)
 
 
 def test_a_commitment_report_that_never_comes_is_asked_for_again(session_factory: SessionFactory) -> None:
-    job_id = queued_job(session_factory, lease_in_s=60)
+    delivery_id = pending_delivery(session_factory)
     with session_factory.begin() as s:
-        result_id = repository.upsert_result_object(
-            s, job_id, ResultRecord(ResultKind.SR, "1.2.840.10008.5.1.4.1.1.88.34", "2.25.87", "2.25.88", Path("/r"))
-        )
-        (delivery_id,) = deliveries.ensure_deliveries(s, [result_id], ["pacs"])
         deliveries.prepare_commitment(s, delivery_id, "2.25.700")
         deliveries.await_commitment(s, delivery_id)
     resent: list[int] = []

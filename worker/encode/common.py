@@ -17,6 +17,11 @@ UTF8 = "ISO_IR 192"
 AI_SERIES_PREFIX = "AI RESULT \u2013 NOT FOR DIAGNOSTIC USE"
 
 
+def banner_for(provenance: Provenance) -> str:
+    """The one wording of the AI banner: burned into overlays, drawn by the GSPS, repeated in descriptions."""
+    return f"{AI_SERIES_PREFIX} \u2013 {provenance.name} {provenance.version}"
+
+
 def software_version() -> str:
     try:
         return version("cxr-pacs-worker")
@@ -49,7 +54,7 @@ class EncodeContext:
 
     @property
     def banner(self) -> str:
-        return f"{AI_SERIES_PREFIX} \u2013 {self.provenance.name} {self.provenance.version}"
+        return banner_for(self.provenance)
 
 
 def finish(ds: Dataset, source: Dataset, equipment: EquipmentSettings, series_description: str) -> None:
