@@ -48,6 +48,13 @@ def _target(text: str) -> Destination:
     return Destination(name=match["ae"], ae_title=match["ae"], host=match["host"], port=int(match["port"]))
 
 
+def _cli_actor() -> str:
+    """Who ran an operator command, for the audit log."""
+    import getpass
+
+    return f"cli:{getpass.getuser()}"
+
+
 def _wait_for_signal() -> None:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -57,13 +64,13 @@ def _wait_for_signal() -> None:
 
 @app.command()
 def serve(config: ConfigOption = None) -> None:
-    """Run everything on one machine: the SCP and the workers. Ctrl-C stops them all."""
+    """Run everything on one machine: the SCP, the workers, the sweeper and the dashboard. Ctrl-C stops them all."""
     from cxr.serve import child_commands, supervise
     from db.migrate import upgrade
 
     settings = _settings(config, "serve")
     upgrade(settings.database_url)
-    raise typer.Exit(supervise(child_commands(config)))
+    raise typer.Exit(supervise(child_commands(config, settings.dashboard.enabled)))
 
 
 @app.command()
@@ -93,18 +100,47 @@ def worker(
     """Run a Celery worker (solo pool: one process, the model loaded once and kept warm)."""
     from worker.celery_app import GPU_QUEUE, create_celery_app
     from worker.context import build_context, install
+    from worker.heartbeat import Heartbeat, resolve_device
 
     settings = _settings(config, "worker")
     context = build_context(settings)
     install(context)
+    detector, version = "-", "-"
     if GPU_QUEUE in queues.split(","):
-        context.detector(settings.detector)
+        loaded = context.detector(settings.detector)
+        detector, version = settings.detector, loaded.provenance.version
+    heartbeat = Heartbeat(
+        context.session_factory,
+        Heartbeat.record_for(queues, resolve_device(settings.worker.device), detector, version),
+    )
+    heartbeat.start()
     celery = create_celery_app(settings)
     name = queues.replace(",", "-")
-    celery.worker_main(
-        ["worker", "--queues", queues, "--pool", "solo", "--loglevel", settings.log_level, "--hostname",
-         f"{name}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"]
-    )
+    try:
+        celery.worker_main(
+            ["worker", "--queues", queues, "--pool", "solo", "--loglevel", settings.log_level, "--hostname",
+             f"{name}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+        )
+    finally:
+        heartbeat.stop()
+
+
+@app.command()
+def dashboard(config: ConfigOption = None) -> None:
+    """Run the admin dashboard (web pages, JSON API under /api/, /metrics) on dashboard.host:dashboard.port."""
+    from worker.dashboard.server import serve as serve_dashboard
+
+    settings = _settings(config, "dashboard")
+    serve_dashboard(settings)
+
+
+@app.command("hash-password")
+def hash_password() -> None:
+    """Read a password (not echoed) and print the argon2id hash to put in a dashboard user's password_hash."""
+    from worker.dashboard.auth import hash_password as make_hash
+
+    password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    console.print(make_hash(password), highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -216,15 +252,15 @@ def requeue(job_id: int, config: ConfigOption = None) -> None:
     from db.engine import make_engine, make_session_factory
     from db.repository import NotFoundError
     from worker.celery_app import create_celery_app
-    from worker.operations import NotRequeueableError, requeue_job
+    from worker.operations import NotAllowedError, requeue_job
     from worker.queue import TaskQueue
 
     settings = _settings(config, "requeue")
     queue = TaskQueue(create_celery_app(settings))
     try:
         sessions = make_session_factory(make_engine(settings.database_url))
-        requeue_job(sessions, queue.enqueue_analysis, job_id, settings.worker.queue_lease_s)
-    except (NotFoundError, NotRequeueableError) as exc:
+        requeue_job(sessions, queue.enqueue_analysis, job_id, settings.worker.queue_lease_s, actor=_cli_actor())
+    except (NotFoundError, NotAllowedError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
     console.print(f"job {job_id} queued")

@@ -29,15 +29,16 @@ def _die_with_parent() -> None:
         pass
 
 
-def child_commands(config: Path | None) -> list[list[str]]:
+def child_commands(config: Path | None, dashboard: bool = True) -> list[list[str]]:
     base = [sys.executable, "-m", "cxr"]
     options = ["--config", str(config)] if config is not None else []
-    return [
+    commands = [
         [*base, "scp", *options],
         [*base, "worker", "--queues", "gpu", *options],
         [*base, "worker", "--queues", "io", *options],
         [*base, "sweeper", *options],
     ]
+    return commands + ([[*base, "dashboard", *options]] if dashboard else [])
 
 
 def supervise(commands: list[list[str]]) -> int:

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import Delivery, DeliveryState, Job, JobState, utcnow
+from db.models import Delivery, DeliveryState, DestinationState, Job, JobState, utcnow
 from db.repository import LEASED_STATES
 
 
@@ -37,7 +37,12 @@ def stale_deliveries(session: Session, untouched_since: datetime) -> list[int]:
     rows = list(
         session.scalars(
             select(Delivery)
-            .where(Delivery.state.in_(waiting), Delivery.updated_at < untouched_since)
+            .where(
+                Delivery.state.in_(waiting),
+                Delivery.updated_at < untouched_since,
+                # A paused destination's deliveries wait for the operator's resume, which sends them.
+                Delivery.destination_name.not_in(select(DestinationState.name).where(DestinationState.paused.is_(True))),
+            )
             .order_by(Delivery.id)
             .with_for_update(skip_locked=True)
         )

@@ -48,10 +48,12 @@ class JobState(enum.StrEnum):
     NOT_ELIGIBLE = "NOT_ELIGIBLE"
     FAILED = "FAILED"
     DEAD_LETTER = "DEAD_LETTER"
+    CANCELLED = "CANCELLED"  # an operator cancelled it before analysis
 
 
 TERMINAL_JOB_STATES = frozenset(
-    {JobState.DELIVERED, JobState.COMPLETED, JobState.NOT_ELIGIBLE, JobState.FAILED, JobState.DEAD_LETTER}
+    {JobState.DELIVERED, JobState.COMPLETED, JobState.NOT_ELIGIBLE, JobState.FAILED, JobState.DEAD_LETTER,
+     JobState.CANCELLED}
 )
 
 
@@ -69,8 +71,12 @@ class ResultKind(enum.StrEnum):
 
 
 class AuditKind(enum.StrEnum):
+    ASSOCIATION_ACCEPTED = "ASSOCIATION_ACCEPTED"
     ASSOCIATION_REJECTED = "ASSOCIATION_REJECTED"
     CONNECTION_REFUSED = "CONNECTION_REFUSED"
+    LOGIN_FAILED = "LOGIN_FAILED"
+    OPERATOR_ACTION = "OPERATOR_ACTION"
+    PHI_REVEALED = "PHI_REVEALED"
 
 
 class Base(DeclarativeBase):
@@ -129,6 +135,13 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     """While QUEUED or ANALYZING: when the sweeper may presume the message or its worker lost and send it again."""
+    analysis_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    analysis_seconds: Mapped[float | None] = mapped_column(Float)
+    """Wall time of the last analysis attempt (decode, detect, encode, write)."""
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    """When the job last reached a terminal state."""
+    end_to_end_seconds: Mapped[float | None] = mapped_column(Float)
+    """From the study's last received instance to that terminal state (results delivered, for a delivered job)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -205,13 +218,41 @@ class Delivery(Base):
 
 
 class AuditEvent(Base):
-    """Security-relevant events. Peer identity (AE title, address) only; never patient data."""
+    """Security-relevant events: peers refused, operators' actions and PHI reveals. Never patient data itself."""
 
     __tablename__ = "audit_event"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[AuditKind] = mapped_column(_enum(AuditKind, "audit_kind"), index=True)
+    actor: Mapped[str | None] = mapped_column(String(64))
+    """The dashboard user who acted; None for DICOM peers."""
     calling_ae_title: Mapped[str | None] = mapped_column(String(16))
     peer_address: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class DestinationState(Base):
+    """Operator-controlled state of a configured destination (the destinations themselves live in settings)."""
+
+    __tablename__ = "destination_state"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    paused: Mapped[bool] = mapped_column(default=False)
+    """While paused, nothing is sent to it; its deliveries wait, uncounted, and are sent on resume."""
+    changed_by: Mapped[str | None] = mapped_column(String(64))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WorkerHeartbeat(Base):
+    """One row per running worker process, refreshed periodically; the dashboard lists those seen recently."""
+
+    __tablename__ = "worker_heartbeat"
+
+    hostname: Mapped[str] = mapped_column(String(128), primary_key=True)
+    queues: Mapped[str] = mapped_column(String(64))
+    device: Mapped[str] = mapped_column(String(32))
+    detector: Mapped[str] = mapped_column(String(128))
+    detector_version: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

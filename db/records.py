@@ -117,3 +117,13 @@ class JobSummary:
     detector: str
     attempts: int
     lease_expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    at: datetime
+    kind: str
+    actor: str | None
+    calling_ae_title: str | None
+    peer_address: str | None
+    detail: str | None

@@ -23,6 +23,7 @@ from db.models import (
     ResultKind,
     ResultObject,
     Study,
+    TERMINAL_JOB_STATES,
     utcnow,
 )
 from db.records import (
@@ -161,8 +162,29 @@ def create_job(
               lease_expires_at=lease_expires_at if state in LEASED_STATES else None)
     session.add(job)
     session.flush()
+    _stamp_timings(job, state, utcnow())
     session.add(JobEvent(job_id=job.id, state=state, detail=reason))
     return job.id
+
+
+ANALYSIS_ENDS = frozenset({JobState.ENCODED, JobState.NOT_ELIGIBLE, JobState.FAILED})
+
+
+def _stamp_timings(job: Job, state: JobState, now: datetime) -> None:
+    """Record the timings the dashboard and /metrics report, as the job moves."""
+    if state is JobState.ANALYZING:
+        job.analysis_started_at = now
+        job.analysis_seconds = None
+        job.finished_at = None
+    elif state in ANALYSIS_ENDS and job.analysis_started_at is not None and job.state is JobState.ANALYZING:
+        job.analysis_seconds = (now - job.analysis_started_at).total_seconds()
+    if state is JobState.QUEUED:
+        job.analysis_seconds = None
+        job.finished_at = None
+        job.end_to_end_seconds = None
+    if state in TERMINAL_JOB_STATES:
+        job.finished_at = now
+        job.end_to_end_seconds = (now - job.study.last_received_at).total_seconds()
 
 
 def _job(session: Session, job_id: int) -> Job:
@@ -183,11 +205,15 @@ def transition_job(
 ) -> None:
     """Move a job to ``state`` and append the JobEvent that records it; only QUEUED and ANALYZING hold a lease."""
     job = _job(session, job_id)
+    now = utcnow()
+    _stamp_timings(job, state, now)
     job.state = state
     job.lease_expires_at = lease_expires_at if state in LEASED_STATES else None
     if reason is not None:
         job.reason = reason
-    job.updated_at = utcnow()
+    elif state is JobState.QUEUED:
+        job.reason = None  # a requeued job's old failure no longer describes it
+    job.updated_at = now
     session.add(JobEvent(job_id=job_id, state=state, detail=detail if detail is not None else reason))
 
 
@@ -254,7 +280,7 @@ def queue_overview(session: Session) -> QueueOverview:
 
 def job_counts_by_state(session: Session) -> dict[JobState, int]:
     rows = session.execute(select(Job.state, func.count()).group_by(Job.state))
-    return {state: count for state, count in rows.tuples()}
+    return {state: count for state, count in rows.all()}
 
 
 # --- findings and results ----------------------------------------------------------------------------------------
@@ -284,19 +310,20 @@ def replace_findings(session: Session, job_id: int, findings: Sequence[FindingRe
         )
 
 
+def finding_record(f: Finding) -> FindingRecord:
+    return FindingRecord(
+        instance_id=f.instance_id,
+        label=f.label,
+        code_scheme=f.code_scheme,
+        code_value=f.code_value,
+        code_meaning=f.code_meaning,
+        probability=f.probability,
+        box=None if f.x_min is None else (f.x_min, f.y_min or 0.0, f.x_max or 0.0, f.y_max or 0.0),
+    )
+
+
 def job_findings(session: Session, job_id: int) -> list[FindingRecord]:
-    return [
-        FindingRecord(
-            instance_id=f.instance_id,
-            label=f.label,
-            code_scheme=f.code_scheme,
-            code_value=f.code_value,
-            code_meaning=f.code_meaning,
-            probability=f.probability,
-            box=None if f.x_min is None else (f.x_min, f.y_min or 0.0, f.x_max or 0.0, f.y_max or 0.0),
-        )
-        for f in _job(session, job_id).findings
-    ]
+    return [finding_record(f) for f in _job(session, job_id).findings]
 
 
 def upsert_result_object(session: Session, job_id: int, record: ResultRecord) -> int:
@@ -339,9 +366,16 @@ def job_results(session: Session, job_id: int) -> list[ResultRecord]:
 
 
 def record_audit(
-    session: Session, kind: AuditKind, calling_ae_title: str | None, peer_address: str | None, detail: str | None
+    session: Session,
+    kind: AuditKind,
+    calling_ae_title: str | None,
+    peer_address: str | None,
+    detail: str | None,
+    actor: str | None = None,
 ) -> None:
-    session.add(AuditEvent(kind=kind, calling_ae_title=calling_ae_title, peer_address=peer_address, detail=detail))
+    session.add(
+        AuditEvent(kind=kind, calling_ae_title=calling_ae_title, peer_address=peer_address, detail=detail, actor=actor)
+    )
 
 
 def audit_events(session: Session, kind: AuditKind | None = None) -> list[tuple[AuditKind, str | None, str | None]]:

@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, IPvAnyNetwork, model_validator
+from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 CONFIG_ENV_VAR = "CXR_CONFIG"
@@ -83,11 +83,38 @@ class Destination(BaseModel):
     """Ask for Storage Commitment (N-ACTION) after storing; "delivered" is recorded on the commitment report."""
 
 
-class DashboardSettings(BaseModel):
-    """The admin web page."""
+class DashboardUser(BaseModel):
+    """Someone who may log in to the dashboard. Make the hash with ``cxr dashboard hash-password``."""
 
+    name: str = Field(min_length=1, max_length=64)
+    password_hash: SecretStr
+    """An argon2id hash (``$argon2id$...``); never the password itself."""
+    role: Literal["viewer", "operator"] = "viewer"
+    """viewer: read only. operator: may also requeue, re-send, cancel, pause destinations and reveal PHI."""
+
+
+class DashboardSettings(BaseModel):
+    """The admin web page, its JSON API and /metrics."""
+
+    enabled: bool = True
+    """Whether ``cxr serve`` starts it."""
     host: str = "127.0.0.1"
+    """Loopback by default: put a TLS reverse proxy in front to reach it from elsewhere."""
     port: int = Field(8080, ge=0, le=65535)
+    users: list[DashboardUser] = Field(default_factory=list)
+    """None configured: an ``admin`` operator is created with a random password written to
+    ``<data_dir>/dashboard-admin-password`` (mode 0600)."""
+    secret_key: SecretStr | None = None
+    """Signs session cookies; unset, a random key is kept in ``<data_dir>/dashboard-secret`` (mode 0600)."""
+    session_max_age_s: int = Field(8 * 3600, ge=60)
+    secure_cookies: bool = False
+    """Mark cookies Secure (set this when the dashboard is served over HTTPS)."""
+    metrics_token: SecretStr | None = None
+    """When set, /metrics also accepts ``Authorization: Bearer <token>`` (Prometheus' ``authorization`` block);
+    otherwise it needs a logged-in session like every page."""
+    echo_interval_s: float = Field(60.0, gt=0)
+    """How often each destination is C-ECHOed for the health column."""
+    upload_max_bytes: int = Field(200 * 1024 * 1024, ge=1024)
 
 
 class WorkerSettings(BaseModel):

@@ -13,7 +13,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from pydicom.dataset import Dataset
-from typing import cast
+from pydicom.uid import UID
+from typing import Any, cast
 
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
@@ -67,19 +68,36 @@ def _text(ds: Dataset, keyword: str, limit: int = 64) -> str | None:
     return str(value).strip()[:limit] or None if value is not None else None
 
 
-def _facts(event: Event, ds: Dataset, context: NodeContext) -> InstanceFacts:
+@dataclass(frozen=True)
+class Arrival:
+    """How a data set reached us: over DIMSE (from the request and context) or by upload (from its file meta)."""
+
+    sop_class_uid: str
+    sop_instance_uid: str
+    transfer_syntax: UID
+    calling_ae_title: str | None
+
+
+@dataclass(frozen=True)
+class Ingested:
+    status: int | Dataset
+    """The DIMSE status to answer (0x0000 only once the file is fsynced and its row committed)."""
+    study_id: int | None = None
+
+
+def _facts(arrival: Arrival, ds: Dataset, context: NodeContext) -> InstanceFacts:
     study_uid, sop_uid = str(ds.StudyInstanceUID), str(ds.SOPInstanceUID)
     return InstanceFacts(
         study_instance_uid=study_uid,
         series_instance_uid=str(ds.SeriesInstanceUID),
         sop_instance_uid=sop_uid,
-        sop_class_uid=str(_request(event).AffectedSOPClassUID),
-        transfer_syntax_uid=str(event.context.transfer_syntax),
+        sop_class_uid=arrival.sop_class_uid,
+        transfer_syntax_uid=str(arrival.transfer_syntax),
         modality=_text(ds, "Modality", 16),
         body_part_examined=_text(ds, "BodyPartExamined", 16),
         view_position=_text(ds, "ViewPosition", 16),
         study_description=_text(ds, "StudyDescription"),
-        calling_ae_title=str(event.assoc.requestor.ae_title).strip() or None,
+        calling_ae_title=arrival.calling_ae_title,
         spool_path=context.spool.path_for(study_uid, sop_uid),
         # Only the age in years is kept: the birth date is read here and never stored.
         patient_age_years=patient_age_years(
@@ -95,29 +113,42 @@ def _request(event: Event) -> C_STORE:
 def handle_store(event: Event, context: NodeContext) -> int | Dataset:
     """The data set was streamed to a file in the spool's ``.incoming`` while it arrived (chunked receive)."""
     request = _request(event)
-    received = event.dataset_path
+    arrival = Arrival(
+        sop_class_uid=str(request.AffectedSOPClassUID),
+        sop_instance_uid=str(request.AffectedSOPInstanceUID),
+        transfer_syntax=event.context.transfer_syntax,
+        calling_ae_title=str(event.assoc.requestor.ae_title).strip() or None,
+    )
+    ingested = ingest(event.dataset_path, arrival, context)
+    if ingested.study_id is not None:
+        context.associations.add(id(event.assoc), ingested.study_id)
+    return ingested.status
+
+
+def ingest(received: Path, arrival: Arrival, context: NodeContext) -> Ingested:
+    """Validate a received file, adopt it into the spool and record it: C-STORE and the dashboard's upload."""
     try:
         ds, pixel_length = read_received(received)
-        refusal = check_identity(ds, str(request.AffectedSOPClassUID), str(request.AffectedSOPInstanceUID))
-        refusal = refusal or check_pixels(ds, event.context.transfer_syntax, pixel_length)
-        facts = _facts(event, ds, context) if refusal is None else None
+        refusal = check_identity(ds, arrival.sop_class_uid, arrival.sop_instance_uid)
+        refusal = refusal or check_pixels(ds, arrival.transfer_syntax, pixel_length)
+        facts = _facts(arrival, ds, context) if refusal is None else None
     except Exception as exc:  # a data set pydicom cannot parse: tell the peer, keep serving
         logger.warning("C-STORE refused: data set cannot be parsed (%s)", type(exc).__name__)
-        return Refusal(Status.CANNOT_PARSE, "data set cannot be parsed").as_response()
+        return Ingested(Refusal(Status.CANNOT_PARSE, "data set cannot be parsed").as_response())
     if refusal is not None or facts is None:
         refusal = refusal or Refusal(Status.CANNOT_UNDERSTAND, "unusable identifiers")
         logger.warning("C-STORE refused with 0x%04X: %s", refusal.status, refusal.comment)
-        return refusal.as_response()
-    return _persist(event, received, facts, context)
+        return Ingested(refusal.as_response())
+    return _persist(received, facts, context)
 
 
-def _persist(event: Event, received: Path, facts: InstanceFacts, context: NodeContext) -> int:
+def _persist(received: Path, facts: InstanceFacts, context: NodeContext) -> Ingested:
     digest = uid_digest(facts.sop_instance_uid)
     try:
         path = context.spool.adopt(received, facts.study_instance_uid, facts.sop_instance_uid)
     except OSError as exc:
         logger.error("instance %s not stored: spool write failed (%s)", digest, exc.strerror or type(exc).__name__)
-        return Status.OUT_OF_RESOURCES
+        return Ingested(Status.OUT_OF_RESOURCES)
     fallback = utcnow() + timedelta(seconds=context.settings.completion_stability_s)
     try:
         with context.session_factory.begin() as session:
@@ -125,10 +156,9 @@ def _persist(event: Event, received: Path, facts: InstanceFacts, context: NodeCo
     except SQLAlchemyError as exc:
         logger.error("instance %s not recorded: database error (%s)", digest, type(exc).__name__)
         context.spool.discard(path)
-        return Status.OUT_OF_RESOURCES
-    context.associations.add(id(event.assoc), outcome.study_id)
+        return Ingested(Status.OUT_OF_RESOURCES)
     logger.info("stored instance %s (study row %d, %s)", digest, outcome.study_id, "new" if outcome.created else "dup")
-    return Status.SUCCESS
+    return Ingested(Status.SUCCESS, outcome.study_id)
 
 
 def handle_released(event: Event, context: NodeContext) -> None:
@@ -145,18 +175,25 @@ def handle_released(event: Event, context: NodeContext) -> None:
         logger.error("could not schedule completion of %d studies: %s", len(study_ids), type(exc).__name__)
 
 
+def handle_accepted(event: Event, context: NodeContext) -> None:
+    """Count the association (peer AE and address only) for /metrics and the audit trail."""
+    _audit(context, AuditKind.ASSOCIATION_ACCEPTED, event.assoc.requestor, None)
+
+
+def _audit(context: NodeContext, kind: AuditKind, requestor: Any, detail: str | None) -> None:
+    try:
+        with context.session_factory.begin() as session:
+            repository.record_audit(session, kind, str(requestor.ae_title).strip()[:16], requestor.address, detail)
+    except SQLAlchemyError as exc:
+        logger.error("could not record %s: %s", kind.value, type(exc).__name__)
+
+
 def handle_rejected(event: Event, context: NodeContext) -> None:
     """We refused an association (unknown calling AE, wrong called AE, too many associations): audit it."""
     requestor = event.assoc.requestor
     detail = f"called AE {str(event.assoc.acceptor.ae_title).strip() or '?'}"
     logger.warning("association from %s rejected", requestor.address)
-    try:
-        with context.session_factory.begin() as session:
-            repository.record_audit(
-                session, AuditKind.ASSOCIATION_REJECTED, str(requestor.ae_title).strip()[:16], requestor.address, detail
-            )
-    except SQLAlchemyError as exc:
-        logger.error("could not record a rejected association: %s", type(exc).__name__)
+    _audit(context, AuditKind.ASSOCIATION_REJECTED, requestor, detail)
 
 
 def _uids(items: object) -> list[tuple[str, int]]:

@@ -21,6 +21,7 @@ from dicom_node.handlers import (
     handle_commitment_report,
     handle_echo,
     handle_rejected,
+    handle_accepted,
     handle_released,
     handle_store,
     record_refused_connection,
@@ -126,6 +127,7 @@ def start_node(settings: Settings, session_factory: SessionFactory, enqueue: Cal
         (evt.EVT_RELEASED, handle_released, [context]),
         (evt.EVT_ABORTED, handle_aborted, [context]),
         (evt.EVT_REJECTED, handle_rejected, [context]),
+        (evt.EVT_ACCEPTED, handle_accepted, [context]),
         (evt.EVT_N_EVENT_REPORT, handle_commitment_report, [context]),
     ]
     tls = server_context(settings.scp.tls) if settings.scp.tls.enabled else None

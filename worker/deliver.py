@@ -8,7 +8,7 @@ import random
 
 from pydicom.uid import generate_uid
 
-from db import deliveries, repository
+from db import deliveries, fleet, repository
 from db.models import DeliveryState, JobState
 from db.settings import Destination, WorkerSettings
 from dicom_node.scu import send_files
@@ -23,6 +23,7 @@ class DeliveryOutcome(enum.StrEnum):
     RETRY = "RETRY"
     DEAD_LETTER = "DEAD_LETTER"
     ALREADY_SENT = "ALREADY_SENT"
+    PAUSED = "PAUSED"  # an operator paused the destination; resuming sends it
 
 
 def backoff_seconds(attempt: int, settings: WorkerSettings, rng: random.Random | None = None) -> float:
@@ -43,6 +44,10 @@ def deliver_result(context: WorkerContext, delivery_id: int) -> DeliveryOutcome:
     destination = _destination(context, work.destination_name)
     if destination is None:
         return _dead_letter(context, delivery_id, work.job_id, f"destination {work.destination_name!r} not configured")
+    with context.session_factory.begin() as session:
+        if fleet.is_paused(session, destination.name):
+            logger.info("delivery %d waits: %s is paused", delivery_id, destination.name)
+            return DeliveryOutcome.PAUSED
     transaction_uid = generate_uid() if destination.storage_commitment else None
     if transaction_uid is not None:
         with context.session_factory.begin() as session:

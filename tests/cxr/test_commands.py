@@ -7,10 +7,10 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from db import repository
+from db import repository, views
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade
-from db.models import JobState, utcnow
+from db.models import AuditKind, JobState, utcnow
 from tests.db.test_repository import facts
 from tests.helpers.peers import free_port, storescp
 
@@ -52,7 +52,10 @@ def test_requeue_and_status(tmp_path: Path) -> None:
     assert f"oldest waiting job: {job_id}" in after.stdout and "dead letters: 0" in after.stdout
     with sessions() as s:
         assert repository.job_state(s, job_id) is JobState.QUEUED
-        assert repository.job_events(s, job_id)[-1] == (JobState.QUEUED, "requeued by operator")
+        state, detail = repository.job_events(s, job_id)[-1]
+        assert state is JobState.QUEUED and detail is not None and detail.startswith("requeued by cli:")
+        (audit,) = views.audit_trail(s, kinds=[AuditKind.OPERATOR_ACTION])
+        assert audit.actor is not None and audit.actor.startswith("cli:") and audit.detail == f"requeue job {job_id} (was DEAD_LETTER)"
     missing = cxr("requeue", "999", config=config)
     assert missing.returncode == 1 and "does not exist" in missing.stdout
     engine.dispose()

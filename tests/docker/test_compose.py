@@ -17,11 +17,12 @@ from tests.helpers.peers import require_tool
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
 
 
-@pytest.fixture(scope="module")
-def resolved() -> dict[str, Any]:
+def compose_config(*profiles: str) -> dict[str, Any]:
     require_tool("docker-compose")
+    options = [argument for profile in profiles for argument in ("--profile", profile)]
     result = subprocess.run(
-        ["docker-compose", "-f", str(DOCKER / "compose.yml"), "--env-file", str(DOCKER / ".env.example"), "config"],
+        ["docker-compose", "-f", str(DOCKER / "compose.yml"), "--env-file", str(DOCKER / ".env.example"), *options,
+         "config"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -29,6 +30,23 @@ def resolved() -> dict[str, Any]:
     assert result.returncode == 0, result.stderr
     document: dict[str, Any] = yaml.safe_load(result.stdout)
     return document
+
+
+@pytest.fixture(scope="module")
+def resolved() -> dict[str, Any]:
+    return compose_config()
+
+
+def published_hosts(service: dict[str, Any]) -> set[str]:
+    """The host addresses a service's ports are published on ("HOST:PUBLISHED:TARGET" or long syntax)."""
+    hosts = set()
+    for port in service.get("ports", []):
+        if isinstance(port, dict):
+            hosts.add(str(port.get("host_ip", "0.0.0.0")))
+        else:
+            parts = str(port).split(":")
+            hosts.add(parts[0] if len(parts) == 3 else "0.0.0.0")
+    return hosts
 
 
 def _settings_keys() -> set[str]:
@@ -70,3 +88,18 @@ def test_dockerfile_is_non_root_with_healthcheck_and_pinned_torch() -> None:
     assert "HEALTHCHECK" in dockerfile and 'ENTRYPOINT ["cxr"]' in dockerfile
     pyproject = (DOCKER.parent / "pyproject.toml").read_text()
     assert '"torch==2.14.1"' in pyproject and '"torchvision==0.29.1"' in pyproject
+
+
+def test_dashboard_and_flower_are_reachable_from_the_host_only() -> None:
+    monitoring = compose_config("monitoring")
+    services = monitoring["services"]
+    assert published_hosts(services["dashboard"]) == {"127.0.0.1"}
+    assert services["dashboard"]["command"] == ["dashboard"]
+    assert "/healthz" in " ".join(services["dashboard"]["healthcheck"]["test"])
+    assert published_hosts(services["flower"]) == {"127.0.0.1"}
+    assert "--basic-auth=admin:change-me" in services["flower"]["command"], "Flower must not run without auth"
+
+
+def test_flower_is_started_only_with_the_monitoring_profile(resolved: dict[str, Any]) -> None:
+    # docker-compose 1.29 lists profiled services in `config`; `up` starts them only with their profile.
+    assert resolved["services"]["flower"]["profiles"] == ["monitoring"]

@@ -28,6 +28,11 @@ class RunningNode:
     database_url: str
     process: subprocess.Popen[bytes]
     log: Path
+    dashboard_port: int = 0
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://127.0.0.1:{self.dashboard_port}"
 
     def jobs(self, study_uid: str | None = None) -> list[JobSummary]:
         engine = make_engine(self.database_url)
@@ -69,7 +74,9 @@ def cxr_serve(
     broker_url: str = "",
     extra_toml: str = "",
     port: int | None = None,
+    dashboard_toml: str = "",
 ) -> Iterator[RunningNode]:
+    """``dashboard_toml`` goes into the ``[dashboard]`` table (users, say); the dashboard gets a free port."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     database_url = database_url or f"sqlite:///{workdir / 'var' / 'cxr.sqlite'}"
@@ -77,6 +84,8 @@ def cxr_serve(
     lines = [f'data_dir = "{workdir / "var"}"', f'database_url = "{database_url}"']
     if broker_url:
         lines.append(f'broker_url = "{broker_url}"')
+    dashboard_port = free_port()
+    lines += ["[dashboard]", f"port = {dashboard_port}", dashboard_toml]
     lines += ["[scp]", 'host = "127.0.0.1"', f"port = {port}", "completion_debounce_s = 0.5"]
     if destination_port is not None:
         lines += ["[[destinations]]", 'name = "pacs"', 'ae_title = "PACS"', 'host = "127.0.0.1"',
@@ -88,7 +97,7 @@ def cxr_serve(
         process = subprocess.Popen(
             [sys.executable, "-m", "cxr", "serve", "--config", str(config)], stdout=sink, stderr=subprocess.STDOUT, env=env
         )
-    node = RunningNode(config, port, database_url, process, log)
+    node = RunningNode(config, port, database_url, process, log, dashboard_port)
     try:
         wait_for_port(port, timeout_s=60)
         yield node

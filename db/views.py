@@ -1,0 +1,397 @@
+"""Read models for the dashboard and /metrics: the queries behind every page, and only those.
+
+Nothing here returns patient-identifying data: studies are named by row id and a keyed digest of their UID.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+from sqlalchemy import Select, case, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from db.models import (
+    AuditEvent,
+    AuditKind,
+    Delivery,
+    DeliveryState,
+    Finding,
+    Instance,
+    Job,
+    JobState,
+    ResultObject,
+    Study,
+)
+from db.privacy import uid_digest
+from db.records import AuditRecord, FindingRecord
+from db.repository import NotFoundError, finding_record, job_counts_by_state
+
+WAITING_DELIVERY_STATES = (DeliveryState.PENDING, DeliveryState.COMMIT_PENDING)
+FAILED_JOB_STATES = (JobState.FAILED, JobState.DEAD_LETTER)
+
+
+@dataclass(frozen=True)
+class WindowStats:
+    """Jobs finished in a window: how many, their end-to-end latency, and a throughput series for a small chart."""
+
+    span: timedelta
+    finished: int
+    p50_seconds: float | None
+    p95_seconds: float | None
+    bucket_span: timedelta
+    buckets: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class JobRow:
+    job_id: int
+    study_id: int
+    state: JobState
+    reason: str | None
+    detector: str
+    attempts: int
+    received_at: datetime
+    finished_at: datetime | None
+    analysis_seconds: float | None
+    end_to_end_seconds: float | None
+    findings: int
+    top_probability: float | None
+
+
+@dataclass(frozen=True)
+class JobPage:
+    rows: tuple[JobRow, ...]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+@dataclass(frozen=True)
+class Overview:
+    jobs_by_state: dict[JobState, int]
+    pending_deliveries: int
+    dead_letter_deliveries: int
+    oldest_waiting_job: int | None
+    oldest_waiting_since: datetime | None
+    recent_failures: tuple[JobRow, ...]
+    hour: WindowStats
+    day: WindowStats
+
+
+@dataclass(frozen=True)
+class InstanceRow:
+    instance_id: int
+    modality: str | None
+    body_part_examined: str | None
+    view_position: str | None
+    calling_ae_title: str | None
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class EventRow:
+    at: datetime
+    state: JobState
+    detail: str | None
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    delivery_id: int
+    destination_name: str
+    state: DeliveryState
+    attempts: int
+    last_error: str | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    result_id: int
+    kind: str
+    sop_digest: str
+    """Keyed digest of the object's SOP Instance UID (derived from the source's, so shown no more than it)."""
+    deliveries: tuple[DeliveryRow, ...]
+
+
+@dataclass(frozen=True)
+class JobDetail:
+    row: JobRow
+    events: tuple[EventRow, ...]
+    findings: tuple[FindingRecord, ...]
+    results: tuple[ResultRow, ...]
+
+
+@dataclass(frozen=True)
+class StudyDetail:
+    study_id: int
+    study_instance_uid: str
+    study_description: str | None
+    first_received_at: datetime
+    last_received_at: datetime
+    instances: tuple[InstanceRow, ...]
+    jobs: tuple[JobDetail, ...]
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Cumulative bucket counts (Prometheus semantics: each bound counts values ≤ it), their sum and count."""
+
+    bounds: tuple[float, ...]
+    cumulative: tuple[int, ...]
+    total: float
+    count: int
+
+
+@dataclass(frozen=True)
+class MetricsSnapshot:
+    instances_received: int
+    associations: dict[str, int]
+    jobs_by_state: dict[JobState, int]
+    analysis_seconds: Histogram
+    end_to_end_seconds: Histogram
+    delivery_attempts: int
+    delivery_failures: int
+    dead_letter_jobs: int
+    dead_letter_deliveries: int
+    deliveries_by_state: dict[DeliveryState, int] = field(default_factory=dict)
+
+
+# --- overview ----------------------------------------------------------------------------------------------------
+
+
+def overview(session: Session, now: datetime) -> Overview:
+    oldest = session.execute(
+        select(Job.id, Job.created_at).where(Job.state == JobState.QUEUED).order_by(Job.created_at, Job.id).limit(1)
+    ).first()
+    by_state = deliveries_by_state(session)
+    failures = _job_rows(session, _job_query().where(Job.state.in_(FAILED_JOB_STATES)).order_by(Job.updated_at.desc(),
+                                                                                                Job.id.desc()).limit(10))
+    return Overview(
+        jobs_by_state=job_counts_by_state(session),
+        pending_deliveries=sum(by_state.get(s, 0) for s in WAITING_DELIVERY_STATES),
+        dead_letter_deliveries=by_state.get(DeliveryState.DEAD_LETTER, 0),
+        oldest_waiting_job=oldest[0] if oldest else None,
+        oldest_waiting_since=oldest[1] if oldest else None,
+        recent_failures=tuple(failures),
+        hour=window_stats(session, now, timedelta(hours=1), 12),
+        day=window_stats(session, now, timedelta(days=1), 24),
+    )
+
+
+def window_stats(session: Session, now: datetime, span: timedelta, bucket_count: int) -> WindowStats:
+    start = now - span
+    rows = session.execute(
+        select(Job.finished_at, Job.end_to_end_seconds).where(Job.finished_at >= start, Job.finished_at <= now)
+    ).all()
+    bucket_span = span / bucket_count
+    buckets = [0] * bucket_count
+    latencies = []
+    for finished_at, seconds in rows:
+        if finished_at is None:
+            continue
+        index = min(bucket_count - 1, int((finished_at - start) / bucket_span))
+        buckets[index] += 1
+        if seconds is not None:
+            latencies.append(seconds)
+    p50, p95 = (float(v) for v in np.percentile(latencies, [50, 95])) if latencies else (None, None)
+    return WindowStats(span, len(rows), p50, p95, bucket_span, tuple(buckets))
+
+
+def deliveries_by_state(session: Session) -> dict[DeliveryState, int]:
+    rows = session.execute(select(Delivery.state, func.count()).group_by(Delivery.state))
+    return {state: count for state, count in rows.all()}
+
+
+# --- job list ----------------------------------------------------------------------------------------------------
+
+
+def _job_query() -> Select[Job, datetime, int, float | None]:
+    findings = (
+        select(Finding.job_id, func.count().label("n"), func.max(Finding.probability).label("top"))
+        .group_by(Finding.job_id)
+        .subquery()
+    )
+    return (
+        select(Job, Study.last_received_at, func.coalesce(findings.c.n, 0), findings.c.top)
+        .join(Study, Study.id == Job.study_id)
+        .outerjoin(findings, findings.c.job_id == Job.id)
+    )
+
+
+def _job_rows(session: Session, query: Select[Job, datetime, int, float | None]) -> list[JobRow]:
+    return [
+        JobRow(
+            job_id=job.id,
+            study_id=job.study_id,
+            state=job.state,
+            reason=job.reason,
+            detector=job.detector,
+            attempts=job.attempts,
+            received_at=received_at,
+            finished_at=job.finished_at,
+            analysis_seconds=job.analysis_seconds,
+            end_to_end_seconds=job.end_to_end_seconds,
+            findings=int(count),
+            top_probability=top,
+        )
+        for job, received_at, count, top in session.execute(query).all()
+    ]
+
+
+def job_page(
+    session: Session, page: int, per_page: int, state: JobState | None = None, detector: str | None = None
+) -> JobPage:
+    """Newest first; filtered by state and detector."""
+    conditions = []
+    if state is not None:
+        conditions.append(Job.state == state)
+    if detector:
+        conditions.append(Job.detector == detector)
+    total = session.scalar(select(func.count()).select_from(Job).where(*conditions)) or 0
+    page = max(1, page)
+    query = _job_query().where(*conditions).order_by(Job.id.desc()).offset((page - 1) * per_page).limit(per_page)
+    return JobPage(tuple(_job_rows(session, query)), int(total), page, per_page)
+
+
+def detectors_in_use(session: Session) -> list[str]:
+    return list(session.scalars(select(Job.detector).distinct().order_by(Job.detector)))
+
+
+# --- study detail ------------------------------------------------------------------------------------------------
+
+
+def study_detail(session: Session, study_id: int) -> StudyDetail:
+    study = session.get(Study, study_id)
+    if study is None:
+        raise NotFoundError(f"study {study_id} does not exist")
+    rows = {r.job_id: r for r in _job_rows(session, _job_query().where(Job.study_id == study_id))}
+    return StudyDetail(
+        study_id=study.id,
+        study_instance_uid=study.study_instance_uid,
+        study_description=study.study_description,
+        first_received_at=study.first_received_at,
+        last_received_at=study.last_received_at,
+        instances=tuple(_instance_row(i) for i in study.instances),
+        jobs=tuple(_job_detail(job, rows[job.id]) for job in reversed(study.jobs)),
+    )
+
+
+def _instance_row(i: Instance) -> InstanceRow:
+    return InstanceRow(i.id, i.modality, i.body_part_examined, i.view_position, i.calling_ae_title, i.received_at)
+
+
+def _job_detail(job: Job, row: JobRow) -> JobDetail:
+    return JobDetail(
+        row=row,
+        events=tuple(EventRow(e.at, e.state, e.detail) for e in job.events),
+        findings=tuple(finding_record(f) for f in job.findings),
+        results=tuple(_result_row(r) for r in job.results),
+    )
+
+
+def _result_row(r: ResultObject) -> ResultRow:
+    return ResultRow(
+        r.id,
+        r.kind.value,
+        uid_digest(r.sop_instance_uid),
+        tuple(DeliveryRow(d.id, d.destination_name, d.state, d.attempts, d.last_error, d.updated_at)
+              for d in r.deliveries),
+    )
+
+
+def study_of_job(session: Session, job_id: int) -> int:
+    study_id = session.scalar(select(Job.study_id).where(Job.id == job_id))
+    if study_id is None:
+        raise NotFoundError(f"job {job_id} does not exist")
+    return study_id
+
+
+def study_of_delivery(session: Session, delivery_id: int) -> int:
+    study_id = session.scalar(
+        select(Job.study_id).join(ResultObject, ResultObject.job_id == Job.id)
+        .join(Delivery, Delivery.result_object_id == ResultObject.id).where(Delivery.id == delivery_id)
+    )
+    if study_id is None:
+        raise NotFoundError(f"delivery {delivery_id} does not exist")
+    return study_id
+
+
+def result_object_path(session: Session, result_id: int) -> tuple[int, str, str]:
+    """(study id, kind, path) of a result object."""
+    row = session.execute(
+        select(Job.study_id, ResultObject.kind, ResultObject.path).join(Job).where(ResultObject.id == result_id)
+    ).first()
+    if row is None:
+        raise NotFoundError(f"result object {result_id} does not exist")
+    return row[0], row[1].value, row[2]
+
+
+def first_instance_path(session: Session, study_id: int) -> str | None:
+    return session.scalar(select(Instance.spool_path).where(Instance.study_id == study_id).order_by(Instance.id).limit(1))
+
+
+# --- audit -------------------------------------------------------------------------------------------------------
+
+
+def audit_trail(session: Session, limit: int = 100, kinds: Sequence[AuditKind] | None = None) -> list[AuditRecord]:
+    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+    if kinds:
+        query = query.where(AuditEvent.kind.in_(kinds))
+    return [AuditRecord(a.at, a.kind.value, a.actor, a.calling_ae_title, a.peer_address, a.detail)
+            for a in session.scalars(query)]
+
+
+# --- metrics -----------------------------------------------------------------------------------------------------
+
+
+ANALYSIS_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+END_TO_END_BUCKETS = (1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+
+
+def _histogram(session: Session, column: InstrumentedAttribute[float | None], bounds: Sequence[float]) -> Histogram:
+    """One query: the count, the sum and the cumulative count at each bound, over the rows where it was measured."""
+    counts = session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(column), 0.0),
+            *(func.coalesce(func.sum(case((column <= b, 1), else_=0)), 0) for b in bounds),
+        ).where(column.is_not(None))
+    ).one()
+    return Histogram(tuple(bounds), tuple(int(c) for c in counts[2:]), float(counts[1]), int(counts[0]))
+
+
+def metrics_snapshot(session: Session) -> MetricsSnapshot:
+    rows = session.execute(
+        select(AuditEvent.kind, func.count())
+        .where(AuditEvent.kind.in_([AuditKind.ASSOCIATION_ACCEPTED, AuditKind.ASSOCIATION_REJECTED]))
+        .group_by(AuditEvent.kind)
+    )
+    audit = {kind: count for kind, count in rows.all()}
+    by_state = deliveries_by_state(session)
+    attempts = int(session.scalar(select(func.coalesce(func.sum(Delivery.attempts), 0))) or 0)
+    # Every attempt that did not end in the (single) successful store of its delivery failed.
+    succeeded = by_state.get(DeliveryState.SENT, 0) + by_state.get(DeliveryState.COMMIT_PENDING, 0)
+    jobs = job_counts_by_state(session)
+    return MetricsSnapshot(
+        instances_received=int(session.scalar(select(func.count()).select_from(Instance)) or 0),
+        associations={
+            "accepted": audit.get(AuditKind.ASSOCIATION_ACCEPTED, 0),
+            "rejected": audit.get(AuditKind.ASSOCIATION_REJECTED, 0),
+        },
+        jobs_by_state=jobs,
+        analysis_seconds=_histogram(session, Job.analysis_seconds, ANALYSIS_BUCKETS),
+        end_to_end_seconds=_histogram(session, Job.end_to_end_seconds, END_TO_END_BUCKETS),
+        delivery_attempts=attempts,
+        delivery_failures=max(0, attempts - succeeded),
+        dead_letter_jobs=jobs.get(JobState.DEAD_LETTER, 0),
+        dead_letter_deliveries=by_state.get(DeliveryState.DEAD_LETTER, 0),
+        deliveries_by_state=by_state,
+    )

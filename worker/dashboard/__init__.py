@@ -1,0 +1,1 @@
+"""The admin dashboard: queue monitoring, studies, operator actions, upload and analyse, and /metrics."""

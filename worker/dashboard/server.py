@@ -1,0 +1,39 @@
+"""Running the dashboard: the services it needs, built from Settings, served by uvicorn."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import uvicorn
+from fastapi import FastAPI
+
+from db.engine import make_engine, make_session_factory
+from db.settings import Settings
+from worker.celery_app import create_celery_app
+from worker.dashboard.app import create_app
+from worker.dashboard.services import DashboardServices
+from worker.queue import TaskQueue
+
+logger = logging.getLogger(__name__)
+
+
+def build_app(settings: Settings) -> FastAPI:
+    (settings.spool_dir / ".incoming").mkdir(parents=True, exist_ok=True)
+    services = DashboardServices.build(
+        settings, make_session_factory(make_engine(settings.database_url)), TaskQueue(create_celery_app(settings))
+    )
+    return create_app(services)
+
+
+def build_server(settings: Settings) -> uvicorn.Server:
+    config = uvicorn.Config(build_app(settings), host=settings.dashboard.host, port=settings.dashboard.port,
+                            log_config=None, access_log=False, proxy_headers=False, server_header=False)
+    return uvicorn.Server(config)
+
+
+def serve(settings: Settings, sock: socket.socket | None = None) -> None:
+    """Blocks until SIGINT/SIGTERM (uvicorn installs the handlers)."""
+    server = build_server(settings)
+    logger.info("dashboard on http://%s:%d/", settings.dashboard.host, settings.dashboard.port)
+    server.run(sockets=[sock] if sock is not None else None)

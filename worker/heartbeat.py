@@ -1,0 +1,74 @@
+"""Each worker process keeps a row in the database saying it is alive, where it runs and which model it serves.
+
+The dashboard lists workers from these rows rather than from Celery's broadcast inspect: the embedded SQLite broker
+has no fanout, and the rows work the same across hosts and brokers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from db import fleet
+from db.engine import SessionFactory
+from db.fleet import WorkerRecord
+from db.models import utcnow
+
+logger = logging.getLogger(__name__)
+
+BEAT_INTERVAL_S = 15.0
+ONLINE_WITHIN_S = 3 * BEAT_INTERVAL_S
+
+
+def resolve_device(setting: str) -> str:
+    """``auto`` is CUDA when a GPU is visible, else the CPU; anything else is taken as given."""
+    if setting != "auto":
+        return setting
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class Heartbeat:
+    def __init__(self, session_factory: SessionFactory, record: WorkerRecord, interval_s: float = BEAT_INTERVAL_S):
+        self._session_factory = session_factory
+        self._record = record
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+
+    @staticmethod
+    def record_for(queues: str, device: str, detector: str, detector_version: str) -> WorkerRecord:
+        now = utcnow()
+        hostname = f"{queues.replace(',', '-')}@{socket.gethostname()}:{os.getpid()}"
+        return WorkerRecord(hostname, queues, device, detector, detector_version, now, now)
+
+    def beat_once(self) -> None:
+        record = WorkerRecord(**{**self._record.__dict__, "seen_at": utcnow()})
+        try:
+            with self._session_factory.begin() as session:
+                fleet.beat(session, record)
+        except SQLAlchemyError as exc:
+            logger.warning("heartbeat not recorded: %s", type(exc).__name__)
+
+    def _run(self) -> None:
+        while True:
+            self.beat_once()
+            if self._stop.wait(self._interval_s):
+                return
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        try:
+            with self._session_factory.begin() as session:
+                fleet.forget_worker(session, self._record.hostname)
+        except SQLAlchemyError as exc:
+            logger.warning("heartbeat row not removed: %s", type(exc).__name__)
