@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 import signal
 import tempfile
 import threading
@@ -100,7 +101,8 @@ def worker(
     """Run a Celery worker (solo pool: one process, the model loaded once and kept warm)."""
     from worker.celery_app import GPU_QUEUE, create_celery_app
     from worker.context import build_context, install
-    from worker.heartbeat import Heartbeat, resolve_device
+    from models.device import resolve_device
+    from worker.heartbeat import Heartbeat
 
     settings = _settings(config, "worker")
     context = build_context(settings)
@@ -111,7 +113,7 @@ def worker(
         detector, version = settings.detector, loaded.provenance.version
     heartbeat = Heartbeat(
         context.session_factory,
-        Heartbeat.record_for(queues, resolve_device(settings.worker.device), detector, version),
+        Heartbeat.record_for(queues, str(resolve_device(settings.worker.device)), detector, version),
     )
     heartbeat.start()
     celery = create_celery_app(settings)
@@ -164,16 +166,27 @@ def sweeper(config: ConfigOption = None) -> None:
 def detect(
     files: Annotated[list[Path], typer.Argument(help="DICOM, PNG or JPEG files or folders.", exists=True)],
     out: Annotated[Path, typer.Option(help="Output folder for findings.json and overlay PNGs.")],
-    detector: Annotated[str, typer.Option(help="Registered detector name.")] = "baseline",
+    detector: Annotated[str, typer.Option(help="baseline, xrv:<weights>, torchvision:<checkpoint>, "
+                                               "two-stage:<a>+<b>.")] = "baseline",
+    weights_dir: Annotated[Path | None, typer.Option(help="Weights folder (default: the settings' weights_dir).")]
+    = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N (default: the settings').")] = None,
+    config: ConfigOption = None,
 ) -> None:
     """Run the detector on files, without any server."""
     from cxr.detect import run_detect
     from models.registry import UnknownDetectorError, load_detector
+    from models.xrv import WeightsMissingError
+    from worker.context import detector_options
 
+    settings = _settings(config, "detect")
+    options = detector_options(settings)
+    options = replace(options, weights_dir=weights_dir or options.weights_dir, device=device or options.device)
     try:
-        loaded = load_detector(detector)
-    except UnknownDetectorError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+        loaded = load_detector(detector, options)
+    except (UnknownDetectorError, WeightsMissingError, ValueError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
     document = run_detect(files, out, loaded)
     findings = sum(len(i.get("findings", [])) for i in document["images"])
     console.print(f"{len(document['images'])} images, {findings} findings → {out / 'findings.json'}")
@@ -244,6 +257,25 @@ def status(config: ConfigOption = None) -> None:
         console.print(f"oldest waiting job: {overview.oldest_waiting_job}, queued {age:.0f} s ago")
     else:
         console.print("oldest waiting job: none")
+
+
+@app.command()
+def healthcheck(
+    role: Annotated[str, typer.Argument(help="scp (C-ECHO to the local SCP) or dashboard (GET /healthz).")] = "scp",
+    config: ConfigOption = None,
+) -> None:
+    """Exit 0 when the local SCP or dashboard answers: for container HEALTHCHECKs and monitoring."""
+    from cxr.health import check_dashboard, check_scp
+
+    settings = _settings(config, "healthcheck")
+    checks = {"scp": check_scp, "dashboard": check_dashboard}
+    if role not in checks:
+        raise typer.BadParameter(f"expected scp or dashboard, got {role!r}")
+    problem = checks[role](settings)
+    if problem is not None:
+        console.print(f"[red]{role} unhealthy:[/red] {problem}")
+        raise typer.Exit(1)
+    console.print(f"{role} healthy")
 
 
 @app.command()

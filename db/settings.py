@@ -140,6 +140,15 @@ class WorkerSettings(BaseModel):
     """How often the sweeper looks for expired leases."""
 
 
+class ModelSettings(BaseModel):
+    """Where detectors find their weights, and per-site threshold overrides."""
+
+    weights_dir: Path | None = None
+    """torchxrayvision weight files and trained checkpoints; None means ``<data_dir>/weights``. Never downloaded."""
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    """Label → threshold, overriding the model's own (torchxrayvision: its raw operating point)."""
+
+
 class EquipmentSettings(BaseModel):
     """Who made the result objects; written into every object's General Equipment module."""
 
@@ -186,7 +195,8 @@ class Settings(BaseSettings):
     broker_url: str = ""
     """Celery broker; empty means ``sqla+sqlite:///<data_dir>/broker.sqlite``. Production: ``redis://host:6379/0``."""
     detector: str = "baseline"
-    """Registered detector name: ``baseline`` (no weights) or a backend added by later releases."""
+    """``baseline`` (no weights), ``xrv:<weights>``, ``torchvision:<checkpoint>`` or ``two-stage:<a>+<b>``."""
+    model: ModelSettings = Field(default_factory=ModelSettings)
     log_level: str = "INFO"
     scp: ScpSettings = Field(default_factory=ScpSettings)
     destinations: list[Destination] = Field(default_factory=list)
@@ -225,6 +235,10 @@ class Settings(BaseSettings):
     @property
     def results_dir(self) -> Path:
         return self.data_dir / "results"
+
+    @property
+    def weights_dir(self) -> Path:
+        return self.model.weights_dir or self.data_dir / "weights"
 
     @classmethod
     def load(cls, config_path: Path | None = None) -> Settings:

@@ -48,3 +48,51 @@ def clahe(image: U8Image, clip_limit: float = 2.0, tiles: int = 8) -> U8Image:
 
 def denoise(image: FloatImage, sigma: float = 1.0) -> FloatImage:
     return cv2.GaussianBlur(image, (0, 0), sigma).astype(np.float32, copy=False)
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """Source pixels → a square model input: one isotropic scale, then centred padding. Invertible for boxes."""
+
+    scale: float
+    pad_x: int
+    pad_y: int
+    size: int
+    source_shape: tuple[int, int]
+
+    def to_model(self, box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        x0, y0, x1, y1 = box
+        s = self.scale
+        return x0 * s + self.pad_x, y0 * s + self.pad_y, x1 * s + self.pad_x, y1 * s + self.pad_y
+
+    def to_source(self, box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        """Model-input coordinates back to source pixels, clipped to the source image."""
+        rows, cols = self.source_shape
+        x0, y0, x1, y1 = box
+        s = self.scale
+
+        def clip(value: float, high: int) -> float:
+            return min(max(value, 0.0), float(high))
+
+        return (clip((x0 - self.pad_x) / s, cols), clip((y0 - self.pad_y) / s, rows),
+                clip((x1 - self.pad_x) / s, cols), clip((y1 - self.pad_y) / s, rows))
+
+    @property
+    def content(self) -> tuple[slice, slice]:
+        """The (rows, columns) of the model input that hold the image, not the padding."""
+        rows, cols = self.source_shape
+        height, width = round(rows * self.scale), round(cols * self.scale)
+        return slice(self.pad_y, self.pad_y + height), slice(self.pad_x, self.pad_x + width)
+
+
+def letterbox(image: FloatImage, size: int, fill: float = 0.0) -> tuple[FloatImage, Letterbox]:
+    """Fit ``image`` into ``size``×``size`` keeping its aspect ratio, padding the short side equally with ``fill``."""
+    rows, cols = image.shape
+    scale = size / max(rows, cols)
+    width, height = max(1, round(cols * scale)), max(1, round(rows * scale))
+    resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    pad_x, pad_y = (size - width) // 2, (size - height) // 2
+    canvas = np.full((size, size), fill, dtype=np.float32)
+    canvas[pad_y:pad_y + height, pad_x:pad_x + width] = resized
+    # Per-axis scales differ from ``scale`` by under half a pixel over the whole image; one scale keeps boxes square.
+    return canvas, Letterbox(scale=width / cols, pad_x=pad_x, pad_y=pad_y, size=size, source_shape=(rows, cols))

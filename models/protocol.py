@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from models.imaging import DecodedImage, FloatImage
@@ -64,6 +65,15 @@ class Provenance:
     def model_id(self) -> str:
         """Stable identity used to derive result UIDs: a new version or new weights give new objects."""
         return f"{self.name}:{self.version}:{self.weights_sha256 or '-'}"
+
+
+@dataclass(frozen=True)
+class DetectorOptions:
+    """What a backend needs from the site: where weights lie, which device, and per-label threshold overrides."""
+
+    weights_dir: Path = Path("weights")
+    device: str = "auto"
+    thresholds: dict[str, float] = field(default_factory=dict)
 
 
 class Detector(Protocol):

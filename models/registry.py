@@ -1,4 +1,8 @@
-"""The detector registry: the ``detector`` setting names a backend; each process loads it once and reuses it."""
+"""The detector registry: the ``detector`` setting names a backend; each process loads it once and reuses it.
+
+Names: ``baseline``; ``xrv:<weights>`` (torchxrayvision, e.g. ``xrv:densenet121-res224-all``);
+``torchvision:<checkpoint file>``; ``two-stage:<classifier>+<detector>``.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from collections.abc import Callable
 
 from models.baseline import BaselineDetector
 from models.codes import require_known_labels
-from models.protocol import Detector
+from models.protocol import Detector, DetectorOptions
 
 logger = logging.getLogger(__name__)
 
@@ -17,29 +21,55 @@ class UnknownDetectorError(ValueError):
     pass
 
 
-_FACTORIES: dict[str, Callable[[str], Detector]] = {
-    "baseline": lambda _argument: BaselineDetector(),
+def _xrv(argument: str, options: DetectorOptions) -> Detector:
+    from models.xrv import XrvDetector  # torch and torchxrayvision load only when asked for
+
+    return XrvDetector(argument, options)
+
+
+def _torchvision(argument: str, options: DetectorOptions) -> Detector:
+    from models.tvdetector import TorchvisionDetector
+
+    return TorchvisionDetector(argument, options)
+
+
+def _two_stage(argument: str, options: DetectorOptions) -> Detector:
+    from models.twostage import TwoStageDetector
+
+    classifier, plus, detector = argument.partition("+")
+    if not plus or not classifier or not detector:
+        raise UnknownDetectorError(f"two-stage needs <classifier>+<detector>, got {argument!r}")
+    return TwoStageDetector(load_detector(classifier, options), load_detector(detector, options))
+
+
+_FACTORIES: dict[str, Callable[[str, DetectorOptions], Detector]] = {
+    "baseline": lambda _argument, _options: BaselineDetector(),
+    "xrv": _xrv,
+    "torchvision": _torchvision,
+    "two-stage": _two_stage,
 }
 
-_loaded: dict[str, Detector] = {}
-_lock = threading.Lock()
+_loaded: dict[tuple[object, ...], Detector] = {}
+_lock = threading.RLock()  # a two-stage detector loads its parts through this function
 
 
 def available() -> list[str]:
     return sorted(_FACTORIES)
 
 
-def load_detector(name: str) -> Detector:
+def load_detector(name: str, options: DetectorOptions | None = None) -> Detector:
     """``name`` is ``backend`` or ``backend:argument``; loaded once per process, validated against the code table."""
+    options = options or DetectorOptions()
+    key = (name, options.weights_dir, options.device, tuple(sorted(options.thresholds.items())))
     with _lock:
-        if name in _loaded:
-            return _loaded[name]
+        if key in _loaded:
+            return _loaded[key]
         backend, _, argument = name.partition(":")
         factory = _FACTORIES.get(backend)
         if factory is None:
             raise UnknownDetectorError(f"unknown detector {name!r}; available: {', '.join(available())}")
-        detector = factory(argument)
+        detector = factory(argument, options)
         require_known_labels(detector.labels)
         logger.info("loaded detector %s %s", detector.provenance.name, detector.provenance.version)
-        _loaded[name] = detector
+        _loaded[key] = detector
         return detector

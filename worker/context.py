@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from db.engine import SessionFactory, make_engine, make_session_factory
 from db.settings import Settings
-from models.protocol import Detector
+from models.protocol import Detector, DetectorOptions
 from models.registry import load_detector
 from worker.celery_app import create_celery_app
 from worker.queue import TaskQueue
@@ -20,7 +20,13 @@ class WorkerContext:
 
     def detector(self, name: str) -> Detector:
         """Loaded once per process by the registry, then reused."""
-        return load_detector(name)
+        return load_detector(name, detector_options(self.settings))
+
+
+def detector_options(settings: Settings) -> DetectorOptions:
+    """What the model registry needs from the settings."""
+    return DetectorOptions(weights_dir=settings.weights_dir, device=settings.worker.device,
+                           thresholds=dict(settings.model.thresholds))
 
 
 _current: WorkerContext | None = None

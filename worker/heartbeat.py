@@ -24,15 +24,6 @@ BEAT_INTERVAL_S = 15.0
 ONLINE_WITHIN_S = 3 * BEAT_INTERVAL_S
 
 
-def resolve_device(setting: str) -> str:
-    """``auto`` is CUDA when a GPU is visible, else the CPU; anything else is taken as given."""
-    if setting != "auto":
-        return setting
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 class Heartbeat:
     def __init__(self, session_factory: SessionFactory, record: WorkerRecord, interval_s: float = BEAT_INTERVAL_S):
         self._session_factory = session_factory

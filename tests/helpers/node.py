@@ -75,8 +75,10 @@ def cxr_serve(
     extra_toml: str = "",
     port: int | None = None,
     dashboard_toml: str = "",
+    destination_ae: str = "PACS",
+    scp_toml: str = "",
 ) -> Iterator[RunningNode]:
-    """``dashboard_toml`` goes into the ``[dashboard]`` table (users, say); the dashboard gets a free port."""
+    """``dashboard_toml`` and ``scp_toml`` go into those tables; the dashboard gets a free port."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     database_url = database_url or f"sqlite:///{workdir / 'var' / 'cxr.sqlite'}"
@@ -86,9 +88,9 @@ def cxr_serve(
         lines.append(f'broker_url = "{broker_url}"')
     dashboard_port = free_port()
     lines += ["[dashboard]", f"port = {dashboard_port}", dashboard_toml]
-    lines += ["[scp]", 'host = "127.0.0.1"', f"port = {port}", "completion_debounce_s = 0.5"]
+    lines += ["[scp]", 'host = "127.0.0.1"', f"port = {port}", "completion_debounce_s = 0.5", scp_toml]
     if destination_port is not None:
-        lines += ["[[destinations]]", 'name = "pacs"', 'ae_title = "PACS"', 'host = "127.0.0.1"',
+        lines += ["[[destinations]]", 'name = "pacs"', f'ae_title = "{destination_ae}"', 'host = "127.0.0.1"',
                   f"port = {destination_port}"]
     config.write_text("\n".join(lines) + "\n" + extra_toml)
     log = workdir / "serve.log"

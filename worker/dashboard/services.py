@@ -21,6 +21,7 @@ from dicom_node.scu import echo
 from dicom_node.spool import Spool
 from models.protocol import Detector
 from models.registry import load_detector
+from worker.context import detector_options
 from worker.dashboard.auth import Authenticator
 from worker.queue import TaskQueue
 
@@ -131,7 +132,7 @@ class DashboardServices:
 
     def detector(self) -> Detector:
         """The configured detector, loaded on first use (model page, PNG/JPEG upload) and kept."""
-        return load_detector(self.settings.detector)
+        return load_detector(self.settings.detector, detector_options(self.settings))
 
     def start(self) -> None:
         self.destinations.start()
