@@ -9,7 +9,8 @@ import signal
 import tempfile
 import threading
 from pathlib import Path
-from typing import Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -17,6 +18,9 @@ from rich.progress import Progress
 from rich.table import Table
 
 from db.settings import Destination, Settings
+
+if TYPE_CHECKING:
+    from models.protocol import Detector
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="CXR PACS Worker: a DICOM AI node for chest X-rays.")
 db_app = typer.Typer(no_args_is_help=True, help="Database maintenance.")
@@ -47,6 +51,19 @@ def _target(text: str) -> Destination:
     if match is None:
         raise typer.BadParameter(f"expected AE@HOST:PORT, got {text!r}")
     return Destination(name=match["ae"], ae_title=match["ae"], host=match["host"], port=int(match["port"]))
+
+
+def _load_or_exit(load: Callable[[], Detector]) -> Detector:
+    """A detector that cannot load (unknown name, weights not placed) stops the command with its reason, at start."""
+    from models.registry import UnknownDetectorError
+    from models.xrv import WeightsMissingError
+
+    try:
+        return load()
+    except (UnknownDetectorError, WeightsMissingError, ValueError) as exc:
+        logger.error("detector not loaded: %s", exc)
+        console.print(f"[red]detector not loaded:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(2) from exc
 
 
 def _cli_actor() -> str:
@@ -109,7 +126,7 @@ def worker(
     install(context)
     detector, version = "-", "-"
     if GPU_QUEUE in queues.split(","):
-        loaded = context.detector(settings.detector)
+        loaded = _load_or_exit(lambda: context.detector(settings.detector))
         detector, version = settings.detector, loaded.provenance.version
     heartbeat = Heartbeat(
         context.session_factory,
@@ -175,18 +192,13 @@ def detect(
 ) -> None:
     """Run the detector on files, without any server."""
     from cxr.detect import run_detect
-    from models.registry import UnknownDetectorError, load_detector
-    from models.xrv import WeightsMissingError
+    from models.registry import load_detector
     from worker.context import detector_options
 
     settings = _settings(config, "detect")
     options = detector_options(settings)
     options = replace(options, weights_dir=weights_dir or options.weights_dir, device=device or options.device)
-    try:
-        loaded = load_detector(detector, options)
-    except (UnknownDetectorError, WeightsMissingError, ValueError) as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+    loaded = _load_or_exit(lambda: load_detector(detector, options))
     document = run_detect(files, out, loaded)
     findings = sum(len(i.get("findings", [])) for i in document["images"])
     console.print(f"{len(document['images'])} images, {findings} findings → {out / 'findings.json'}")

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import pydicom
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut
 
 logger = logging.getLogger(__name__)
@@ -73,11 +74,38 @@ def decode_dataset(ds: Dataset) -> DecodedImage:
     if stored.ndim != 2:
         raise UndecodableImageError(f"expected one grayscale frame, got array shape {stored.shape}")
     modality = apply_modality_lut(stored, ds)
-    windowed = apply_voi_lut(modality, ds) if _has_voi(ds) else modality
+    window = _linear_window(ds)
+    if window is not None:
+        windowed: npt.NDArray[np.floating] = _apply_linear_window(modality, *window)
+    else:
+        windowed = apply_voi_lut(modality, ds) if _has_voi(ds) else modality
     pixels = _normalise(windowed, float(np.min(windowed)), float(np.max(windowed)))
     if photometric == "MONOCHROME1":
-        pixels = np.float32(1.0) - pixels
+        np.subtract(np.float32(1.0), pixels, out=pixels)
     return DecodedImage(pixels=np.ascontiguousarray(pixels, dtype=np.float32), spacing_mm=pixel_spacing_mm(ds))
+
+
+def _linear_window(ds: Dataset) -> tuple[float, float] | None:
+    """(centre, width) when the VOI is a plain LINEAR window (the usual case); None for anything pydicom must do."""
+    if "VOILUTSequence" in ds or "WindowCenter" not in ds or "WindowWidth" not in ds:
+        return None
+    if str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR").upper() != "LINEAR":
+        return None
+    try:
+        # Several windows may be offered; the first is the default, as pydicom's apply_voi_lut takes it.
+        centre, width = (float(v[0] if isinstance(v, MultiValue) else v) for v in (ds.WindowCenter, ds.WindowWidth))
+    except (TypeError, ValueError, IndexError):
+        return None
+    return (centre, width) if width > 1 else None
+
+
+def _apply_linear_window(values: npt.NDArray[np.generic], centre: float, width: float) -> FloatImage:
+    """PS3.3 C.11.2.1.2.1 LINEAR, to [0, 1], in float32: the same mapping as pydicom's, without its float64 passes."""
+    out = values.astype(np.float32)
+    out -= np.float32(centre - 0.5)
+    out /= np.float32(width - 1)
+    out += np.float32(0.5)
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 def _has_voi(ds: Dataset) -> bool:

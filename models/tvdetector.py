@@ -64,7 +64,7 @@ def save_checkpoint(model: nn.Module, metadata: CheckpointMetadata, path: Path) 
 def load_checkpoint(path: Path) -> tuple[CheckpointMetadata, dict[str, Any]]:
     if not path.is_file():
         raise WeightsMissingError(f"detector checkpoint not found: place {path.name} in {path.parent} "
-                                  "(made by `cxr train detector`)")
+                                  "(a checkpoint written by models.tvdetector.save_checkpoint)")
     content = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain data only: no code runs
     metadata = CheckpointMetadata(**content["metadata"])
     if metadata.format != FORMAT:

@@ -75,6 +75,8 @@ class XrvDetector:
         model: Any = (xrv.models.DenseNet(weights=weights, cache_dir=str(weights_dir)) if weights.startswith("dense")
                       else xrv.models.ResNet(weights=weights, cache_dir=str(weights_dir)))
         self.model = model.to(self.device).eval()
+        if self.device.type == "cuda":  # tensor cores want NHWC; on the CPU the default layout is faster
+            self.model = self.model.to(memory_format=torch.channels_last)
         self.resolution = int(xrv.models.model_urls[weights]["input_resolution"])
         self._outputs = [(i, XRV_LABELS[name]) for i, name in enumerate(model.targets) if XRV_LABELS.get(name)]
         self._apply_thresholds(weights, options.thresholds)
@@ -114,6 +116,8 @@ class XrvDetector:
             arrays.append(array * np.float32(2 * XRV_RANGE) - np.float32(XRV_RANGE))
             boxes.append(transform)
         tensor = torch.from_numpy(np.stack(arrays)[:, None]).to(self.device)
+        if self.device.type == "cuda":
+            tensor = tensor.contiguous(memory_format=torch.channels_last)
         return tensor, boxes
 
     def detect(self, images: Sequence[DecodedImage]) -> list[ImageResult]:

@@ -50,3 +50,15 @@ def test_truncated_pixel_data_is_a_typed_error(rg1_dataset: pydicom.Dataset) -> 
     ds.PixelData = ds.PixelData[:1000]
     with pytest.raises(UndecodableImageError, match="cannot be decoded"):
         decode_dataset(ds)
+
+
+def test_the_fast_linear_window_matches_pydicom(rg1_dataset: pydicom.Dataset) -> None:
+    """Our float32 LINEAR window is pydicom's apply_voi_lut, normalised, to within float32 rounding."""
+    from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut
+
+    for centre, width in ((float(rg1_dataset.WindowCenter), float(rg1_dataset.WindowWidth)), (9000.0, 4000.0)):
+        ds = copy.deepcopy(rg1_dataset)
+        ds.WindowCenter, ds.WindowWidth = centre, width
+        reference = apply_voi_lut(apply_modality_lut(ds.pixel_array, ds), ds).astype(np.float64)
+        reference = 1.0 - (reference - reference.min()) / (reference.max() - reference.min())  # MONOCHROME1
+        assert np.abs(decode_dataset(ds).pixels - reference).max() < 1e-5

@@ -1,0 +1,52 @@
+"""Result objects from the deep-learning backends: many labels, Grad-CAM heat on the overlay, image-level findings.
+
+The weights are random (tests/models/weights.py), so the findings mean nothing; the objects must still be valid.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from models.imaging import decode_dataset
+from models.protocol import DetectorOptions, Finding, ImageResult
+from models.registry import load_detector
+from tests.helpers.peers import dciodvfy_errors, pixelmed_sr_errors
+from tests.models.weights import write_xrv_weights
+from tests.worker.test_encode import content_items, write_all
+from worker.encode.bundle import encode_study
+from worker.encode.common import AnalysedImage, EncodeContext
+from db.settings import EquipmentSettings, ResultsSettings
+
+
+@pytest.fixture(scope="module")
+def xrv_objects(rg1: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]:
+    weights = tmp_path_factory.mktemp("weights")
+    write_xrv_weights("densenet121-res224-all", weights)
+    detector = load_detector("xrv:densenet121-res224-all", DetectorOptions(weights_dir=weights, device="cpu"))
+    source = pydicom.dcmread(rg1)
+    decoded = decode_dataset(source)
+    (result,) = detector.detect([decoded])
+    assert len(result.findings) >= 10 and result.heatmap is not None
+    # One finding without a location, as the two-stage backend reports a label its detector did not box.
+    located = result.findings[0]
+    result = ImageResult(result.abnormality_score, (*result.findings, Finding("Cardiomegaly", 0.7, None))
+                         if located.label != "Cardiomegaly" else result.findings, result.heatmap)
+    context = EncodeContext(images=[AnalysedImage(source, decoded, result)], provenance=detector.provenance,
+                            equipment=EquipmentSettings(), results=ResultsSettings())
+    return write_all(encode_study(context), tmp_path_factory.mktemp("xrv-objects"))
+
+
+def test_xrv_objects_validate(xrv_objects: dict[str, list[Path]]) -> None:
+    for path in [p for group in xrv_objects.values() for p in group]:
+        assert dciodvfy_errors(path) == [], path
+    assert pixelmed_sr_errors(xrv_objects["SR"][0]) == []
+
+
+def test_the_sr_names_the_algorithm_and_its_weights(xrv_objects: dict[str, list[Path]]) -> None:
+    items = content_items(pydicom.dcmread(xrv_objects["SR"][0]).ContentSequence)
+    texts = {i.TextValue for i in items if i.ValueType == "TEXT"}
+    assert "torchxrayvision densenet121-res224-all" in texts
+    assert any(t.startswith("weights_sha256=") and len(t) == 15 + 64 for t in texts), "the weights' sha256"
