@@ -96,16 +96,15 @@ def scp(config: ConfigOption = None) -> None:
     """Run the DICOM listener (C-ECHO, C-STORE) and study completion."""
     from db.engine import make_engine, make_session_factory
     from dicom_node.scp import start_node
-    from worker.celery_app import create_celery_app
-    from worker.queue import TaskQueue
+    from worker.context import task_queue
 
     settings = _settings(config, "scp")
     # pynetdicom streams received data sets into temporary files; in the spool's own .incoming a received file is
     # renamed into place instead of copied. The SCP process owns its temporary directory.
     (settings.spool_dir / ".incoming").mkdir(parents=True, exist_ok=True)
     tempfile.tempdir = str(settings.spool_dir / ".incoming")
-    queue = TaskQueue(create_celery_app(settings))
-    node = start_node(settings, make_session_factory(make_engine(settings.database_url)), queue.enqueue_analysis)
+    sessions = make_session_factory(make_engine(settings.database_url))
+    node = start_node(settings, sessions, task_queue(settings, sessions).enqueue_analysis)
     _wait_for_signal()
     node.stop()
 
@@ -116,7 +115,7 @@ def worker(
     queues: Annotated[str, typer.Option(help="Comma-separated queues: gpu (analysis), io (delivery).")] = "gpu,io",
 ) -> None:
     """Run a Celery worker (solo pool: one process, the model loaded once and kept warm)."""
-    from worker.celery_app import GPU_QUEUE, create_celery_app
+    from worker.celery_app import GPU_QUEUE, STAT_QUEUE, create_celery_app
     from worker.context import build_context, install
     from models.device import resolve_device
     from worker.heartbeat import Heartbeat
@@ -135,6 +134,8 @@ def worker(
     heartbeat.start()
     celery = create_celery_app(settings)
     name = queues.replace(",", "-")
+    if GPU_QUEUE in queues.split(",") and STAT_QUEUE not in queues.split(","):
+        queues = f"{STAT_QUEUE},{queues}"  # an analysis worker takes urgent studies first
     try:
         celery.worker_main(
             ["worker", "--queues", queues, "--pool", "solo", "--loglevel", settings.log_level, "--hostname",
@@ -164,19 +165,21 @@ def hash_password() -> None:
 
 @app.command()
 def sweeper(config: ConfigOption = None) -> None:
-    """Send again work whose message or worker was lost, and dead-letter jobs that used all their attempts."""
+    """Send again work whose message or worker was lost, dead-letter jobs that used all their attempts, and apply
+    retention to the spool."""
     from db.engine import make_engine, make_session_factory
-    from worker.celery_app import create_celery_app
-    from worker.queue import TaskQueue
+    from worker.context import task_queue
+    from worker.retention import purge_spool
     from worker.sweeper import run
 
     settings = _settings(config, "sweeper")
-    queue = TaskQueue(create_celery_app(settings))
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     sessions = make_session_factory(make_engine(settings.database_url))
-    run(stop, sessions, settings.worker, queue.enqueue_analysis, queue.enqueue_delivery)
+    queue = task_queue(settings, sessions)
+    run(stop, sessions, settings.worker, queue.enqueue_analysis, queue.enqueue_delivery,
+        lambda: purge_spool(sessions, settings.retention))
 
 
 @app.command()
@@ -295,14 +298,13 @@ def requeue(job_id: int, config: ConfigOption = None) -> None:
     """Analyse a job again (same result UIDs); dead-lettered deliveries are sent again."""
     from db.engine import make_engine, make_session_factory
     from db.repository import NotFoundError
-    from worker.celery_app import create_celery_app
+    from worker.context import task_queue
     from worker.operations import NotAllowedError, requeue_job
-    from worker.queue import TaskQueue
 
     settings = _settings(config, "requeue")
-    queue = TaskQueue(create_celery_app(settings))
     try:
         sessions = make_session_factory(make_engine(settings.database_url))
+        queue = task_queue(settings, sessions)
         requeue_job(sessions, queue.enqueue_analysis, job_id, settings.worker.queue_lease_s, actor=_cli_actor())
     except (NotFoundError, NotAllowedError) as exc:
         console.print(f"[red]{exc}[/red]")

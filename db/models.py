@@ -97,6 +97,8 @@ class Study(Base):
     last_received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     completion_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     """When set, the study becomes one job at this time (release + debounce, or the stability fallback)."""
+    stat: Mapped[bool] = mapped_column(default=False, server_default="0")
+    """Urgent: an instance came with DIMSE priority HIGH or from a STAT calling AE; its job takes the STAT lane."""
 
     instances: Mapped[list[Instance]] = relationship(back_populates="study", order_by="Instance.id")
     jobs: Mapped[list[Job]] = relationship(back_populates="study", order_by="Job.id")
@@ -119,6 +121,8 @@ class Instance(Base):
     calling_ae_title: Mapped[str | None] = mapped_column(String(16))
     spool_path: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """When retention removed the spooled file; the row (and everything recorded about it) stays."""
 
     study: Mapped[Study] = relationship(back_populates="instances")
 

@@ -25,6 +25,7 @@ class InstanceFacts:
     calling_ae_title: str | None
     spool_path: Path
     patient_age_years: int | None = None
+    stat: bool = False
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,7 @@ def record_instance(session: Session, facts: InstanceFacts, completion_fallback_
     )
     study.last_received_at = now
     study.completion_due_at = completion_fallback_at
+    study.stat = study.stat or facts.stat
     session.flush()
     return RecordOutcome(study_id=study.id, created=True)
 
@@ -236,6 +237,11 @@ def start_attempt(session: Session, job_id: int, lease_expires_at: datetime, max
 def reset_attempts(session: Session, job_id: int) -> None:
     """An operator's requeue gives the job a fresh set of attempts."""
     _job(session, job_id).attempts = 0
+
+
+def job_is_stat(session: Session, job_id: int) -> bool:
+    """Whether the job's study takes the STAT lane."""
+    return bool(session.scalar(select(Study.stat).join(Job, Job.study_id == Study.id).where(Job.id == job_id)))
 
 
 def job_state(session: Session, job_id: int) -> JobState:

@@ -48,6 +48,10 @@ class ScpSettings(BaseModel):
     """Calling AE titles that may associate; empty accepts any and logs a warning at start."""
     allowed_networks: list[IPvAnyNetwork] = Field(default_factory=list)
     """Source addresses (CIDR, e.g. "10.1.2.0/24") that may connect at all; empty accepts any address."""
+    stat_calling_aets: list[str] = Field(default_factory=list)
+    """Studies sent by these AE titles (an emergency department's modality, say) take the STAT lane."""
+    honour_dimse_priority: bool = True
+    """A C-STORE sent with priority HIGH puts its study in the STAT lane."""
     accept_secondary_capture: bool = False
     """Also accept Secondary Capture images into studies (stored and recorded; never analysed)."""
     completion_debounce_s: float = Field(2.0, ge=0)
@@ -149,6 +153,15 @@ class ModelSettings(BaseModel):
     """Label → threshold, overriding the model's own (torchxrayvision: its raw operating point)."""
 
 
+class RetentionSettings(BaseModel):
+    """When the sweeper removes spooled instances (the pixel data). Every database record stays."""
+
+    purge_after_delivery: bool = False
+    """Remove a study's spooled files once its latest job is delivered (or completed, with no destination)."""
+    spool_days: float | None = Field(None, gt=0)
+    """Remove spooled files older than this many days whatever became of them (never while a job is in progress)."""
+
+
 class EquipmentSettings(BaseModel):
     """Who made the result objects; written into every object's General Equipment module."""
 
@@ -206,6 +219,7 @@ class Settings(BaseSettings):
     equipment: EquipmentSettings = Field(default_factory=EquipmentSettings)
     results: ResultsSettings = Field(default_factory=ResultsSettings)
     rules: RulesSettings = Field(default_factory=RulesSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @classmethod
     def settings_customise_sources(

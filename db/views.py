@@ -93,6 +93,7 @@ class InstanceRow:
     view_position: str | None
     calling_ae_title: str | None
     received_at: datetime
+    purged_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,7 @@ class JobDetail:
 class StudyDetail:
     study_id: int
     study_instance_uid: str
+    stat: bool
     study_description: str | None
     first_received_at: datetime
     last_received_at: datetime
@@ -276,6 +278,7 @@ def study_detail(session: Session, study_id: int) -> StudyDetail:
     return StudyDetail(
         study_id=study.id,
         study_instance_uid=study.study_instance_uid,
+        stat=study.stat,
         study_description=study.study_description,
         first_received_at=study.first_received_at,
         last_received_at=study.last_received_at,
@@ -285,7 +288,8 @@ def study_detail(session: Session, study_id: int) -> StudyDetail:
 
 
 def _instance_row(i: Instance) -> InstanceRow:
-    return InstanceRow(i.id, i.modality, i.body_part_examined, i.view_position, i.calling_ae_title, i.received_at)
+    return InstanceRow(i.id, i.modality, i.body_part_examined, i.view_position, i.calling_ae_title, i.received_at,
+                       i.purged_at)
 
 
 def _job_detail(job: Job, row: JobRow) -> JobDetail:

@@ -32,6 +32,8 @@ from dicom_node.validation import Refusal, Status, check_identity, check_pixels,
 
 logger = logging.getLogger(__name__)
 
+PRIORITY_HIGH = 0x0001  # C-STORE Priority (0000,0700): 0x0002 LOW, 0x0000 MEDIUM, 0x0001 HIGH
+
 
 @dataclass
 class AssociationStudies:
@@ -76,6 +78,8 @@ class Arrival:
     sop_instance_uid: str
     transfer_syntax: UID
     calling_ae_title: str | None
+    high_priority: bool = False
+    """The C-STORE request's Priority was HIGH (0x0001)."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,13 @@ def _facts(arrival: Arrival, ds: Dataset, context: NodeContext) -> InstanceFacts
         patient_age_years=patient_age_years(
             _text(ds, "PatientAge"), _text(ds, "PatientBirthDate"), _text(ds, "StudyDate")
         ),
+        stat=_is_stat(arrival, context.settings),
+    )
+
+
+def _is_stat(arrival: Arrival, settings: ScpSettings) -> bool:
+    return (arrival.high_priority and settings.honour_dimse_priority) or (
+        arrival.calling_ae_title is not None and arrival.calling_ae_title in settings.stat_calling_aets
     )
 
 
@@ -118,6 +129,7 @@ def handle_store(event: Event, context: NodeContext) -> int | Dataset:
         sop_instance_uid=str(request.AffectedSOPInstanceUID),
         transfer_syntax=event.context.transfer_syntax,
         calling_ae_title=str(event.assoc.requestor.ae_title).strip() or None,
+        high_priority=request.Priority == PRIORITY_HIGH,
     )
     ingested = ingest(event.dataset_path, arrival, context)
     if ingested.study_id is not None:

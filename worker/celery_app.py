@@ -12,17 +12,21 @@ from db.settings import Settings
 ANALYZE_TASK = "cxr.analyze_study"
 DELIVER_TASK = "cxr.deliver"
 GPU_QUEUE = "gpu"
+STAT_QUEUE = "stat"
+"""Urgent analyses. Analysis workers consume it before ``gpu``."""
 IO_QUEUE = "io"
 VISIBILITY_TIMEOUT_S = 3600.0
 
 
-def _transport_options(broker_url: str) -> dict[str, float]:
-    """Redis redelivers an unacknowledged message after the visibility timeout: keep it above the longest job.
+def _transport_options(broker_url: str) -> dict[str, float | str]:
+    """Redis redelivers an unacknowledged message after the visibility timeout: keep it above the longest job; and it
+    polls a worker's queues in the order given (``stat`` first) rather than round robin.
 
-    kombu's SQLAlchemy transport passes every transport option to ``create_engine``, so it gets none.
+    kombu's SQLAlchemy transport passes every transport option to ``create_engine``, so it gets none: it takes its
+    queues in turn, so a STAT job waits for at most one routine job per analysis worker.
     """
     if broker_url.startswith(("redis://", "rediss://")):
-        return {"visibility_timeout": VISIBILITY_TIMEOUT_S}
+        return {"visibility_timeout": VISIBILITY_TIMEOUT_S, "queue_order_strategy": "priority"}
     return {}
 
 
@@ -41,7 +45,7 @@ def create_celery_app(settings: Settings) -> Celery:
         accept_content=["json"],
         result_backend=None,
         task_ignore_result=True,
-        task_queues=[Queue(GPU_QUEUE), Queue(IO_QUEUE)],
+        task_queues=[Queue(STAT_QUEUE), Queue(GPU_QUEUE), Queue(IO_QUEUE)],
         task_default_queue=GPU_QUEUE,
         task_routes={ANALYZE_TASK: {"queue": GPU_QUEUE}, DELIVER_TASK: {"queue": IO_QUEUE}},
         # One message at a time per worker: a long analysis must not hold back messages another worker could take.

@@ -9,7 +9,7 @@ from db.settings import Settings
 from models.protocol import Detector, DetectorOptions
 from models.registry import load_detector
 from worker.celery_app import create_celery_app
-from worker.queue import TaskQueue
+from worker.queue import TaskQueue, stat_lookup
 
 
 @dataclass
@@ -33,11 +33,13 @@ _current: WorkerContext | None = None
 
 
 def build_context(settings: Settings) -> WorkerContext:
-    return WorkerContext(
-        settings=settings,
-        session_factory=make_session_factory(make_engine(settings.database_url)),
-        queue=TaskQueue(create_celery_app(settings)),
-    )
+    sessions = make_session_factory(make_engine(settings.database_url))
+    return WorkerContext(settings=settings, session_factory=sessions, queue=task_queue(settings, sessions))
+
+
+def task_queue(settings: Settings, session_factory: SessionFactory) -> TaskQueue:
+    """The queue every process enqueues through: STAT studies' jobs take the ``stat`` lane."""
+    return TaskQueue(create_celery_app(settings), stat_lookup(session_factory))
 
 
 def install(context: WorkerContext) -> None:

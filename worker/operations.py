@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
-from db import deliveries, fleet, repository
+from db import deliveries, fleet, repository, retention
 from db.engine import SessionFactory
 from db.models import AuditKind, DeliveryState, JobState, utcnow
 
@@ -41,6 +41,8 @@ def requeue_job(
         state = repository.job_state(session, job_id)
         if state not in REQUEUEABLE:
             raise NotAllowedError(f"job {job_id} is {state.value}; wait until it finishes")
+        if retention.study_purged(session, repository.job_summary(session, job_id).study_id):
+            raise NotAllowedError(f"job {job_id}: retention removed the study's images; it cannot be analysed again")
         lease = utcnow() + timedelta(seconds=queue_lease_s)
         repository.transition_job(session, job_id, JobState.QUEUED, f"requeued by {actor or 'operator'}",
                                   lease_expires_at=lease)

@@ -3,20 +3,38 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from celery import Celery
 
-from worker.celery_app import ANALYZE_TASK, DELIVER_TASK, GPU_QUEUE, IO_QUEUE
+from db import repository
+from db.engine import SessionFactory
+from worker.celery_app import ANALYZE_TASK, DELIVER_TASK, GPU_QUEUE, IO_QUEUE, STAT_QUEUE
+
+QUEUES = (STAT_QUEUE, GPU_QUEUE, IO_QUEUE)
 
 logger = logging.getLogger(__name__)
 
 
+def stat_lookup(session_factory: SessionFactory) -> Callable[[int], bool]:
+    """Whether a job takes the STAT lane, asked of the database (the record) at each enqueue."""
+
+    def is_stat(job_id: int) -> bool:
+        with session_factory() as session:
+            return repository.job_is_stat(session, job_id)
+
+    return is_stat
+
+
 class TaskQueue:
-    def __init__(self, app: Celery) -> None:
+    def __init__(self, app: Celery, is_stat: Callable[[int], bool] | None = None) -> None:
         self._app = app
+        self._is_stat = is_stat
 
     def enqueue_analysis(self, job_id: int) -> None:
-        self._app.send_task(ANALYZE_TASK, args=[job_id], queue=GPU_QUEUE)
+        """STAT studies' jobs go to the ``stat`` queue, which analysis workers drain first."""
+        urgent = self._is_stat is not None and self._is_stat(job_id)
+        self._app.send_task(ANALYZE_TASK, args=[job_id], queue=STAT_QUEUE if urgent else GPU_QUEUE)
 
     def enqueue_delivery(self, delivery_id: int, countdown_s: float | None = None) -> None:
         self._app.send_task(DELIVER_TASK, args=[delivery_id], queue=IO_QUEUE, countdown=countdown_s)
@@ -28,9 +46,9 @@ class TaskQueue:
             with self._app.connection_for_read() as connection:
                 connection.ensure_connection(max_retries=1)
                 channel = connection.default_channel
-                for name in (GPU_QUEUE, IO_QUEUE):
+                for name in QUEUES:
                     declared = channel.queue_declare(queue=name, passive=True)  # type: ignore[attr-defined]
                     depths[name] = int(declared.message_count)
         except Exception as exc:  # broker down, or a queue not declared yet
             logger.warning("queue depths unavailable: %s", type(exc).__name__)
-        return {name: depths.get(name) for name in (GPU_QUEUE, IO_QUEUE)}
+        return {name: depths.get(name) for name in QUEUES}

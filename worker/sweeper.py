@@ -69,9 +69,13 @@ def run(
     settings: WorkerSettings,
     enqueue_job: Callable[[int], None],
     enqueue_delivery: Callable[[int], None],
+    housekeeping: Callable[[], object] | None = None,
 ) -> None:
+    """Sweep every interval; ``housekeeping`` (retention) runs after each sweep."""
     while not stop.wait(settings.sweep_interval_s):
         try:
             sweep(session_factory, settings, enqueue_job, enqueue_delivery)
+            if housekeeping is not None:
+                housekeeping()
         except Exception as exc:  # database or broker briefly away (kombu raises its own types): the next pass retries
             logger.error("sweep failed, retrying: %s", type(exc).__name__)

@@ -11,10 +11,13 @@ import pydicom
 from pydicom.uid import ExplicitVRLittleEndian
 from pynetdicom import AE
 from pynetdicom.sop_class import ComputedRadiographyImageStorage
+from sqlalchemy import select
 
 from db import repository
 from db.engine import SessionFactory
-from db.models import JobState
+from db.models import JobState, Study
+from db.settings import ScpSettings, Settings
+from dicom_node.scp import start_node
 from dicom_node.rules import patient_age_years
 from tests.dicom_node.conftest import Node, wait_for
 from tests.helpers.peers import require_tool, storescu
@@ -73,15 +76,35 @@ def test_non_chest_study_is_accepted_but_not_eligible(
     assert enqueued == []
 
 
-def _send(port: int, ds: pydicom.Dataset) -> int:
-    ae = AE(ae_title="TEST")
+def _send(port: int, ds: pydicom.Dataset, priority: int = 2, calling_ae: str = "TEST") -> int:
+    ae = AE(ae_title=calling_ae)
     ae.add_requested_context(ComputedRadiographyImageStorage, ExplicitVRLittleEndian)
     assoc = ae.associate("127.0.0.1", port, ae_title="CXR_AI")
     assert assoc.is_established
     try:
-        return int(assoc.send_c_store(ds).Status)
+        return int(assoc.send_c_store(ds, priority=priority).Status)
     finally:
         assoc.release()
+
+
+def test_high_priority_or_a_stat_sender_puts_the_study_in_the_stat_lane(
+    tmp_path: Path, session_factory: SessionFactory, rg1_dataset: pydicom.Dataset
+) -> None:
+    settings = Settings(data_dir=tmp_path / "var", scp=ScpSettings(host="127.0.0.1", port=0,
+                                                                   stat_calling_aets=["ED_CR"]))
+    running = start_node(settings, session_factory, lambda _: None)
+    sent = {}
+    try:
+        for name, priority, calling in (("routine", 2, "TEST"), ("high", 1, "TEST"), ("ed", 0, "ED_CR")):
+            ds = copy.deepcopy(rg1_dataset)
+            ds.StudyInstanceUID, ds.SOPInstanceUID = f"1.2.826.0.1.3680043.8.498.7{len(sent)}", f"1.2.3.{len(sent)}"
+            assert _send(running.port, ds, priority, calling) == 0
+            sent[name] = str(ds.StudyInstanceUID)
+    finally:
+        running.stop()
+    with session_factory() as s:
+        stat = {name: s.scalar(select(Study.stat).where(Study.study_instance_uid == uid)) for name, uid in sent.items()}
+    assert stat == {"routine": False, "high": True, "ed": True}
 
 
 def test_uid_mismatch_and_traversal_are_refused_and_nothing_is_spooled(

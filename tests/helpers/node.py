@@ -123,3 +123,53 @@ def wait_for_files(directory: Path, count: int, timeout_s: float = 30.0) -> list
             return [pydicom.dcmread(p) for p in sorted(directory.iterdir()) if p.is_file()]
         time.sleep(0.2)
     raise TimeoutError(f"{count} objects did not arrive in {directory} within {timeout_s} s")
+
+
+def start_cxr(command: str, config: Path, log: Path, *extra: str) -> subprocess.Popen[bytes]:
+    """One ``cxr`` part (scp, worker, sweeper...) as its own process, as on a scaled-out site."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CXR_")}
+    with log.open("ab") as sink:
+        return subprocess.Popen([sys.executable, "-m", "cxr", command, *extra, "--config", str(config)],
+                                stdout=sink, stderr=subprocess.STDOUT, env=env)
+
+
+def split_node_config(workdir: Path, broker_url: str, scp_port: int, pacs_port: int, worker_toml: str) -> Path:
+    """A configuration for parts started one by one: SQLite in ``workdir``, the given broker, one destination."""
+    config = workdir / "cxr.toml"
+    config.write_text(
+        f'data_dir = "{workdir / "var"}"\nbroker_url = "{broker_url}"\n'
+        f'[scp]\nhost = "127.0.0.1"\nport = {scp_port}\ncompletion_debounce_s = 0\n'
+        f"[worker]\n{worker_toml}\n"
+        f'[[destinations]]\nname = "pacs"\nae_title = "PACS"\nhost = "127.0.0.1"\nport = {pacs_port}\n'
+    )
+    return config
+
+
+@dataclass
+class SplitNode:
+    """scp, an io worker and the sweeper, plus a gpu worker the test may kill and restart."""
+
+    config: Path
+    log: Path
+    parts: list[subprocess.Popen[bytes]]
+    gpu: subprocess.Popen[bytes]
+
+    def kill_gpu_worker(self) -> None:
+        """SIGKILL mid-work (no warm shutdown, no acknowledgement), then a fresh worker in its place."""
+        self.gpu.send_signal(signal.SIGKILL)
+        self.gpu.wait()
+        self.gpu = start_cxr("worker", self.config, self.log, "--queues", "gpu")
+
+
+@contextmanager
+def split_node(config: Path, log: Path) -> Iterator[SplitNode]:
+    parts = [start_cxr("scp", config, log), start_cxr("worker", config, log, "--queues", "io"),
+             start_cxr("sweeper", config, log)]
+    node = SplitNode(config, log, parts, start_cxr("worker", config, log, "--queues", "gpu"))
+    try:
+        yield node
+    finally:
+        for process in [*node.parts, node.gpu]:
+            process.terminate()
+        for process in [*node.parts, node.gpu]:
+            process.wait(timeout=60)

@@ -10,19 +10,17 @@ from fastapi import FastAPI
 
 from db.engine import make_engine, make_session_factory
 from db.settings import Settings
-from worker.celery_app import create_celery_app
+from worker.context import task_queue
 from worker.dashboard.app import create_app
 from worker.dashboard.services import DashboardServices
-from worker.queue import TaskQueue
 
 logger = logging.getLogger(__name__)
 
 
 def build_app(settings: Settings) -> FastAPI:
     (settings.spool_dir / ".incoming").mkdir(parents=True, exist_ok=True)
-    services = DashboardServices.build(
-        settings, make_session_factory(make_engine(settings.database_url)), TaskQueue(create_celery_app(settings))
-    )
+    sessions = make_session_factory(make_engine(settings.database_url))
+    services = DashboardServices.build(settings, sessions, task_queue(settings, sessions))
     return create_app(services)
 
 

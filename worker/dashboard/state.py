@@ -39,6 +39,7 @@ class OverviewState:
 class StudyState:
     study_id: int
     study_digest: str
+    stat: bool
     study_description: str | None
     first_received_at: datetime
     last_received_at: datetime
@@ -77,6 +78,7 @@ def study_state(services: DashboardServices, study_id: int) -> StudyState:
     return StudyState(
         study_id=detail.study_id,
         study_digest=uid_digest(detail.study_instance_uid),
+        stat=detail.stat,
         study_description=detail.study_description,
         first_received_at=detail.first_received_at,
         last_received_at=detail.last_received_at,

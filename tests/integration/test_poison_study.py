@@ -1,0 +1,72 @@
+"""A poison study: every attempt kills its worker. It ends DEAD_LETTER after N attempts; the other studies flow past."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from db import repository
+from db.engine import make_engine, make_session_factory
+from db.migrate import upgrade
+from db.models import JobState
+from tests.helpers.databases import redis_broker
+from tests.helpers.peers import free_port, storescp, wait_for_port
+from tests.helpers.node import split_node, split_node_config
+from tests.integration.test_worker_killed import copies
+
+pytestmark = pytest.mark.integration
+
+ATTEMPTS = 3
+
+
+def test_a_study_that_always_kills_its_worker_is_dead_lettered(rg1_dataset: pydicom.Dataset, tmp_path: Path) -> None:
+    broker = redis_broker()
+    port = free_port()
+    database_url = f"sqlite:///{tmp_path / 'var' / 'cxr.sqlite'}"
+    log = tmp_path / "node.log"
+    files = copies(rg1_dataset, tmp_path / "studies")
+    poison_uid = str(pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
+    with storescp(tmp_path / "pacs") as pacs:
+        config = split_node_config(tmp_path, broker, port, pacs, "queue_lease_s = 5.0\nanalysis_lease_s = 3.0\n"
+                                   f"sweep_interval_s = 1.0\nmax_attempts = {ATTEMPTS}")
+        upgrade(database_url)
+        engine = make_engine(database_url)
+        sessions = make_session_factory(engine)
+
+        def states() -> dict[str, JobState]:
+            with sessions() as s:
+                return {("poison" if uid == poison_uid else uid): job.state
+                        for uid in (str(pydicom.dcmread(f, stop_before_pixels=True).StudyInstanceUID) for f in files)
+                        for job in repository.list_jobs(s, uid)}
+
+        kills = 0
+        try:
+            with split_node(config, log) as node:
+                wait_for_port(port)
+                # The poison study first, so the others queue behind it.
+                assert subprocess.run(["storescu", "-aec", "CXR_AI", "127.0.0.1", str(port), *map(str, files)],
+                                      capture_output=True).returncode == 0
+                deadline = time.monotonic() + 240
+                while time.monotonic() < deadline:
+                    now = states()
+                    if now.get("poison") is JobState.ANALYZING:
+                        node.kill_gpu_worker()  # the "crash" this study causes, every time
+                        kills += 1
+                        while states().get("poison") is JobState.ANALYZING and time.monotonic() < deadline:
+                            time.sleep(0.1)  # until the sweeper takes the lease back
+                    others = [state for uid, state in now.items() if uid != "poison"]
+                    if now.get("poison") is JobState.DEAD_LETTER and others.count(JobState.DELIVERED) == len(files) - 1:
+                        break
+                    time.sleep(0.05)
+                with sessions() as s:
+                    (poison,) = repository.list_jobs(s, poison_uid)
+                final = states()
+        finally:
+            engine.dispose()
+    assert poison.state is JobState.DEAD_LETTER and f"gave up after {ATTEMPTS} attempts" in (poison.reason or "")
+    assert poison.attempts == ATTEMPTS and kills == ATTEMPTS
+    assert [s for uid, s in final.items() if uid != "poison"] == [JobState.DELIVERED] * (len(files) - 1)
