@@ -10,7 +10,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
-from db.models import Delivery, DeliveryState, JobState, ResultObject, utcnow
+from db.models import Delivery, DeliveryAttempt, DeliveryState, JobState, ResultObject, utcnow
 from db.records import DeliveryWork
 from db.repository import NotFoundError, job_state, transition_job
 
@@ -62,6 +62,7 @@ def record_delivery_attempt(session: Session, delivery_id: int, state: DeliveryS
     d.state = state
     d.last_error = error
     d.updated_at = utcnow()
+    session.add(DeliveryAttempt(delivery_id=delivery_id, outcome=state, error=error))
     return d.attempts
 
 
@@ -108,6 +109,8 @@ def await_commitment(session: Session, delivery_id: int) -> DeliveryState:
     session.execute(
         update(Delivery).where(Delivery.id == delivery_id).values(attempts=Delivery.attempts + 1, updated_at=now)
     )
+    session.add(DeliveryAttempt(delivery_id=delivery_id, outcome=DeliveryState.COMMIT_PENDING,
+                                error="stored; storage commitment requested"))
     session.execute(
         update(Delivery)
         .where(Delivery.id == delivery_id, Delivery.state == DeliveryState.PENDING)
@@ -152,6 +155,9 @@ def record_commitment(
                 .values(state=state, last_error=error, updated_at=utcnow())
             ),
         )
+        if changed.rowcount:
+            session.add(DeliveryAttempt(delivery_id=d.id, outcome=state,
+                                        error=error or "storage commitment report: committed"))
         if changed.rowcount and state is DeliveryState.DEAD_LETTER:
             transition_job(session, d.result_object.job_id, JobState.DEAD_LETTER, reason=error)
         jobs.add(d.result_object.job_id)

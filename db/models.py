@@ -219,6 +219,22 @@ class Delivery(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     result_object: Mapped[ResultObject] = relationship(back_populates="deliveries")
+    attempt_log: Mapped[list[DeliveryAttempt]] = relationship(back_populates="delivery", order_by="DeliveryAttempt.id")
+
+
+class DeliveryAttempt(Base):
+    """One C-STORE of a result object (or one commitment report about it), with its outcome: the dashboard's history."""
+
+    __tablename__ = "delivery_attempt"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("delivery.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    outcome: Mapped[DeliveryState] = mapped_column(_enum(DeliveryState, "delivery_state"))
+    """SENT, COMMIT_PENDING (stored, commitment awaited), PENDING (failed, will retry) or DEAD_LETTER."""
+    error: Mapped[str | None] = mapped_column(Text)
+
+    delivery: Mapped[Delivery] = relationship(back_populates="attempt_log")
 
 
 class AuditEvent(Base):

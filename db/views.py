@@ -104,6 +104,13 @@ class EventRow:
 
 
 @dataclass(frozen=True)
+class AttemptRow:
+    at: datetime
+    outcome: DeliveryState
+    error: str | None
+
+
+@dataclass(frozen=True)
 class DeliveryRow:
     delivery_id: int
     destination_name: str
@@ -111,6 +118,7 @@ class DeliveryRow:
     attempts: int
     last_error: str | None
     updated_at: datetime
+    history: tuple[AttemptRow, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -306,7 +314,8 @@ def _result_row(r: ResultObject) -> ResultRow:
         r.id,
         r.kind.value,
         uid_digest(r.sop_instance_uid),
-        tuple(DeliveryRow(d.id, d.destination_name, d.state, d.attempts, d.last_error, d.updated_at)
+        tuple(DeliveryRow(d.id, d.destination_name, d.state, d.attempts, d.last_error, d.updated_at,
+                          tuple(AttemptRow(a.at, a.outcome, a.error) for a in d.attempt_log))
               for d in r.deliveries),
     )
 

@@ -9,7 +9,7 @@ import pytest
 
 from db import deliveries, repository, views
 from db.engine import SessionFactory
-from db.models import AuditKind, JobState, utcnow
+from db.models import AuditKind, DeliveryState, JobState, utcnow
 from tests.helpers.peers import free_port, received, storescp
 from tests.worker.test_pipeline import context_for, record, with_pacs
 from tests.worker.test_sweeper import SETTINGS, queued_job
@@ -60,6 +60,12 @@ def test_a_dead_lettered_delivery_is_re_sent_and_the_job_settles(
     with session_factory() as s:
         job_id = deliveries.delivery_work(s, sent[0]).job_id
         assert repository.job_state(s, job_id) is JobState.DELIVERED
+        detail = views.study_detail(s, views.study_of_job(s, job_id))
+    (job,) = detail.jobs
+    history = [d.history for r in job.results for d in r.deliveries]
+    assert len(history) == 3 and all([a.outcome for a in h] == [DeliveryState.PENDING, DeliveryState.SENT]
+                                     for h in history), "each attempt is kept with its outcome"
+    assert all("pacs" in (h[0].error or "") and h[1].error is None for h in history)
     with pytest.raises(NotAllowedError):
         resend_delivery(session_factory, sent.append, sent[0], actor="otto")
     assert operator_actions(session_factory)[0] == ("otto", f"re-send delivery {sent[-1]} to pacs")
