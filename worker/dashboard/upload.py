@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import UploadFile
+from fastapi.concurrency import run_in_threadpool
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
@@ -76,9 +77,10 @@ async def accept_upload(services: DashboardServices, upload: UploadFile) -> Uplo
     path = await _save(upload, incoming, services.settings.dashboard.upload_max_bytes)
     try:
         suffix = _raster_suffix(path)
+        # Detection and the fsynced ingest block: they run in the thread pool, not on the event loop.
         if suffix is not None:
-            return _analyse_raster(services, path, suffix)
-        return _ingest_dicom(services, path)
+            return await run_in_threadpool(_analyse_raster, services, path, suffix)
+        return await run_in_threadpool(_ingest_dicom, services, path)
     finally:
         path.unlink(missing_ok=True)  # adopted files were renamed away; anything left here is not needed
 

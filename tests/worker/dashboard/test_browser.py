@@ -88,6 +88,7 @@ def test_operator_session_in_a_real_browser(browser: Any, site: Site, tmp_path: 
     (job,) = site.node.jobs(str(site.studies[0].StudyInstanceUID))
     browser.get(f"{site.node.dashboard_url}/studies")
     by_css(browser, f"#studies a[href='/studies/{job.study_id}']")[0].click()
+    eventually(lambda: browser.current_url.endswith(f"/studies/{job.study_id}"), browser, 30, reload=False)
     assert len(by_css(browser, "table.findings tr")) >= 2, "the RG1 study should list its findings"
     assert len(by_css(browser, "ol.timeline li")) >= 3
     assert image_loaded(browser, "img.overlay")
@@ -102,7 +103,7 @@ def test_operator_session_in_a_real_browser(browser: Any, site: Site, tmp_path: 
     browser.get(f"{site.node.dashboard_url}/upload")
     by_css(browser, "input#file")[0].send_keys(str(copy_path))
     by_css(browser, "button#upload")[0].click()
-    assert "/studies/" in browser.current_url
+    eventually(lambda: "/studies/" in browser.current_url, browser, 60, reload=False)  # the POST answers by redirect
     eventually(lambda: image_loaded(browser, "img.overlay") and len(by_css(browser, "table.findings tr")) >= 2,
                browser)
     assert site.node.jobs(str(ds.StudyInstanceUID)), "the upload went through the pipeline"
@@ -113,7 +114,7 @@ def test_operator_session_in_a_real_browser(browser: Any, site: Site, tmp_path: 
     browser.get(f"{site.node.dashboard_url}/upload")
     by_css(browser, "input#file")[0].send_keys(str(png))
     by_css(browser, "button#upload")[0].click()
-    assert "/uploads/" in browser.current_url
+    eventually(lambda: "/uploads/" in browser.current_url, browser, 60, reload=False)  # after detection on the spot
     eventually(lambda: image_loaded(browser, "img.overlay"), browser, 10)
     assert len(by_css(browser, "table.findings tr")) >= 2
     browser.save_screenshot(str(ARTIFACTS / "upload.png"))
