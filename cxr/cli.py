@@ -96,7 +96,7 @@ def scp(config: ConfigOption = None) -> None:
     """Run the DICOM listener (C-ECHO, C-STORE) and study completion."""
     from db.engine import make_engine, make_session_factory
     from dicom_node.scp import start_node
-    from worker.context import task_queue
+    from worker.queue import task_queue
 
     settings = _settings(config, "scp")
     # pynetdicom streams received data sets into temporary files; in the spool's own .incoming a received file is
@@ -168,7 +168,7 @@ def sweeper(config: ConfigOption = None) -> None:
     """Send again work whose message or worker was lost, dead-letter jobs that used all their attempts, and apply
     retention to the spool."""
     from db.engine import make_engine, make_session_factory
-    from worker.context import task_queue
+    from worker.queue import task_queue
     from worker.retention import purge_spool
     from worker.sweeper import run
 
@@ -298,7 +298,7 @@ def requeue(job_id: int, config: ConfigOption = None) -> None:
     """Analyse a job again (same result UIDs); dead-lettered deliveries are sent again."""
     from db.engine import make_engine, make_session_factory
     from db.repository import NotFoundError
-    from worker.context import task_queue
+    from worker.queue import task_queue
     from worker.operations import NotAllowedError, requeue_job
 
     settings = _settings(config, "requeue")

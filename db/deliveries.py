@@ -109,8 +109,7 @@ def await_commitment(session: Session, delivery_id: int) -> DeliveryState:
     session.execute(
         update(Delivery).where(Delivery.id == delivery_id).values(attempts=Delivery.attempts + 1, updated_at=now)
     )
-    session.add(DeliveryAttempt(delivery_id=delivery_id, outcome=DeliveryState.COMMIT_PENDING,
-                                error="stored; storage commitment requested"))
+    session.add(DeliveryAttempt(delivery_id=delivery_id, outcome=DeliveryState.COMMIT_PENDING, error=None))
     session.execute(
         update(Delivery)
         .where(Delivery.id == delivery_id, Delivery.state == DeliveryState.PENDING)
@@ -156,8 +155,7 @@ def record_commitment(
             ),
         )
         if changed.rowcount:
-            session.add(DeliveryAttempt(delivery_id=d.id, outcome=state,
-                                        error=error or "storage commitment report: committed"))
+            session.add(DeliveryAttempt(delivery_id=d.id, outcome=state, error=error))
         if changed.rowcount and state is DeliveryState.DEAD_LETTER:
             transition_job(session, d.result_object.job_id, JobState.DEAD_LETTER, reason=error)
         jobs.add(d.result_object.job_id)

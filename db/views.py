@@ -1,4 +1,4 @@
-"""Read models for the dashboard and /metrics: the queries behind every page, and only those.
+"""Read models for the dashboard: the queries behind its pages, and only those (``db/metrics.py`` has /metrics').
 
 Nothing here returns patient-identifying data: studies are named by row id and a keyed digest of their UID.
 """
@@ -6,12 +6,12 @@ Nothing here returns patient-identifying data: studies are named by row id and a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import Select, case, func, select
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
 
 from db.models import (
     AuditEvent,
@@ -148,30 +148,6 @@ class StudyDetail:
     last_received_at: datetime
     instances: tuple[InstanceRow, ...]
     jobs: tuple[JobDetail, ...]
-
-
-@dataclass(frozen=True)
-class Histogram:
-    """Cumulative bucket counts (Prometheus semantics: each bound counts values ≤ it), their sum and count."""
-
-    bounds: tuple[float, ...]
-    cumulative: tuple[int, ...]
-    total: float
-    count: int
-
-
-@dataclass(frozen=True)
-class MetricsSnapshot:
-    instances_received: int
-    associations: dict[str, int]
-    jobs_by_state: dict[JobState, int]
-    analysis_seconds: Histogram
-    end_to_end_seconds: Histogram
-    delivery_attempts: int
-    delivery_failures: int
-    dead_letter_jobs: int
-    dead_letter_deliveries: int
-    deliveries_by_state: dict[DeliveryState, int] = field(default_factory=dict)
 
 
 # --- overview ----------------------------------------------------------------------------------------------------
@@ -360,51 +336,3 @@ def audit_trail(session: Session, limit: int = 100, kinds: Sequence[AuditKind] |
         query = query.where(AuditEvent.kind.in_(kinds))
     return [AuditRecord(a.at, a.kind.value, a.actor, a.calling_ae_title, a.peer_address, a.detail)
             for a in session.scalars(query)]
-
-
-# --- metrics -----------------------------------------------------------------------------------------------------
-
-
-ANALYSIS_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
-END_TO_END_BUCKETS = (1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
-
-
-def _histogram(session: Session, column: InstrumentedAttribute[float | None], bounds: Sequence[float]) -> Histogram:
-    """One query: the count, the sum and the cumulative count at each bound, over the rows where it was measured."""
-    counts = session.execute(
-        select(
-            func.count(),
-            func.coalesce(func.sum(column), 0.0),
-            *(func.coalesce(func.sum(case((column <= b, 1), else_=0)), 0) for b in bounds),
-        ).where(column.is_not(None))
-    ).one()
-    return Histogram(tuple(bounds), tuple(int(c) for c in counts[2:]), float(counts[1]), int(counts[0]))
-
-
-def metrics_snapshot(session: Session) -> MetricsSnapshot:
-    rows = session.execute(
-        select(AuditEvent.kind, func.count())
-        .where(AuditEvent.kind.in_([AuditKind.ASSOCIATION_ACCEPTED, AuditKind.ASSOCIATION_REJECTED]))
-        .group_by(AuditEvent.kind)
-    )
-    audit = {kind: count for kind, count in rows.all()}
-    by_state = deliveries_by_state(session)
-    attempts = int(session.scalar(select(func.coalesce(func.sum(Delivery.attempts), 0))) or 0)
-    # Every attempt that did not end in the (single) successful store of its delivery failed.
-    succeeded = by_state.get(DeliveryState.SENT, 0) + by_state.get(DeliveryState.COMMIT_PENDING, 0)
-    jobs = job_counts_by_state(session)
-    return MetricsSnapshot(
-        instances_received=int(session.scalar(select(func.count()).select_from(Instance)) or 0),
-        associations={
-            "accepted": audit.get(AuditKind.ASSOCIATION_ACCEPTED, 0),
-            "rejected": audit.get(AuditKind.ASSOCIATION_REJECTED, 0),
-        },
-        jobs_by_state=jobs,
-        analysis_seconds=_histogram(session, Job.analysis_seconds, ANALYSIS_BUCKETS),
-        end_to_end_seconds=_histogram(session, Job.end_to_end_seconds, END_TO_END_BUCKETS),
-        delivery_attempts=attempts,
-        delivery_failures=max(0, attempts - succeeded),
-        dead_letter_jobs=jobs.get(JobState.DEAD_LETTER, 0),
-        dead_letter_deliveries=by_state.get(DeliveryState.DEAD_LETTER, 0),
-        deliveries_by_state=by_state,
-    )

@@ -8,8 +8,7 @@ from db.engine import SessionFactory, make_engine, make_session_factory
 from db.settings import Settings
 from models.protocol import Detector, DetectorOptions
 from models.registry import load_detector
-from worker.celery_app import create_celery_app
-from worker.queue import TaskQueue, stat_lookup
+from worker.queue import TaskQueue, task_queue
 
 
 @dataclass
@@ -36,10 +35,6 @@ def build_context(settings: Settings) -> WorkerContext:
     sessions = make_session_factory(make_engine(settings.database_url))
     return WorkerContext(settings=settings, session_factory=sessions, queue=task_queue(settings, sessions))
 
-
-def task_queue(settings: Settings, session_factory: SessionFactory) -> TaskQueue:
-    """The queue every process enqueues through: STAT studies' jobs take the ``stat`` lane."""
-    return TaskQueue(create_celery_app(settings), stat_lookup(session_factory))
 
 
 def install(context: WorkerContext) -> None:

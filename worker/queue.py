@@ -9,7 +9,8 @@ from celery import Celery
 
 from db import repository
 from db.engine import SessionFactory
-from worker.celery_app import ANALYZE_TASK, DELIVER_TASK, GPU_QUEUE, IO_QUEUE, STAT_QUEUE
+from db.settings import Settings
+from worker.celery_app import ANALYZE_TASK, DELIVER_TASK, GPU_QUEUE, IO_QUEUE, STAT_QUEUE, create_celery_app
 
 QUEUES = (STAT_QUEUE, GPU_QUEUE, IO_QUEUE)
 
@@ -52,3 +53,8 @@ class TaskQueue:
         except Exception as exc:  # broker down, or a queue not declared yet
             logger.warning("queue depths unavailable: %s", type(exc).__name__)
         return {name: depths.get(name) for name in QUEUES}
+
+
+def task_queue(settings: Settings, session_factory: SessionFactory) -> TaskQueue:
+    """The queue every process enqueues through: STAT studies' jobs take the ``stat`` lane."""
+    return TaskQueue(create_celery_app(settings), stat_lookup(session_factory))

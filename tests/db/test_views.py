@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from db import repository, views
+from db import metrics, repository, views
 from db.engine import SessionFactory
 from db.models import Job, JobState, utcnow
 from tests.db.test_repository import facts
@@ -55,7 +55,7 @@ def test_pages_and_filters(session_factory: SessionFactory) -> None:
 def test_histograms_are_cumulative_like_prometheus(session_factory: SessionFactory) -> None:
     finished_jobs(session_factory, [0.5, 3.0, 3.0, 40.0, 5000.0], [1.0] * 5)
     with session_factory() as s:
-        snapshot = views.metrics_snapshot(s)
+        snapshot = metrics.metrics_snapshot(s)
     e2e = snapshot.end_to_end_seconds
     cumulative = dict(zip(e2e.bounds, e2e.cumulative, strict=True))
     assert (cumulative[1.0], cumulative[2.5], cumulative[5.0], cumulative[60.0], cumulative[3600.0]) == (1, 1, 3, 4, 4)

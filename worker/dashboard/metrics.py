@@ -14,14 +14,14 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from db import views
+from db import metrics
 from db.engine import SessionFactory
 from db.models import DeliveryState, JobState
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def _histogram(name: str, documentation: str, histogram: views.Histogram) -> HistogramMetricFamily:
+def _histogram(name: str, documentation: str, histogram: metrics.Histogram) -> HistogramMetricFamily:
     buckets = [(f"{bound:g}", float(count)) for bound, count in zip(histogram.bounds, histogram.cumulative)]
     buckets.append(("+Inf", float(histogram.count)))
     return HistogramMetricFamily(name, documentation, buckets=buckets, sum_value=histogram.total)
@@ -34,7 +34,7 @@ class NodeCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         with self._session_factory() as session:
-            snapshot = views.metrics_snapshot(session)
+            snapshot = metrics.metrics_snapshot(session)
         yield CounterMetricFamily("cxr_instances_received", "DICOM instances received and recorded.",
                                   value=snapshot.instances_received)
         associations = CounterMetricFamily("cxr_associations", "DICOM associations by outcome.", labels=["outcome"])

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from db.engine import make_engine, make_session_factory
 from db.settings import Settings
-from worker.context import task_queue
+from worker.queue import task_queue
 from worker.dashboard.app import create_app
 from worker.dashboard.services import DashboardServices
 

@@ -27,7 +27,6 @@ from db import repository
 from db.models import utcnow
 from dicom_node.handlers import Arrival, ingest
 from dicom_node.scp import SECONDARY_CAPTURE, STORAGE_SOP_CLASSES, TRANSFER_SYNTAXES
-from dicom_node.validation import Status
 from worker.encode.common import banner_for
 from worker.dashboard.services import DashboardServices
 from worker.quicklook import detect_file
