@@ -56,7 +56,7 @@ def _target(text: str) -> Destination:
 def _load_or_exit(load: Callable[[], Detector]) -> Detector:
     """A detector that cannot load (unknown name, weights not placed) stops the command with its reason, at start."""
     from models.registry import UnknownDetectorError
-    from models.xrv import WeightsMissingError
+    from models.checkpoint import WeightsMissingError
 
     try:
         return load()
@@ -320,6 +320,17 @@ def db_upgrade(config: ConfigOption = None) -> None:
     settings = _settings(config, "db")
     upgrade(settings.database_url)
     console.print("database is at the newest schema")
+
+
+def _add_training_commands() -> None:
+    from cxr.training import evaluate_command, model_app, train_app
+
+    app.add_typer(train_app, name="train")
+    app.add_typer(model_app, name="model")
+    app.command("evaluate")(evaluate_command)
+
+
+_add_training_commands()
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ from models.protocol import Box, Finding, ImageResult, Provenance
 logger = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
+MAX_CANDIDATES = 50
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,10 @@ class BaselineDetector:
         thorax_width = _mask_width(mask) or small.shape[1]
         findings = tuple(self._finding(c, resize, thorax_width, image.spacing_mm) for c in kept)
         best = max((c.score for c in candidates), default=0.0)
-        return ImageResult(abnormality_score=round(best, 4), findings=findings)
+        # Every blob below the threshold too, for evaluation (AUROC and mAP need the low scores).
+        everything = tuple(self._finding(c, resize, thorax_width, image.spacing_mm)
+                           for c in _suppress_overlaps(candidates)[:MAX_CANDIDATES])
+        return ImageResult(abnormality_score=round(best, 4), findings=findings, candidates=everything)
 
     def _candidates(self, small: FloatImage, enhanced: U8Image, mask: npt.NDArray[np.uint8]) -> list[_Candidate]:
         p = self.parameters

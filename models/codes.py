@@ -47,6 +47,7 @@ class FindingLabel(enum.StrEnum):
     CALCIFICATION = "Calcification"
     ILD = "ILD"
     OTHER_LESION = "Other lesion"
+    COVID19 = "COVID-19"
 
 
 FINDING_CODES: dict[FindingLabel, CodedConcept] = {
@@ -69,6 +70,8 @@ FINDING_CODES: dict[FindingLabel, CodedConcept] = {
     FindingLabel.CALCIFICATION: CodedConcept("DCM", "112063", "Abnormal calcifications"),  # [cid6101]
     FindingLabel.ILD: CodedConcept("SCT", "233703007", "Interstitial lung disease"),  # [hl7]
     FindingLabel.OTHER_LESION: CodedConcept("SCT", "52988006", "Lesion"),  # [dicom]
+    # [hl7] FSN "Disease caused by severe acute respiratory syndrome coronavirus 2 (disorder)", over LO's 64 characters
+    FindingLabel.COVID19: CodedConcept("SCT", "840539006", "Disease caused by SARS-CoV-2"),
 }
 
 # Where each finding lies (SNOMED CT body structures [dicom]).
@@ -99,6 +102,7 @@ FINDING_SITES: dict[FindingLabel, CodedConcept] = {
     FindingLabel.CALCIFICATION: THORAX,
     FindingLabel.ILD: LUNG,
     FindingLabel.OTHER_LESION: THORAX,
+    FindingLabel.COVID19: LUNG,
 }
 
 # Public models' label names → ours. ``None``: no code verified yet (see UNMAPPED); a model with it cannot load.
@@ -139,6 +143,17 @@ VINDR_LABELS: dict[str, FindingLabel | None] = {
     "Pneumothorax": FindingLabel.PNEUMOTHORAX,
     "Pulmonary fibrosis": FindingLabel.FIBROSIS,
 }
+
+# The public training sets' names (``models.datasets``). ChestX-ray14's are torchxrayvision's, whose NIH model they
+# trained; its box file says "Infiltrate" where its label file says "Infiltration".
+NIH_LABELS: dict[str, FindingLabel | None] = {**XRV_LABELS, "Infiltrate": FindingLabel.INFILTRATION}
+PNEUMONIA_LABELS: dict[str, FindingLabel | None] = {"PNEUMONIA": FindingLabel.PNEUMONIA}
+COVID_LABELS: dict[str, FindingLabel | None] = {
+    "COVID": FindingLabel.COVID19,
+    "Lung_Opacity": FindingLabel.LUNG_OPACITY,
+    "Viral Pneumonia": FindingLabel.PNEUMONIA,  # the coarser concept: the image does not show the virus
+}
+GENERIC_LABELS: dict[str, FindingLabel | None] = {label.value: label for label in FindingLabel}
 
 UNMAPPED: dict[str, str] = {
     "Pleural_Thickening": "no SNOMED CT concept verified against an authoritative source yet",

@@ -50,6 +50,9 @@ class ImageResult:
     findings: tuple[Finding, ...]
     heatmap: FloatImage | None = field(default=None, compare=False, repr=False)
     """Optional localisation heat in [0, 1], any resolution with the source's aspect ratio (e.g. a Grad-CAM)."""
+    candidates: tuple[Finding, ...] = field(default=(), compare=False, repr=False)
+    """Every output before the operating thresholds (each label's image score, every proposed box), for evaluation:
+    AUROC and mAP need the scores below the threshold too. Empty when the backend keeps none."""
 
 
 @dataclass(frozen=True)

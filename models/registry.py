@@ -1,7 +1,8 @@
 """The detector registry: the ``detector`` setting names a backend; each process loads it once and reuses it.
 
 Names: ``baseline``; ``xrv:<weights>`` (torchxrayvision, e.g. ``xrv:densenet121-res224-all``);
-``torchvision:<checkpoint file>``; ``two-stage:<classifier>+<detector>``.
+``torchvision:<name>`` and ``classifier:<name>`` (checkpoints from ``cxr train``, registered with ``cxr model register``);
+``two-stage:<classifier>+<detector>``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ def _torchvision(argument: str, options: DetectorOptions) -> Detector:
     return TorchvisionDetector(argument, options)
 
 
+def _classifier(argument: str, options: DetectorOptions) -> Detector:
+    from models.classifier import ClassifierDetector
+
+    return ClassifierDetector(argument, options)
+
+
 def _two_stage(argument: str, options: DetectorOptions) -> Detector:
     from models.twostage import TwoStageDetector
 
@@ -46,6 +53,7 @@ _FACTORIES: dict[str, Callable[[str, DetectorOptions], Detector]] = {
     "baseline": lambda _argument, _options: BaselineDetector(),
     "xrv": _xrv,
     "torchvision": _torchvision,
+    "classifier": _classifier,
     "two-stage": _two_stage,
 }
 

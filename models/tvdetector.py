@@ -1,94 +1,66 @@
-"""``torchvision:<checkpoint>``: a torchvision object detector for VinDr-CXR's classes, from a checkpoint file.
+"""``torchvision:<name>``: a torchvision object detector from a checkpoint (``models.checkpoint``).
 
-A checkpoint is one ``torch.save`` dictionary: the architecture's name, its ``state_dict``, and the metadata the
-worker needs (labels in class order, input size, per-label score thresholds, version). ``save_checkpoint`` writes it;
-the training command produces these, and the tests make one from a randomly initialised model.
+``<name>`` is a model registered with ``cxr model register`` (``<name>.pt`` in the weights folder), a file name
+there, or an absolute path. ``cxr train detector`` makes these; the tests also make one from a random model.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import torch
-from torch import nn
-from torchvision.models import detection
 
+from models.architectures import build_detector
+from models.checkpoint import CheckpointMetadata, load_checkpoint, resolve, sha256_of
 from models.codes import VINDR_LABELS
 from models.device import resolve_device
 from models.imaging import DecodedImage
 from models.preprocess import letterbox
 from models.protocol import Box, DetectorOptions, Finding, ImageResult, Provenance
-from models.xrv import WeightsMissingError, sha256_of
 
 logger = logging.getLogger(__name__)
 
-ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
-    "fasterrcnn_resnet50_fpn_v2": detection.fasterrcnn_resnet50_fpn_v2,
-    "retinanet_resnet50_fpn_v2": detection.retinanet_resnet50_fpn_v2,
-}
-FORMAT = 1
+
+def output_codes(metadata: CheckpointMetadata) -> dict[str, str | None]:
+    """Each output name's finding label; checkpoints from before codes were recorded carry VinDr-CXR's classes."""
+    if metadata.codes:
+        return dict(metadata.codes)
+    return {name: (None if VINDR_LABELS.get(name) is None else str(VINDR_LABELS[name])) for name in metadata.labels}
 
 
-@dataclass(frozen=True)
-class CheckpointMetadata:
-    architecture: str
-    labels: list[str]
-    """Class names in order; class index i+1 is labels[i] (0 is the background)."""
-    input_size: int = 1024
-    thresholds: dict[str, float] = field(default_factory=dict)
-    default_threshold: float = 0.5
-    version: str = "0"
-    format: int = FORMAT
-
-
-def build_model(metadata: CheckpointMetadata) -> nn.Module:
-    if metadata.architecture not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {metadata.architecture!r}; known: {', '.join(ARCHITECTURES)}")
-    # No pretrained download: every weight comes from the checkpoint. The model's own transform must not resize the
-    # letterboxed input again.
-    return ARCHITECTURES[metadata.architecture](weights=None, weights_backbone=None,
-                                                 num_classes=len(metadata.labels) + 1,
-                                                 min_size=metadata.input_size, max_size=metadata.input_size)
-
-
-def save_checkpoint(model: nn.Module, metadata: CheckpointMetadata, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"metadata": asdict(metadata), "state_dict": model.state_dict()}, path)
-
-
-def load_checkpoint(path: Path) -> tuple[CheckpointMetadata, dict[str, Any]]:
-    if not path.is_file():
-        raise WeightsMissingError(f"detector checkpoint not found: place {path.name} in {path.parent} "
-                                  "(a checkpoint written by models.tvdetector.save_checkpoint)")
-    content = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain data only: no code runs
-    metadata = CheckpointMetadata(**content["metadata"])
-    if metadata.format != FORMAT:
-        raise ValueError(f"{path.name}: checkpoint format {metadata.format}, this release reads {FORMAT}")
-    return metadata, content["state_dict"]
+def training_parameters(metadata: CheckpointMetadata) -> dict[str, str]:
+    """The provenance every result object carries: what the model was trained on, and how well it did."""
+    parameters = {"input_size": str(metadata.input_size)}
+    if metadata.training.get("dataset"):
+        parameters["trained_on"] = str(metadata.training["dataset"])[:200]
+    for key in ("auroc_macro", "map_50", "f1_macro"):
+        if key in metadata.metrics:
+            parameters[f"validation_{key}"] = f"{float(metadata.metrics[key]):.4f}"
+    return parameters
 
 
 class TorchvisionDetector:
     def __init__(self, checkpoint: str, options: DetectorOptions) -> None:
-        path = Path(checkpoint) if Path(checkpoint).is_absolute() else options.weights_dir / checkpoint
+        path = resolve(checkpoint, options.weights_dir)
         self.metadata, state = load_checkpoint(path)
-        model = build_model(self.metadata)
+        if self.metadata.kind != "detector":
+            raise ValueError(f"{path.name} is a {self.metadata.kind} checkpoint: load it as classifier:{checkpoint}")
+        model = build_detector(self.metadata.architecture, len(self.metadata.labels), self.metadata.input_size)
         model.load_state_dict(state)
         self.device = resolve_device(options.device)
         self.model = model.to(self.device).eval()
-        self._codes = {i + 1: VINDR_LABELS.get(name) for i, name in enumerate(self.metadata.labels)}
-        self.labels = tuple(sorted({str(label) for label in self._codes.values() if label is not None}))
+        codes = output_codes(self.metadata)
+        self._codes = {i + 1: codes.get(name) for i, name in enumerate(self.metadata.labels)}
+        self.labels = tuple(sorted({label for label in self._codes.values() if label is not None}))
         self._thresholds = {**self.metadata.thresholds, **options.thresholds}
         self.abnormal_threshold = self.metadata.default_threshold
         self.provenance = Provenance(
             name=f"torchvision {self.metadata.architecture}",
             version=self.metadata.version,
             weights_sha256=sha256_of(path),
-            parameters={"input_size": str(self.metadata.input_size),
+            parameters={**training_parameters(self.metadata),
                         "default_threshold": f"{self.metadata.default_threshold:g}",
                         **{f"threshold {k}": f"{v:g}" for k, v in sorted(self._thresholds.items())}},
         )
@@ -105,17 +77,20 @@ class TorchvisionDetector:
             outputs = self.model(tensors)
         results = []
         for (_, transform), output in zip(prepared, outputs, strict=True):
-            findings = []
+            findings, candidates = [], []
             for box, class_index, score in zip(output["boxes"].float().cpu().tolist(),
                                                output["labels"].cpu().tolist(), output["scores"].float().cpu().tolist(),
                                                strict=True):
                 name = self.metadata.labels[class_index - 1]
                 label = self._codes.get(class_index)
-                if label is None or score < self.threshold(name):
-                    continue
                 x0, y0, x1, y1 = transform.to_source((box[0], box[1], box[2], box[3]))
-                if x1 > x0 and y1 > y0:
-                    findings.append(Finding(str(label), float(score), Box(x0, y0, x1, y1)))
+                if label is None or not (x1 > x0 and y1 > y0):
+                    continue
+                finding = Finding(label, float(score), Box(x0, y0, x1, y1))
+                candidates.append(finding)
+                if score >= self.threshold(name):
+                    findings.append(finding)
             score = max((f.probability for f in findings), default=0.0)
-            results.append(ImageResult(score, tuple(sorted(findings, key=lambda f: -f.probability))))
+            results.append(ImageResult(score, tuple(sorted(findings, key=lambda f: -f.probability)), None,
+                                       tuple(candidates)))
         return results

@@ -12,9 +12,11 @@ from models.codes import XRV_LABELS, require_known_labels
 from models.imaging import DecodedImage, decode_dataset
 from models.protocol import DetectorOptions, ImageResult
 from models.registry import load_detector
-from models.tvdetector import TorchvisionDetector, load_checkpoint
+from models.checkpoint import load_checkpoint
+from models.tvdetector import TorchvisionDetector
 from models.twostage import TwoStageDetector
-from models.xrv import WeightsMissingError, XrvDetector, sha256_of
+from models.checkpoint import WeightsMissingError, sha256_of
+from models.xrv import XrvDetector
 from tests.models.weights import write_detector_checkpoint, write_xrv_weights, xrv_weights_path
 
 DENSENET = "densenet121-res224-all"

@@ -12,7 +12,8 @@ import torch
 import torchvision
 import torchxrayvision as xrv
 
-from models.tvdetector import CheckpointMetadata, build_model, save_checkpoint
+from models.architectures import build_detector
+from models.checkpoint import CheckpointMetadata, save_checkpoint
 
 VINDR_CLASSES = ["Aortic enlargement", "Atelectasis", "Calcification", "Cardiomegaly", "Consolidation", "ILD",
                  "Infiltration", "Lung Opacity", "Nodule/Mass", "Other lesion", "Pleural effusion",
@@ -50,5 +51,5 @@ def write_detector_checkpoint(directory: Path, name: str = "vindr.pt", input_siz
                                   input_size=input_size, thresholds={"Nodule/Mass": 0.0},
                                   default_threshold=default_threshold, version="test-1")
     path = directory / name
-    save_checkpoint(build_model(metadata), metadata, path)
+    save_checkpoint(build_detector(metadata.architecture, len(VINDR_CLASSES), input_size), metadata, path)
     return path

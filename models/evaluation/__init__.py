@@ -1,0 +1,1 @@
+"""``cxr evaluate``: metrics (scikit-learn, torchmetrics), plots and a report for any registered detector."""

@@ -1,0 +1,1 @@
+"""``cxr train``: fine-tune classifiers and detectors on local datasets through the serving preprocessing."""
