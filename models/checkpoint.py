@@ -103,6 +103,17 @@ def load_checkpoint(path: Path) -> tuple[CheckpointMetadata, dict[str, Any]]:
     return metadata, content["state_dict"]
 
 
+def load_for_serving(argument: str, weights_dir: Path, kind: ModelKind) -> tuple[Path, CheckpointMetadata,
+                                                                                   dict[str, Any]]:
+    """The checkpoint a ``classifier:`` or ``torchvision:`` name points at, refused if it is the other kind."""
+    path = resolve(argument, weights_dir)
+    metadata, state = load_checkpoint(path)
+    if metadata.kind != kind:
+        prefix = "torchvision" if metadata.kind == ModelKind.DETECTOR else "classifier"
+        raise ValueError(f"{path.name} is a {metadata.kind} checkpoint: load it as {prefix}:{argument}")
+    return path, metadata, state
+
+
 def verify_checksum(path: Path) -> str:
     """The file's sha256, checked against its ``.sha256`` file when there is one."""
     digest = sha256_of(path)

@@ -17,7 +17,7 @@ import torch
 
 from models.architectures import build_classifier, cam_layer
 from models.cam import CamLocaliser
-from models.checkpoint import load_checkpoint, resolve, sha256_of
+from models.checkpoint import ModelKind, load_for_serving, sha256_of
 from models.device import resolve_device
 from models.imaging import DecodedImage
 from models.preprocess import Letterbox, letterbox
@@ -31,10 +31,7 @@ HEAT_FRACTION = 0.5
 
 class ClassifierDetector:
     def __init__(self, checkpoint: str, options: DetectorOptions) -> None:
-        path = resolve(checkpoint, options.weights_dir)
-        self.metadata, state = load_checkpoint(path)
-        if self.metadata.kind != "classifier":
-            raise ValueError(f"{path.name} is a {self.metadata.kind} checkpoint: load it as torchvision:{checkpoint}")
+        path, self.metadata, state = load_for_serving(checkpoint, options.weights_dir, ModelKind.CLASSIFIER)
         model = build_classifier(self.metadata.architecture, len(self.metadata.labels))
         model.load_state_dict(state)
         self.device = resolve_device(options.device)
@@ -54,8 +51,8 @@ class ClassifierDetector:
             name=f"classifier {self.metadata.architecture}",
             version=self.metadata.version,
             weights_sha256=sha256_of(path),
-            parameters={**training_parameters(self.metadata), "gate_threshold": f"{self.abnormal_threshold:.4f}",
-                        **{f"threshold {k}": f"{v:.4f}" for k, v in sorted(thresholds.items())}},
+            parameters={**training_parameters(self.metadata), "gate_threshold": f"{self.abnormal_threshold:.4g}",
+                        **{f"threshold {k}": f"{v:.4g}" for k, v in sorted(thresholds.items())}},
         )
         self._localiser = CamLocaliser(self.model, cam_layer(self.model, self.metadata.architecture), HEAT_FRACTION)
 

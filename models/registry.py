@@ -1,8 +1,8 @@
 """The detector registry: the ``detector`` setting names a backend; each process loads it once and reuses it.
 
 Names: ``baseline``; ``xrv:<weights>`` (torchxrayvision, e.g. ``xrv:densenet121-res224-all``);
-``torchvision:<name>`` and ``classifier:<name>`` (checkpoints from ``cxr train``, registered with ``cxr model register``);
-``two-stage:<classifier>+<detector>``.
+``torchvision:<name>`` and ``classifier:<name>`` (checkpoints from ``cxr train``, registered with
+``cxr model register``); ``two-stage:<classifier>+<detector>``.
 """
 
 from __future__ import annotations

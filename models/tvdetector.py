@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from models.architectures import build_detector
-from models.checkpoint import CheckpointMetadata, load_checkpoint, resolve, sha256_of
+from models.checkpoint import CheckpointMetadata, ModelKind, load_for_serving, sha256_of
 from models.codes import VINDR_LABELS
 from models.device import resolve_device
 from models.imaging import DecodedImage
@@ -43,10 +43,7 @@ def training_parameters(metadata: CheckpointMetadata) -> dict[str, str]:
 
 class TorchvisionDetector:
     def __init__(self, checkpoint: str, options: DetectorOptions) -> None:
-        path = resolve(checkpoint, options.weights_dir)
-        self.metadata, state = load_checkpoint(path)
-        if self.metadata.kind != "detector":
-            raise ValueError(f"{path.name} is a {self.metadata.kind} checkpoint: load it as classifier:{checkpoint}")
+        path, self.metadata, state = load_for_serving(checkpoint, options.weights_dir, ModelKind.DETECTOR)
         model = build_detector(self.metadata.architecture, len(self.metadata.labels), self.metadata.input_size)
         model.load_state_dict(state)
         self.device = resolve_device(options.device)

@@ -99,6 +99,15 @@ def split_samples(dataset: LabelledSet, split: Split, seed: int = 0, validation:
     return dataset.subset(chosen)
 
 
+def train_and_validation(dataset: LabelledSet, seed: int) -> tuple[LabelledSet, LabelledSet]:
+    """The two splits a trainer needs; both must hold images."""
+    train, validation = (split_samples(dataset, split, seed) for split in (Split.TRAIN, Split.VALIDATION))
+    if not train.samples or not validation.samples:
+        raise ValueError(f"need images in both splits: {len(train.samples)} train, "
+                         f"{len(validation.samples)} validation")
+    return train, validation
+
+
 def sorted_labels(names: set[str], codes: Mapping[str, FindingLabel | None]) -> tuple[str, ...]:
     """The code table's order first (a stable output order across runs), then any other names alphabetically."""
     known = [name for name in codes if name in names]

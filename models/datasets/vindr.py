@@ -74,7 +74,8 @@ def _sources(root: Path) -> list[tuple[Path, Path, Split | None]]:
         return [(root / "train.csv", root / "train", None)]
     annotations = require(root / "annotations", "VinDr-CXR annotations folder (or VinBigData train.csv)")
     return [(annotations / f"annotations_{name}.csv", root / name, split)
-            for name, split in (("train", None), ("test", Split.TEST)) if (annotations / f"annotations_{name}.csv").is_file()]
+            for name, split in (("train", None), ("test", Split.TEST))
+            if (annotations / f"annotations_{name}.csv").is_file()]
 
 
 def read_vindr(root: Path, boxes: str = "fuse", seed: int = 0) -> LabelledSet:

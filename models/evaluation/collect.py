@@ -46,7 +46,8 @@ def evaluated_labels(detector: Detector, dataset: LabelledSet) -> tuple[str, ...
 def truth_of(dataset: LabelledSet, labels: Sequence[str]) -> npt.NDArray[np.int64]:
     """(images, labels) 0/1 in the project's labels."""
     mapped = [{str(dataset.codes[n]) for n in s.labels if dataset.codes.get(n) is not None} for s in dataset.samples]
-    return np.array([[int(label in found) for label in labels] for found in mapped], dtype=np.int64).reshape(-1, len(labels))
+    truth = np.array([[int(label in found) for label in labels] for found in mapped], dtype=np.int64)
+    return truth.reshape(-1, len(labels))
 
 
 def _true_boxes(sample: Sample, dataset: LabelledSet, index: dict[str, int]) -> BoxSet:

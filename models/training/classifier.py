@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, WeightedRandomSampler
 
 from models.architectures import build_classifier
 from models.checkpoint import CheckpointMetadata, ModelKind
-from models.datasets.base import LabelledSet, Split, split_samples
+from models.datasets.base import LabelledSet, train_and_validation
 from models.training.augment import Augmentation, classification_transform
 from models.training.data import ClassificationData, PreparedImages
 from models.training.export import export, training_record
@@ -97,9 +97,7 @@ def train_classifier(dataset: LabelledSet, recipe: ClassifierRecipe, options: Tr
                      weights_dir: Path) -> Path:
     """Train, choose thresholds on validation, and export ``run_dir/model.pt``; returns its path."""
     seed_everything(options.seed)
-    train, validation = (split_samples(dataset, s, options.seed) for s in (Split.TRAIN, Split.VALIDATION))
-    if not train.samples or not validation.samples:
-        raise ValueError(f"need images in both splits: {len(train.samples)} train, {len(validation.samples)} validation")
+    train, validation = train_and_validation(dataset, options.seed)
     model = build_classifier(recipe.architecture, len(dataset.labels))
     initialise_classifier(model, recipe.architecture, recipe.init, weights_dir)
     scale, offset = XRV_SCALE if recipe.init == "xrv" else STANDARD_SCALE

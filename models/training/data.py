@@ -19,20 +19,21 @@ Transform = Callable[..., Any]
 
 
 class PreparedImages:
-    """Decode and letterbox each image once (``models.imaging`` + ``models.preprocess``), kept in a bounded cache."""
+    """Decode and letterbox each image once (``models.imaging`` + ``models.preprocess``), kept in a bounded cache
+    (2,048 images at 1024 px is 8 GiB; at 224 px, 400 MiB)."""
 
-    def __init__(self, size: int, capacity: int = 4096) -> None:
+    def __init__(self, size: int, capacity: int = 2048) -> None:
         self.size, self.capacity = size, capacity
-        self._cache: OrderedDict[str, tuple[np.ndarray[Any, np.dtype[np.float16]], Letterbox]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[FloatImage, Letterbox]] = OrderedDict()
 
     def get(self, sample: Sample) -> tuple[FloatImage, Letterbox]:
         key = str(sample.image)
         if key in self._cache:
             self._cache.move_to_end(key)
-            half, transform = self._cache[key]
-            return half.astype(np.float32), transform
+            array, transform = self._cache[key]
+            return array.copy(), transform
         array, transform = letterbox(decode_file(sample.image).pixels, self.size)
-        self._cache[key] = (array.astype(np.float16), transform)
+        self._cache[key] = (array.copy(), transform)
         if len(self._cache) > self.capacity:
             self._cache.popitem(last=False)
         return array, transform

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 
 from models.architectures import IMAGENET_BACKBONES, build_detector
 from models.checkpoint import CheckpointMetadata, ModelKind
-from models.datasets.base import LabelledSet, Split, split_samples
+from models.datasets.base import LabelledSet, train_and_validation
 from models.evaluation.metrics import BoxSet, mean_average_precision
 from models.training.augment import Augmentation, detection_transform
 from models.training.data import DetectionData, PreparedImages, collate_detection
@@ -86,9 +86,7 @@ def train_detector(dataset: LabelledSet, recipe: DetectorRecipe, options: TrainO
     labels = boxed_labels(dataset)
     if not labels:
         raise ValueError(f"the {dataset.layout} set has no boxes to train a detector on")
-    train, validation = (split_samples(dataset, s, options.seed) for s in (Split.TRAIN, Split.VALIDATION))
-    if not train.samples or not validation.samples:
-        raise ValueError(f"need images in both splits: {len(train.samples)} train, {len(validation.samples)} validation")
+    train, validation = train_and_validation(dataset, options.seed)
     model = build_detector(recipe.architecture, len(labels), recipe.input_size)
     initialise_detector_backbone(model, recipe.architecture, recipe.init, weights_dir, IMAGENET_BACKBONES)
     images = PreparedImages(recipe.input_size)

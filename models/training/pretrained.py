@@ -25,7 +25,9 @@ CLASSIFIER_IMAGENET = {
     "resnet50": "ResNet50_Weights.IMAGENET1K_V1",
 }
 XRV_DENSENET = "densenet121-res224-all"
-_OLD_DENSENET_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
+_OLD_DENSENET_KEY = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
+"""torchvision's published DenseNet files name ``norm.1`` what its modules call ``norm1``."""
 STEMS = ("conv1.weight", "features.conv0.weight")
 
 

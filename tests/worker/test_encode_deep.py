@@ -50,3 +50,36 @@ def test_the_sr_names_the_algorithm_and_its_weights(xrv_objects: dict[str, list[
     texts = {i.TextValue for i in items if i.ValueType == "TEXT"}
     assert "torchxrayvision densenet121-res224-all" in texts
     assert any(t.startswith("weights_sha256=") and len(t) == 15 + 64 for t in texts), "the weights' sha256"
+
+
+def test_a_report_with_one_located_finding_validates(rg1: Path, tmp_path: Path) -> None:
+    """One TID 1410 group beside TID 1501 groups: valid DICOM that trips a PixelMed rule (tests/helpers/peers.py)."""
+    source = pydicom.dcmread(rg1)
+    decoded = decode_dataset(source)
+    (result,) = load_detector("baseline").detect([decoded])
+    located = next(f for f in result.findings if f.box is not None)
+    single = ImageResult(result.abnormality_score, (located, Finding("Cardiomegaly", 0.7, None)))
+    context = EncodeContext(images=[AnalysedImage(source, decoded, single)],
+                            provenance=load_detector("baseline").provenance, equipment=EquipmentSettings(),
+                            results=ResultsSettings())
+    (report,) = write_all(encode_study(context), tmp_path)["SR"]
+    assert dciodvfy_errors(report) == []
+    assert pixelmed_sr_errors(report) == []
+
+
+def test_other_errors_in_a_one_region_report_still_fail(rg1: Path, tmp_path: Path) -> None:
+    """Only that PixelMed pattern is dismissed: a region that lost its source image is still an error."""
+    source = pydicom.dcmread(rg1)
+    decoded = decode_dataset(source)
+    (result,) = load_detector("baseline").detect([decoded])
+    located = next(f for f in result.findings if f.box is not None)
+    context = EncodeContext(images=[AnalysedImage(source, decoded, ImageResult(result.abnormality_score, (located,)))],
+                            provenance=load_detector("baseline").provenance, equipment=EquipmentSettings(),
+                            results=ResultsSettings())
+    (report,) = write_all(encode_study(context), tmp_path)["SR"]
+    broken = pydicom.dcmread(report)
+    (region,) = [item for item in broken.ContentSequence[-1].ContentSequence[0].ContentSequence
+                 if item.ValueType == "SCOORD"]
+    del region.ContentSequence
+    broken.save_as(tmp_path / "broken.dcm")
+    assert any("Image Region" in error for error in pixelmed_sr_errors(tmp_path / "broken.dcm"))

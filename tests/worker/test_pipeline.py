@@ -22,7 +22,7 @@ from worker.queue import TaskQueue
 from tests.helpers.peers import free_port, received, storescp
 
 
-def record(session_factory: SessionFactory, settings: Settings, source: Path) -> int:
+def record(session_factory: SessionFactory, settings: Settings, source: Path, detector: str = "baseline") -> int:
     ds = pydicom.dcmread(source, stop_before_pixels=True)
     spooled = settings.spool_dir / ds.StudyInstanceUID / f"{ds.SOPInstanceUID}.dcm"
     spooled.parent.mkdir(parents=True, exist_ok=True)
@@ -33,7 +33,7 @@ def record(session_factory: SessionFactory, settings: Settings, source: Path) ->
     )
     with session_factory.begin() as s:
         study_id = repository.record_instance(s, facts, utcnow() + timedelta(seconds=60)).study_id
-        return repository.create_job(s, study_id, "baseline", JobState.QUEUED)
+        return repository.create_job(s, study_id, detector, JobState.QUEUED)
 
 
 def with_pacs(tmp_path: Path, port: int, **overrides: object) -> Settings:

@@ -45,10 +45,15 @@ def _backgrounds() -> list[FloatImage]:
     return tiles
 
 
-def _lesion(image: FloatImage, rng: np.random.Generator) -> Box:
+def _lesion(image: FloatImage, rng: np.random.Generator, others: list[Box]) -> Box:
+    """A new lesion clear of ``others``, so that every lesion is one box whatever a reader does with overlaps."""
     rows, cols = image.shape
     radius = rng.uniform(0.055, 0.075) * cols
-    x, y = rng.uniform(0.25 * cols, 0.75 * cols), rng.uniform(0.25 * rows, 0.75 * rows)
+    while True:
+        x, y = rng.uniform(0.25 * cols, 0.75 * cols), rng.uniform(0.25 * rows, 0.75 * rows)
+        candidate = Box(x - 1.5 * radius, y - 1.5 * radius, x + 1.5 * radius, y + 1.5 * radius)
+        if all(candidate.iou(other) == 0 for other in others):
+            break
     yy, xx = np.mgrid[:rows, :cols]
     disc = np.exp(-(((xx - x) ** 2 + (yy - y) ** 2) / radius**2) ** 2).astype(np.float32)
     np.clip(image + np.float32(0.5) * disc, 0.0, 1.0, out=image)
@@ -67,9 +72,11 @@ def make_images(count: int = 40, seed: int = 0) -> list[SyntheticImage]:
         crop = tile[top:top + height, left:left + width]
         crop = crop[:, ::-1] if rng.random() < 0.5 else crop
         pixels = cv2.resize(np.ascontiguousarray(crop), (SIZE[1], SIZE[0]), interpolation=cv2.INTER_AREA)
-        boxes = tuple(_lesion(pixels, rng) for _ in range(int(rng.integers(1, 4)) if i % 4 else 0))
+        boxes: list[Box] = []
+        for _ in range(int(rng.integers(1, 4)) if i % 4 else 0):
+            boxes.append(_lesion(pixels, rng, boxes))
         split = "train" if i < count * 0.7 else "validation" if i < count * 0.85 else "test"
-        images.append(SyntheticImage(f"{i:03d}", pixels.astype(np.float32), boxes, split))
+        images.append(SyntheticImage(f"{i:03d}", pixels.astype(np.float32), tuple(boxes), split))
     return images
 
 
