@@ -129,7 +129,8 @@ def worker(
         detector, version = settings.detector, loaded.provenance.version
     heartbeat = Heartbeat(
         context.session_factory,
-        Heartbeat.record_for(queues, str(resolve_device(settings.worker.device)), detector, version),
+        Heartbeat.record_for(queues, str(resolve_device(settings.worker.device)), detector, version,
+                             settings.worker.identity()),
     )
     heartbeat.start()
     celery = create_celery_app(settings)
@@ -139,7 +140,8 @@ def worker(
     try:
         celery.worker_main(
             ["worker", "--queues", queues, "--pool", "solo", "--loglevel", settings.log_level, "--hostname",
-             f"{name}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+             f"{name}@{settings.worker.node_name or '%h'}", "--without-gossip", "--without-mingle",
+             "--without-heartbeat"]
         )
     finally:
         heartbeat.stop()

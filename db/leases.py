@@ -1,14 +1,15 @@
-"""Repository functions for the sweeper: work whose lease ran out (lost message, dead worker), and stale deliveries."""
+"""Repository functions for leases: work whose lease ran out (lost message, dead worker), stale deliveries, and queued
+jobs an analysis worker may take into its batch."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from db.models import Delivery, DeliveryState, DestinationState, Job, JobState, utcnow
+from db.models import Delivery, DeliveryState, DestinationState, Job, JobState, Study, utcnow
 from db.repository import LEASED_STATES
 
 
@@ -30,16 +31,20 @@ def expired_jobs(session: Session, now: datetime) -> list[ExpiredJob]:
     return [ExpiredJob(j.id, j.state, j.attempts) for j in rows]
 
 
-def stale_deliveries(session: Session, untouched_since: datetime) -> list[int]:
+def stale_deliveries(session: Session, untouched_since: datetime, never_tried_since: datetime) -> list[int]:
     """Deliveries nothing has touched since ``untouched_since``: PENDING ones whose message was lost, and
-    COMMIT_PENDING ones whose commitment report never came (they are stored and asked for again)."""
+    COMMIT_PENDING ones whose commitment report never came (they are stored and asked for again). A delivery never
+    tried is stale sooner, from ``never_tried_since``: no backoff can be holding it, so its first message was lost
+    (a broker down when the analysis finished)."""
     waiting = (DeliveryState.PENDING, DeliveryState.COMMIT_PENDING)
     rows = list(
         session.scalars(
             select(Delivery)
             .where(
                 Delivery.state.in_(waiting),
-                Delivery.updated_at < untouched_since,
+                or_(Delivery.updated_at < untouched_since,
+                    and_(Delivery.attempts == 0, Delivery.state == DeliveryState.PENDING,
+                         Delivery.updated_at < never_tried_since)),
                 # A paused destination's deliveries wait for the operator's resume, which sends them.
                 Delivery.destination_name.not_in(select(DestinationState.name).where(DestinationState.paused.is_(True))),
             )
@@ -53,3 +58,12 @@ def stale_deliveries(session: Session, untouched_since: datetime) -> list[int]:
         delivery.state = DeliveryState.PENDING
         delivery.updated_at = utcnow()
     return [d.id for d in rows]
+
+
+def queued_jobs(session: Session, detector: str, limit: int, exclude: set[int]) -> list[int]:
+    """Up to ``limit`` QUEUED jobs for ``detector``, STAT first, then oldest: companions for a batch. Their messages
+    are still on their way; whoever takes the job first runs it, and the message finds it started or done."""
+    query = (select(Job.id).join(Study, Study.id == Job.study_id)
+             .where(Job.state == JobState.QUEUED, Job.detector == detector)
+             .order_by(Study.stat.desc(), Job.id).limit(limit + len(exclude)))
+    return [job_id for job_id in session.scalars(query) if job_id not in exclude][:limit]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from db.models import AuditEvent, AuditKind, Delivery, DeliveryState, Instance, Job, JobState
+from db.models import AuditEvent, AuditKind, Delivery, DeliveryState, Instance, Job, JobState, Study
 from db.repository import job_counts_by_state
 from db.views import deliveries_by_state
 
@@ -80,3 +81,9 @@ def metrics_snapshot(session: Session) -> MetricsSnapshot:
         dead_letter_deliveries=by_state.get(DeliveryState.DEAD_LETTER, 0),
         deliveries_by_state=by_state,
     )
+
+
+def study_receipt_times(session: Session) -> dict[str, datetime]:
+    """Study Instance UID → when its last instance was committed: where end-to-end latency starts."""
+    rows = session.execute(select(Study.study_instance_uid, Study.last_received_at)).all()
+    return {uid: at for uid, at in rows}

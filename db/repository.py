@@ -218,13 +218,15 @@ def transition_job(
     session.add(JobEvent(job_id=job_id, state=state, detail=detail if detail is not None else reason))
 
 
-def start_attempt(session: Session, job_id: int, lease_expires_at: datetime, max_attempts: int) -> JobWork:
-    """Mark the job ANALYZING under a lease, count the attempt, and return what the analysis needs."""
+def start_attempt(session: Session, job_id: int, lease_expires_at: datetime, max_attempts: int,
+                  worker: str = "") -> JobWork:
+    """Mark the job ANALYZING under a lease, count the attempt (and name the worker), and return what it needs."""
     job = _job(session, job_id)
     if job.attempts >= max_attempts:
         raise AttemptsExhaustedError(f"gave up after {job.attempts} attempts without a result")
     job.attempts += 1
-    transition_job(session, job_id, JobState.ANALYZING, f"attempt {job.attempts}", lease_expires_at=lease_expires_at)
+    detail = f"attempt {job.attempts}" + (f" on {worker}" if worker else "")
+    transition_job(session, job_id, JobState.ANALYZING, detail, lease_expires_at=lease_expires_at)
     return JobWork(
         job_id=job.id,
         state=job.state,

@@ -7,6 +7,7 @@ the embedded deployment: SQLite for the database and for the Celery broker, both
 from __future__ import annotations
 
 import os
+import socket
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -135,13 +136,26 @@ class WorkerSettings(BaseModel):
     max_attempts: int = Field(3, ge=1)
     """Analysis attempts per job; a study that keeps failing or crashing its worker is then dead-lettered."""
     queue_lease_s: float = Field(300.0, gt=0)
-    """A queued job not started within this time is sent again (its message was lost: broker restart, dead worker)."""
+    """A queued job not started, or a delivery never tried, within this time is sent again (its message was lost:
+    broker restart, dead worker)."""
     analysis_lease_s: float = Field(900.0, gt=0)
     """A job analysing for longer than this is presumed dead with its worker and sent again (an attempt counts)."""
     delivery_lease_s: float = Field(1200.0, gt=0)
     """A pending delivery untouched for this long is sent again; keep it above the longest backoff."""
     sweep_interval_s: float = Field(15.0, gt=0)
     """How often the sweeper looks for expired leases."""
+    batch_max_images: int = Field(1, ge=1)
+    """Dynamic batching: an analysis worker fills one detector pass with up to this many images from other queued
+    jobs for the same detector. 1 turns it off; on a GPU, 16 to 64."""
+    batch_wait_ms: float = Field(0.0, ge=0)
+    """How long a worker waits for more queued jobs before it runs a batch that is not full."""
+    node_name: str = Field("", max_length=64)
+    """How this host's workers name themselves in job events and heartbeats; empty means the host name. Set it where
+    host names say nothing (containers)."""
+
+    def identity(self) -> str:
+        """``<node>:<pid>``: which process on which host, for each analysis attempt and heartbeat."""
+        return f"{self.node_name or socket.gethostname()}:{os.getpid()}"
 
 
 class ModelSettings(BaseModel):

@@ -20,18 +20,15 @@ from db.models import TERMINAL_JOB_STATES, JobState, ResultKind, utcnow
 from db.records import FindingRecord, InstanceSummary, ResultRecord
 from dicom_node.rules import Eligibility, Verdict, evaluate
 from models.codes import code_for
-from models.imaging import UndecodableImageError, decode_dataset, read_dataset
+from models.imaging import DecodedImage, UndecodableImageError, decode_dataset, read_dataset
 from models.protocol import Detector
 from models.registry import UnknownDetectorError
+from worker.batching import gather
 from worker.context import WorkerContext
 from worker.encode.bundle import EncodedObject, encode_not_performed, encode_study
 from worker.encode.common import AnalysedImage, EncodeContext
 
 logger = logging.getLogger(__name__)
-
-
-class PermanentJobError(Exception):
-    """Retrying cannot help (for example, pixel data that cannot be decoded); the job fails with this reason."""
 
 
 @dataclass(frozen=True)
@@ -54,25 +51,80 @@ class _Work:
 
 
 def analyze_job(context: WorkerContext, job_id: int) -> AnalysisOutcome:
-    work = _start(context, job_id)
-    if isinstance(work, AnalysisOutcome):
-        return work
+    """This job's outcome; jobs batched with it (``analyze_batch``) are finished too."""
+    return analyze_batch(context, job_id)[0]
+
+
+def analyze_batch(context: WorkerContext, job_id: int) -> list[AnalysisOutcome]:
+    """The job, plus the queued jobs dynamic batching gathers for the same detector pass; the first outcome is the
+    job's own, the rest those of its companions."""
+    first = _start(context, job_id)
+    if isinstance(first, AnalysisOutcome):
+        return [first]
+    works = [first]
+    if context.settings.worker.batch_max_images > 1:
+        works += gather(context.session_factory, context.settings.worker, first.detector, job_id,
+                        len(first.selected), lambda other: _taken(context, other), lambda work: len(work.selected))
     try:
-        detector = context.detector(work.detector)
+        detector = context.detector(first.detector)
     except UnknownDetectorError as exc:
-        return _fail(context, job_id, str(exc))
+        return [_fail(context, work.job_id, str(exc)) for work in works]
+    outcomes: dict[int, AnalysisOutcome] = {}
+    ready = []
+    for work in works:
+        screened = _screen(context, work, detector)
+        if screened is None:
+            ready.append(work)
+        else:
+            outcomes[work.job_id] = screened
+    for work, images in _analyse_together(context, detector, ready, outcomes):
+        outcomes[work.job_id] = _encode(context, work, detector, images)
+    return [outcomes[work.job_id] for work in works]
+
+
+def _taken(context: WorkerContext, job_id: int) -> _Work | None:
+    started = _start(context, job_id)
+    return None if isinstance(started, AnalysisOutcome) else started
+
+
+def _screen(context: WorkerContext, work: _Work, detector: Detector) -> AnalysisOutcome | None:
+    """The outcome of a job the rules keep from the detector; None for one to analyse."""
     if work.decision.verdict is Verdict.NOT_APPLICABLE:
         with context.session_factory.begin() as session:
-            repository.transition_job(session, job_id, JobState.NOT_ELIGIBLE, reason=work.decision.reason)
+            repository.transition_job(session, work.job_id, JobState.NOT_ELIGIBLE, reason=work.decision.reason)
         return AnalysisOutcome(JobState.NOT_ELIGIBLE, ())
     if work.decision.verdict is Verdict.NOT_PERFORMED:
         return _not_performed(context, work, detector, work.decision.reason or "", JobState.NOT_ELIGIBLE)
-    try:
-        if not work.selected:
-            raise PermanentJobError("no eligible image left in the study")
-        images = _analyse(detector, work.selected)
-    except (PermanentJobError, UndecodableImageError) as exc:
-        return _not_performed(context, work, detector, str(exc), JobState.FAILED)
+    if not work.selected:
+        return _not_performed(context, work, detector, "no eligible image left in the study", JobState.FAILED)
+    return None
+
+
+def _analyse_together(context: WorkerContext, detector: Detector, works: Sequence[_Work],
+                      outcomes: dict[int, AnalysisOutcome]) -> list[tuple[_Work, list[AnalysedImage]]]:
+    """Decode every job's images (a job whose pixels cannot be decoded fails alone), then one detector pass over
+    all of them, in chunks of ``batch_max_images``."""
+    decoded: list[tuple[_Work, list[Dataset], list[DecodedImage]]] = []
+    for work in works:
+        try:
+            sources = [read_dataset(i.spool_path) for i in work.selected]
+            decoded.append((work, sources, [decode_dataset(ds) for ds in sources]))
+        except UndecodableImageError as exc:
+            outcomes[work.job_id] = _not_performed(context, work, detector, str(exc), JobState.FAILED)
+    flat = [image for _, _, images in decoded for image in images]
+    size = max(1, context.settings.worker.batch_max_images)
+    results = [result for start in range(0, len(flat), size) for result in detector.detect(flat[start:start + size])]
+    analysed = []
+    offset = 0
+    for work, sources, images in decoded:
+        mine = results[offset:offset + len(images)]
+        offset += len(images)
+        analysed.append((work, [AnalysedImage(source=s, decoded=d, result=r)
+                                for s, d, r in zip(sources, images, mine, strict=True)]))
+    return analysed
+
+
+def _encode(context: WorkerContext, work: _Work, detector: Detector, images: list[AnalysedImage]) -> AnalysisOutcome:
     encode_context = EncodeContext(
         images=images,
         provenance=detector.provenance,
@@ -82,7 +134,7 @@ def analyze_job(context: WorkerContext, job_id: int) -> AnalysisOutcome:
     objects = encode_study(encode_context, _read_headers(work.predecessors))
     findings = _finding_records(work.selected, images)
     detail = f"{len(findings)} findings, {len(objects)} objects"
-    return _record(context, job_id, objects, findings, JobState.ENCODED, detail)
+    return _record(context, work.job_id, objects, findings, JobState.ENCODED, detail)
 
 
 def _start(context: WorkerContext, job_id: int) -> _Work | AnalysisOutcome:
@@ -98,7 +150,7 @@ def _start(context: WorkerContext, job_id: int) -> _Work | AnalysisOutcome:
             return AnalysisOutcome(JobState.ANALYZING, ())
         try:
             lease = now + timedelta(seconds=worker.analysis_lease_s)
-            work = repository.start_attempt(session, job_id, lease, worker.max_attempts)
+            work = repository.start_attempt(session, job_id, lease, worker.max_attempts, worker.identity())
         except AttemptsExhaustedError as exc:
             repository.transition_job(session, job_id, JobState.DEAD_LETTER, reason=str(exc))
             logger.error("job %d dead-lettered: %s", job_id, exc)
@@ -112,13 +164,6 @@ def _start(context: WorkerContext, job_id: int) -> _Work | AnalysisOutcome:
         all_instances=facts.instances,
         predecessors=tuple(r.path for r in earlier),
     )
-
-
-def _analyse(detector: Detector, instances: Sequence[InstanceSummary]) -> list[AnalysedImage]:
-    sources = [read_dataset(i.spool_path) for i in instances]
-    decoded = [decode_dataset(ds) for ds in sources]
-    results = detector.detect(decoded)
-    return [AnalysedImage(source=s, decoded=d, result=r) for s, d, r in zip(sources, decoded, results, strict=True)]
 
 
 def _read_headers(paths: Sequence[Path]) -> list[Dataset]:

@@ -7,8 +7,6 @@ has no fanout, and the rows work the same across hosts and brokers.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -33,9 +31,10 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
 
     @staticmethod
-    def record_for(queues: str, device: str, detector: str, detector_version: str) -> WorkerRecord:
+    def record_for(queues: str, device: str, detector: str, detector_version: str, identity: str) -> WorkerRecord:
+        """``identity`` is ``WorkerSettings.identity()``: the node name (or host name) and the process id."""
         now = utcnow()
-        hostname = f"{queues.replace(',', '-')}@{socket.gethostname()}:{os.getpid()}"
+        hostname = f"{queues.replace(',', '-')}@{identity}"
         return WorkerRecord(hostname, queues, device, detector, detector_version, now, now)
 
     def beat_once(self) -> None:

@@ -49,7 +49,8 @@ def sweep(
             repository.transition_job(session, job.job_id, JobState.QUEUED, detail, lease_expires_at=lease)
             report.requeued_jobs.append(job.job_id)
         untouched_since = now - timedelta(seconds=settings.delivery_lease_s)
-        report.resent_deliveries = leases.stale_deliveries(session, untouched_since)
+        never_tried_since = now - timedelta(seconds=settings.queue_lease_s)
+        report.resent_deliveries = leases.stale_deliveries(session, untouched_since, never_tried_since)
     # Messages go out only after the new leases are committed, so a crash here leaves work the next sweep finds.
     for job_id in report.requeued_jobs:
         enqueue_job(job_id)

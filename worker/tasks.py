@@ -7,7 +7,7 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from worker.analyze import analyze_job
+from worker.analyze import analyze_batch
 from worker.celery_app import ANALYZE_TASK, DELIVER_TASK
 from worker.context import current
 from worker.deliver import DeliveryOutcome, backoff_seconds, deliver_result
@@ -18,9 +18,9 @@ logger = logging.getLogger(__name__)
 @shared_task(name=ANALYZE_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
 def analyze_study(self: Task[Any, Any], job_id: int) -> None:
     context = current()
-    outcome = analyze_job(context, job_id)
-    for delivery_id in outcome.delivery_ids:
-        context.queue.enqueue_delivery(delivery_id)
+    for outcome in analyze_batch(context, job_id):  # this job, and any that dynamic batching took with it
+        for delivery_id in outcome.delivery_ids:
+            context.queue.enqueue_delivery(delivery_id)
 
 
 @shared_task(name=DELIVER_TASK, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)

@@ -133,11 +133,14 @@ def start_cxr(command: str, config: Path, log: Path, *extra: str) -> subprocess.
                                 stdout=sink, stderr=subprocess.STDOUT, env=env)
 
 
-def split_node_config(workdir: Path, broker_url: str, scp_port: int, pacs_port: int, worker_toml: str) -> Path:
-    """A configuration for parts started one by one: SQLite in ``workdir``, the given broker, one destination."""
+def split_node_config(workdir: Path, broker_url: str, scp_port: int, pacs_port: int, worker_toml: str,
+                      database_url: str = "") -> Path:
+    """A configuration for parts started one by one: the given broker and database (default SQLite in
+    ``workdir``), one destination."""
     config = workdir / "cxr.toml"
+    database = f'database_url = "{database_url}"\n' if database_url else ""
     config.write_text(
-        f'data_dir = "{workdir / "var"}"\nbroker_url = "{broker_url}"\n'
+        f'data_dir = "{workdir / "var"}"\nbroker_url = "{broker_url}"\n{database}'
         f'[scp]\nhost = "127.0.0.1"\nport = {scp_port}\ncompletion_debounce_s = 0\n'
         f"[worker]\n{worker_toml}\n"
         f'[[destinations]]\nname = "pacs"\nae_title = "PACS"\nhost = "127.0.0.1"\nport = {pacs_port}\n'

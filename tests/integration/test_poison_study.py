@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import subprocess
 import time
 from pathlib import Path
@@ -17,10 +18,26 @@ from tests.helpers.databases import redis_broker
 from tests.helpers.peers import free_port, storescp, wait_for_port
 from tests.helpers.node import split_node, split_node_config
 from tests.integration.test_worker_killed import copies
+from tests.worker.encode_cases import derived_uid
 
 pytestmark = pytest.mark.integration
 
 ATTEMPTS = 3
+
+
+def poison_instances(rg1: pydicom.Dataset, study_uid: str, directory: Path) -> list[Path]:
+    """Three more images in the poison study."""
+    directory.mkdir()
+    paths = []
+    for i in range(3):
+        ds = copy.deepcopy(rg1)
+        ds.StudyInstanceUID = study_uid
+        ds.SeriesInstanceUID = derived_uid("poison-series", str(i))
+        ds.SOPInstanceUID = derived_uid("poison-instance", str(i))
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        paths.append(directory / f"{i}.dcm")
+        ds.save_as(paths[-1], enforce_file_format=True)
+    return paths
 
 
 def test_a_study_that_always_kills_its_worker_is_dead_lettered(rg1_dataset: pydicom.Dataset, tmp_path: Path) -> None:
@@ -30,9 +47,12 @@ def test_a_study_that_always_kills_its_worker_is_dead_lettered(rg1_dataset: pydi
     log = tmp_path / "node.log"
     files = copies(rg1_dataset, tmp_path / "studies")
     poison_uid = str(pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
+    uids = [str(pydicom.dcmread(f, stop_before_pixels=True).StudyInstanceUID) for f in files]
     with storescp(tmp_path / "pacs") as pacs:
-        config = split_node_config(tmp_path, broker, port, pacs, "queue_lease_s = 5.0\nanalysis_lease_s = 3.0\n"
+        config = split_node_config(tmp_path, broker, port, pacs, "queue_lease_s = 5.0\nanalysis_lease_s = 10.0\n"
                                    f"sweep_interval_s = 1.0\nmax_attempts = {ATTEMPTS}")
+        # Its instances arrive together: one study, one job.
+        config.write_text(config.read_text().replace("completion_debounce_s = 0", "completion_debounce_s = 1.0"))
         upgrade(database_url)
         engine = make_engine(database_url)
         sessions = make_session_factory(engine)
@@ -40,24 +60,29 @@ def test_a_study_that_always_kills_its_worker_is_dead_lettered(rg1_dataset: pydi
         def states() -> dict[str, JobState]:
             with sessions() as s:
                 return {("poison" if uid == poison_uid else uid): job.state
-                        for uid in (str(pydicom.dcmread(f, stop_before_pixels=True).StudyInstanceUID) for f in files)
-                        for job in repository.list_jobs(s, uid)}
+                        for uid in uids for job in repository.list_jobs(s, uid)}
 
         kills = 0
         try:
             with split_node(config, log) as node:
                 wait_for_port(port)
-                # The poison study first, so the others queue behind it.
-                assert subprocess.run(["storescu", "-aec", "CXR_AI", "127.0.0.1", str(port), *map(str, files)],
-                                      capture_output=True).returncode == 0
+                # The poison study first, so the others queue behind it. It has several images, so that its
+                # analysis lasts long enough to be caught (and killed) every time.
+                poison_files = [files[0], *poison_instances(rg1_dataset, poison_uid, tmp_path / "poison")]
+                assert subprocess.run(["storescu", "-aec", "CXR_AI", "127.0.0.1", str(port),
+                                       *map(str, [*poison_files, *files[1:]])], capture_output=True).returncode == 0
                 deadline = time.monotonic() + 240
+                killed_attempt = 0
                 while time.monotonic() < deadline:
                     now = states()
-                    if now.get("poison") is JobState.ANALYZING:
+                    with sessions() as s:
+                        job = next(iter(repository.list_jobs(s, poison_uid)), None)
+                    # Each new attempt is killed: the sweeper may hand the job back and a worker start it again
+                    # between two looks, so the attempt count, not the state alone, says which attempt runs.
+                    if job is not None and job.state is JobState.ANALYZING and job.attempts > killed_attempt:
                         node.kill_gpu_worker()  # the "crash" this study causes, every time
                         kills += 1
-                        while states().get("poison") is JobState.ANALYZING and time.monotonic() < deadline:
-                            time.sleep(0.1)  # until the sweeper takes the lease back
+                        killed_attempt = job.attempts
                     others = [state for uid, state in now.items() if uid != "poison"]
                     if now.get("poison") is JobState.DEAD_LETTER and others.count(JobState.DELIVERED) == len(files) - 1:
                         break

@@ -1,10 +1,16 @@
-"""A worker killed with SIGKILL mid-analysis, three times, under load: every study is delivered, each object once."""
+"""A worker killed with SIGKILL mid-analysis, three times, under load: every study is delivered, each object once.
+
+The same flow on both stacks: the embedded default (kombu's SQLite broker, SQLite database) and production (Redis,
+PostgreSQL).
+"""
 
 from __future__ import annotations
 
 import copy
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pydicom
@@ -14,7 +20,7 @@ from db import repository
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade
 from db.models import JobState
-from tests.helpers.databases import redis_broker
+from tests.helpers.databases import postgres_database, redis_broker
 from tests.helpers.node import split_node, split_node_config
 from tests.helpers.peers import free_port, storescp, wait_for_port
 from tests.worker.encode_cases import derived_uid
@@ -39,15 +45,26 @@ def copies(rg1: pydicom.Dataset, directory: Path) -> list[Path]:
     return paths
 
 
-def test_sigkilled_worker_loses_and_duplicates_nothing(rg1_dataset: pydicom.Dataset, tmp_path: Path) -> None:
-    broker = redis_broker()
+@contextmanager
+def stack(name: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """(broker URL, database URL); an empty broker URL is the embedded SQLite broker in the data directory."""
+    if name == "embedded":
+        yield "", f"sqlite:///{tmp_path / 'var' / 'cxr.sqlite'}"
+        return
+    with postgres_database() as database_url:
+        yield redis_broker(), database_url
+
+
+@pytest.mark.parametrize("stack_name", ["embedded", "production"])
+def test_sigkilled_worker_loses_and_duplicates_nothing(stack_name: str, rg1_dataset: pydicom.Dataset,
+                                                       tmp_path: Path) -> None:
     port = free_port()
-    database_url = f"sqlite:///{tmp_path / 'var' / 'cxr.sqlite'}"
     log = tmp_path / "node.log"
     receptions = tmp_path / "receptions.log"
-    with storescp(tmp_path / "pacs", "PACS", None, "--exec-on-reception", f"echo #f >> {receptions}") as pacs:
+    with stack(stack_name, tmp_path) as (broker, database_url), \
+            storescp(tmp_path / "pacs", "PACS", None, "--exec-on-reception", f"echo #f >> {receptions}") as pacs:
         config = split_node_config(tmp_path, broker, port, pacs, "queue_lease_s = 5.0\nanalysis_lease_s = 5.0\n"
-                                   "sweep_interval_s = 1.0\nmax_attempts = 6")
+                                   "sweep_interval_s = 1.0\nmax_attempts = 6", database_url)
         upgrade(database_url)
         engine = make_engine(database_url)
         sessions = make_session_factory(engine)

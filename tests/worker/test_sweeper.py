@@ -7,7 +7,7 @@ from pathlib import Path
 
 from db import deliveries, repository
 from db.engine import SessionFactory
-from db.models import JobState, ResultKind, utcnow
+from db.models import DeliveryState, JobState, ResultKind, utcnow
 from db.records import ResultRecord
 from db.settings import Settings, WorkerSettings
 from tests.db.test_repository import facts
@@ -102,6 +102,21 @@ def test_a_stale_pending_delivery_is_sent_again(session_factory: SessionFactory)
     assert resent == [], "recently touched"
     sweep(session_factory, SETTINGS, lambda _: None, resent.append, now=utcnow() + timedelta(seconds=601))
     assert resent == [delivery_id]
+
+
+def test_a_delivery_never_tried_is_sent_again_after_the_queue_lease(session_factory: SessionFactory) -> None:
+    """Its first message was lost (the broker was down when the analysis finished): no backoff holds it, so it need
+    not wait the delivery lease. One that was tried and is backing off does wait."""
+    never_tried = pending_delivery(session_factory)
+    with session_factory.begin() as s:
+        result_id = repository.upsert_result_object(
+            s, repository.list_jobs(s)[0].job_id,
+            ResultRecord(ResultKind.SC, "1.2.840.10008.5.1.4.1.1.7", "2.25.79", "2.25.80", Path("/s")))
+        (backing_off,) = deliveries.ensure_deliveries(s, [result_id], ["pacs"])
+        deliveries.record_delivery_attempt(s, backing_off, DeliveryState.PENDING, "association refused")
+    resent: list[int] = []
+    sweep(session_factory, SETTINGS, lambda _: None, resent.append, now=utcnow() + timedelta(seconds=61))
+    assert resent == [never_tried]
 
 
 def test_a_commitment_report_that_never_comes_is_asked_for_again(session_factory: SessionFactory) -> None:
