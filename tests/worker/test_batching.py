@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pydicom
-import pytest
 
 from db import repository
 from db.engine import SessionFactory
