@@ -8,6 +8,7 @@ from celery import Celery
 from kombu import Queue
 
 from db.settings import Settings
+from worker.embedded_broker import broker_connection
 
 ANALYZE_TASK = "cxr.analyze_study"
 DELIVER_TASK = "cxr.deliver"
@@ -39,8 +40,10 @@ def _ensure_sqlite_broker_directory(broker_url: str) -> None:
 
 def create_celery_app(settings: Settings) -> Celery:
     _ensure_sqlite_broker_directory(settings.broker_url)
-    app = Celery("cxr", broker=settings.broker_url, include=["worker.tasks"])
+    url, transport = broker_connection(settings.broker_url)
+    app = Celery("cxr", broker=url, include=["worker.tasks"])
     app.conf.update(
+        broker_transport=transport,
         task_serializer="json",
         accept_content=["json"],
         result_backend=None,
