@@ -20,7 +20,6 @@ medians is what the queue, the separate processes and the completion check cost 
 from __future__ import annotations
 
 import argparse
-import copy
 import statistics
 import subprocess
 import sys
@@ -43,7 +42,7 @@ from db.settings import Settings  # noqa: E402
 from tests.helpers.databases import postgres_database, redis_broker  # noqa: E402
 from tests.helpers.node import split_node_config, start_cxr  # noqa: E402
 from tests.helpers.peers import free_port, storescp, wait_for_port  # noqa: E402
-from tests.worker.encode_cases import derived_uid  # noqa: E402
+from tests.helpers.flow import write_copies  # noqa: E402
 from tests.worker.test_pipeline import context_for, record, with_pacs  # noqa: E402
 from worker.analyze import analyze_job  # noqa: E402
 from worker.deliver import deliver_result  # noqa: E402
@@ -53,18 +52,7 @@ WORKER_TOML = "queue_lease_s = 30.0\nanalysis_lease_s = 60.0\nsweep_interval_s =
 
 def studies(directory: Path, count: int, tag: str) -> list[Path]:
     """``count`` one-instance studies, each RG1 with its own UIDs."""
-    source = pydicom.dcmread(str(get_testdata_file("RG1_UNCR.dcm")))
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(count):
-        ds = copy.deepcopy(source)
-        ds.StudyInstanceUID = derived_uid("bench-study", tag, str(i))
-        ds.SeriesInstanceUID = derived_uid("bench-series", tag, str(i))
-        ds.SOPInstanceUID = derived_uid("bench-instance", tag, str(i))
-        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        paths.append(directory / f"{tag}-{i:03d}.dcm")
-        ds.save_as(paths[-1], enforce_file_format=True)
-    return paths
+    return write_copies(pydicom.dcmread(str(get_testdata_file("RG1_UNCR.dcm"))), directory, count, f"bench-{tag}")
 
 
 def store(port: int, files: list[Path]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import subprocess
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ from tests.helpers.databases import redis_broker
 from tests.helpers.peers import free_port, storescp, wait_for_port
 from tests.helpers.node import split_node, split_node_config
 from tests.integration.test_worker_killed import copies
-from tests.worker.encode_cases import derived_uid
+from tests.helpers.flow import write_copies
 
 pytestmark = pytest.mark.integration
 
@@ -27,17 +26,7 @@ ATTEMPTS = 3
 
 def poison_instances(rg1: pydicom.Dataset, study_uid: str, directory: Path) -> list[Path]:
     """Three more images in the poison study."""
-    directory.mkdir()
-    paths = []
-    for i in range(3):
-        ds = copy.deepcopy(rg1)
-        ds.StudyInstanceUID = study_uid
-        ds.SeriesInstanceUID = derived_uid("poison-series", str(i))
-        ds.SOPInstanceUID = derived_uid("poison-instance", str(i))
-        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        paths.append(directory / f"{i}.dcm")
-        ds.save_as(paths[-1], enforce_file_format=True)
-    return paths
+    return write_copies(rg1, directory, 3, "poison", study_uid)
 
 
 def test_a_study_that_always_kills_its_worker_is_dead_lettered(rg1_dataset: pydicom.Dataset, tmp_path: Path) -> None:

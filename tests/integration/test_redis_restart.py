@@ -11,10 +11,8 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from db import repository
-from db.engine import make_engine, make_session_factory
-from db.migrate import upgrade
 from db.models import JobState
+from tests.helpers.flow import assert_each_object_once, job_states, node_database
 from tests.helpers.node import split_node, split_node_config
 from tests.helpers.peers import free_port, storescp, wait_for_port
 from tests.helpers.redis_server import redis_server
@@ -27,41 +25,27 @@ DOWN_S = 3.0
 
 def test_no_study_is_lost_or_duplicated_across_a_redis_restart(rg1_dataset: pydicom.Dataset, tmp_path: Path) -> None:
     port = free_port()
-    database_url = f"sqlite:///{tmp_path / 'var' / 'cxr.sqlite'}"
     receptions = tmp_path / "receptions.log"
     with redis_server(tmp_path / "redis") as redis, \
-            storescp(tmp_path / "pacs", "PACS", None, "--exec-on-reception", f"echo #f >> {receptions}") as pacs:
+            storescp(tmp_path / "pacs", "PACS", None, "--exec-on-reception", f"echo #f >> {receptions}") as pacs, \
+            node_database(f"sqlite:///{tmp_path / 'var' / 'cxr.sqlite'}") as sessions:
         config = split_node_config(tmp_path, redis.url, port, pacs, "queue_lease_s = 5.0\nanalysis_lease_s = 5.0\n"
                                    "sweep_interval_s = 1.0\nmax_attempts = 6")
-        upgrade(database_url)
-        engine = make_engine(database_url)
-        sessions = make_session_factory(engine)
-
-        def jobs() -> list[JobState]:
-            with sessions() as s:
-                return [j.state for j in repository.list_jobs(s)]
-
-        try:
-            with split_node(config, tmp_path / "node.log"):
-                wait_for_port(port)
-                sender = subprocess.Popen(["storescu", "-aec", "CXR_AI", "127.0.0.1", str(port),
-                                           *map(str, copies(rg1_dataset, tmp_path / "studies"))])
-                deadline = time.monotonic() + 60
-                while jobs().count(JobState.DELIVERED) < 2 and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                in_flight = STUDIES - jobs().count(JobState.DELIVERED)
-                redis.restart(DOWN_S)  # under load: most studies not yet delivered
-                assert sender.wait(timeout=120) == 0
-                deadline = time.monotonic() + 240
-                while jobs().count(JobState.DELIVERED) < STUDIES and time.monotonic() < deadline:
-                    time.sleep(0.5)
-                time.sleep(3)  # a duplicate delivery would arrive now
-                states = jobs()
-        finally:
-            engine.dispose()
+        with split_node(config, tmp_path / "node.log"):
+            wait_for_port(port)
+            sender = subprocess.Popen(["storescu", "-aec", "CXR_AI", "127.0.0.1", str(port),
+                                       *map(str, copies(rg1_dataset, tmp_path / "studies"))])
+            deadline = time.monotonic() + 60
+            while job_states(sessions).count(JobState.DELIVERED) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            in_flight = STUDIES - job_states(sessions).count(JobState.DELIVERED)
+            redis.restart(DOWN_S)  # under load: most studies not yet delivered
+            assert sender.wait(timeout=120) == 0
+            deadline = time.monotonic() + 240
+            while job_states(sessions).count(JobState.DELIVERED) < STUDIES and time.monotonic() < deadline:
+                time.sleep(0.5)
+            time.sleep(3)  # a duplicate delivery would arrive now
+            states = job_states(sessions)
     assert in_flight >= STUDIES // 2, f"the restart came under load: {in_flight} studies in flight"
     assert states.count(JobState.DELIVERED) == STUDIES, states
-    received = receptions.read_text().split()
-    assert len(received) == 3 * STUDIES, f"each object exactly once: {len(received)} receptions"
-    sop_uids = [pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID for p in (tmp_path / "pacs").iterdir()]
-    assert len(set(sop_uids)) == len(sop_uids) == 3 * STUDIES
+    assert_each_object_once(tmp_path / "pacs", receptions, STUDIES)

@@ -21,6 +21,7 @@ from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade
 from db.models import JobState, utcnow
 from tests.helpers.databases import postgres_database, redis_broker
+from tests.helpers.flow import assert_each_object_once
 from tests.helpers.node import split_node, split_node_config, start_cxr
 from tests.helpers.peers import free_port, storescp, wait_for_port
 from tests.integration.test_worker_killed import STUDIES, copies
@@ -79,7 +80,4 @@ def test_two_hosts_share_the_work_and_deliver_each_study_once(rg1_dataset: pydic
     assert [j.state for j in jobs].count(JobState.DELIVERED) == STUDIES
     hosts = {detail.split(" on ", 1)[1].rsplit(":", 1)[0] for detail in analysed_on if " on " in detail}
     assert hosts == {"host-a", "host-b"}, analysed_on
-    received = receptions.read_text().split()
-    assert len(received) == 3 * STUDIES, f"each object exactly once: {len(received)} receptions"
-    sop_uids = [pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID for p in (tmp_path / "pacs").iterdir()]
-    assert len(set(sop_uids)) == len(sop_uids) == 3 * STUDIES
+    assert_each_object_once(tmp_path / "pacs", receptions, STUDIES)

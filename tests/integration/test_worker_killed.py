@@ -6,7 +6,6 @@ PostgreSQL).
 
 from __future__ import annotations
 
-import copy
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,13 +16,11 @@ import pydicom
 import pytest
 
 from db import repository
-from db.engine import make_engine, make_session_factory
-from db.migrate import upgrade
 from db.models import JobState
 from tests.helpers.databases import postgres_database, redis_broker
+from tests.helpers.flow import assert_each_object_once, job_states, node_database, write_copies
 from tests.helpers.node import split_node, split_node_config
 from tests.helpers.peers import free_port, storescp, wait_for_port
-from tests.worker.encode_cases import derived_uid
 
 pytestmark = pytest.mark.integration
 
@@ -32,17 +29,8 @@ KILLS = 3
 
 
 def copies(rg1: pydicom.Dataset, directory: Path) -> list[Path]:
-    directory.mkdir()
-    paths = []
-    for i in range(STUDIES):
-        ds = copy.deepcopy(rg1)
-        ds.StudyInstanceUID = derived_uid("killed-study", str(i))
-        ds.SeriesInstanceUID = derived_uid("killed-series", str(i))
-        ds.SOPInstanceUID = derived_uid("killed-instance", str(i))
-        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        paths.append(directory / f"{i:02d}.dcm")
-        ds.save_as(paths[-1], enforce_file_format=True)
-    return paths
+    """``STUDIES`` one-image studies."""
+    return write_copies(rg1, directory, STUDIES, "killed")
 
 
 @contextmanager
@@ -59,45 +47,29 @@ def stack(name: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
 def test_sigkilled_worker_loses_and_duplicates_nothing(stack_name: str, rg1_dataset: pydicom.Dataset,
                                                        tmp_path: Path) -> None:
     port = free_port()
-    log = tmp_path / "node.log"
     receptions = tmp_path / "receptions.log"
     with stack(stack_name, tmp_path) as (broker, database_url), \
-            storescp(tmp_path / "pacs", "PACS", None, "--exec-on-reception", f"echo #f >> {receptions}") as pacs:
+            storescp(tmp_path / "pacs", "PACS", None, "--exec-on-reception", f"echo #f >> {receptions}") as pacs, \
+            node_database(database_url) as sessions:
         config = split_node_config(tmp_path, broker, port, pacs, "queue_lease_s = 5.0\nanalysis_lease_s = 5.0\n"
                                    "sweep_interval_s = 1.0\nmax_attempts = 6", database_url)
-        upgrade(database_url)
-        engine = make_engine(database_url)
-        sessions = make_session_factory(engine)
-
-        def jobs() -> list[JobState]:
+        with split_node(config, tmp_path / "node.log") as node:
+            wait_for_port(port)
+            files = copies(rg1_dataset, tmp_path / "studies")
+            assert subprocess.run(["storescu", "-aec", "CXR_AI", "127.0.0.1", str(port), *map(str, files)],
+                                  capture_output=True).returncode == 0
+            for _ in range(KILLS):
+                deadline = time.monotonic() + 60
+                while JobState.ANALYZING not in job_states(sessions) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                node.kill_gpu_worker()  # mid-analysis
+            deadline = time.monotonic() + 240
+            while job_states(sessions).count(JobState.DELIVERED) < STUDIES and time.monotonic() < deadline:
+                time.sleep(0.5)
+            time.sleep(3)  # any duplicate delivery would arrive now
+            states = job_states(sessions)
             with sessions() as s:
-                return [j.state for j in repository.list_jobs(s)]
-
-        def attempts() -> list[int]:
-            with sessions() as s:
-                return [j.attempts for j in repository.list_jobs(s)]
-
-        try:
-            with split_node(config, log) as node:
-                wait_for_port(port)
-                files = copies(rg1_dataset, tmp_path / "studies")
-                assert subprocess.run(["storescu", "-aec", "CXR_AI", "127.0.0.1", str(port), *map(str, files)],
-                                      capture_output=True).returncode == 0
-                for _ in range(KILLS):
-                    deadline = time.monotonic() + 60
-                    while JobState.ANALYZING not in jobs() and time.monotonic() < deadline:
-                        time.sleep(0.05)
-                    node.kill_gpu_worker()  # mid-analysis
-                deadline = time.monotonic() + 240
-                while (jobs().count(JobState.DELIVERED) < STUDIES) and time.monotonic() < deadline:
-                    time.sleep(0.5)
-                time.sleep(3)  # any duplicate delivery would arrive now
-                states, tries = jobs(), attempts()
-        finally:
-            engine.dispose()
+                tries = [j.attempts for j in repository.list_jobs(s)]
     assert states.count(JobState.DELIVERED) == STUDIES, states
     assert sum(1 for t in tries if t >= 2) >= 1, f"the kills interrupted analyses: attempts {tries}"
-    received = receptions.read_text().split()
-    assert len(received) == 3 * STUDIES, f"each object exactly once: {len(received)} receptions"
-    sop_uids = [pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID for p in (tmp_path / "pacs").iterdir()]
-    assert len(set(sop_uids)) == len(sop_uids) == 3 * STUDIES
+    assert_each_object_once(tmp_path / "pacs", receptions, STUDIES)

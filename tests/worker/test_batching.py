@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import threading
 import time
 from collections.abc import Sequence
@@ -18,7 +17,7 @@ from db.settings import Settings, WorkerSettings
 from models.baseline import BaselineDetector
 from models.imaging import DecodedImage
 from models.protocol import Detector, ImageResult
-from tests.worker.encode_cases import derived_uid
+from tests.helpers.flow import write_copies
 from tests.worker.test_pipeline import record
 from worker.analyze import analyze_batch, analyze_job
 from worker.celery_app import create_celery_app
@@ -48,18 +47,7 @@ class RecordingContext(WorkerContext):
 
 
 def studies(rg1: Path, directory: Path, count: int) -> list[Path]:
-    source = pydicom.dcmread(rg1)
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(count):
-        ds = copy.deepcopy(source)
-        ds.StudyInstanceUID = derived_uid("batch-study", str(i))
-        ds.SeriesInstanceUID = derived_uid("batch-series", str(i))
-        ds.SOPInstanceUID = derived_uid("batch-instance", str(i))
-        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        paths.append(directory / f"{i}.dcm")
-        ds.save_as(paths[-1], enforce_file_format=True)
-    return paths
+    return write_copies(pydicom.dcmread(rg1), directory, count, "batch")
 
 
 def setup(tmp_path: Path, sessions: SessionFactory, rg1: Path, count: int,
