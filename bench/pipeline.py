@@ -40,7 +40,7 @@ from db.migrate import upgrade  # noqa: E402
 from db.models import JobState  # noqa: E402
 from db.settings import Settings  # noqa: E402
 from tests.helpers.databases import postgres_database, redis_broker  # noqa: E402
-from tests.helpers.node import split_node_config, start_cxr  # noqa: E402
+from tests.helpers.node import split_node_config, start_cxr, stop_processes  # noqa: E402
 from tests.helpers.peers import free_port, storescp, wait_for_port  # noqa: E402
 from tests.helpers.flow import write_copies  # noqa: E402
 from tests.worker.test_pipeline import context_for, record, with_pacs  # noqa: E402
@@ -94,7 +94,7 @@ def node(stack: str, workers: int, root: Path, pacs_port: int, debounce: float) 
         if stack == "embedded":
             broker, database_url = "", f"sqlite:///{root / 'var' / 'cxr.sqlite'}"
         else:
-            broker, database_url = redis_broker(), cleanup.enter_context(postgres_database())
+            broker, database_url = redis_broker("bench"), cleanup.enter_context(postgres_database())
         port = free_port()
         config = split_node_config(root, broker, port, pacs_port, WORKER_TOML, database_url)
         text = config.read_text().replace("completion_debounce_s = 0", f"completion_debounce_s = {debounce}")
@@ -109,10 +109,7 @@ def node(stack: str, workers: int, root: Path, pacs_port: int, debounce: float) 
             time.sleep(8)  # the workers load the detector and connect to the broker
             yield port, database_url
         finally:
-            for process in parts:
-                process.terminate()
-            for process in parts:
-                process.wait(timeout=60)
+            stop_processes(parts)
 
 
 def run_stack(stack: str, workers: int, arguments: argparse.Namespace, root: Path) -> dict[str, float]:

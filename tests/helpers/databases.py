@@ -41,15 +41,20 @@ def sqlite_url(directory: Path) -> str:
     return f"sqlite:///{directory / 'cxr.sqlite'}"
 
 
-def redis_broker() -> str:
-    """The test Redis database, emptied; skips outside CI when no Redis server runs."""
+REDIS_DATABASES = {"end_to_end": 11, "stat_lane": 12, "poison": 13, "worker_killed": 14, "scale_out": 15, "bench": 10}
+"""One Redis database per test that uses Redis: a node another test left running cannot take this test's messages."""
+
+
+def redis_broker(user: str = "end_to_end") -> str:
+    """The Redis database ``user`` owns (``REDIS_DATABASES``), emptied; skips outside CI when no Redis server runs."""
     import redis
 
-    client = redis.Redis.from_url(REDIS_URL)
+    url = f"{REDIS_URL.rsplit('/', 1)[0]}/{REDIS_DATABASES[user]}"
+    client = redis.Redis.from_url(url)
     try:
         client.flushdb()
     except redis.ConnectionError as exc:
         if os.environ.get("CI"):
             raise
-        pytest.skip(f"Redis is not reachable at {REDIS_URL}: {exc}")
-    return REDIS_URL
+        pytest.skip(f"Redis is not reachable at {url}: {exc}")
+    return url

@@ -97,7 +97,8 @@ def cxr_serve(
     env = {k: v for k, v in os.environ.items() if not k.startswith("CXR_")}
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "cxr", "serve", "--config", str(config)], stdout=sink, stderr=subprocess.STDOUT, env=env
+            [sys.executable, "-m", "cxr", "serve", "--config", str(config)], stdout=sink, stderr=subprocess.STDOUT, env=env,
+            start_new_session=True,  # its own process group, so that nothing it started can outlive the test
         )
     node = RunningNode(config, port, database_url, process, log, dashboard_port)
     try:
@@ -108,9 +109,14 @@ def cxr_serve(
 
 
 def stop(node: RunningNode) -> None:
+    """SIGTERM to ``cxr serve``, which stops its children; if it has not within a minute, SIGKILL the whole group."""
     if node.process.poll() is None:
         node.process.send_signal(signal.SIGTERM)
-        node.process.wait(timeout=60)
+        try:
+            node.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(node.process.pid, signal.SIGKILL)
+            node.process.wait(timeout=10)
 
 
 def wait_for_files(directory: Path, count: int, timeout_s: float = 30.0) -> list[pydicom.Dataset]:
@@ -172,7 +178,17 @@ def split_node(config: Path, log: Path) -> Iterator[SplitNode]:
     try:
         yield node
     finally:
-        for process in [*node.parts, node.gpu]:
-            process.terminate()
-        for process in [*node.parts, node.gpu]:
-            process.wait(timeout=60)
+        stop_processes([*node.parts, node.gpu])
+
+
+def stop_processes(processes: list[subprocess.Popen[bytes]], grace_s: float = 30.0) -> None:
+    """SIGTERM, then SIGKILL whatever has not exited within the grace time: no part outlives its test."""
+    for process in processes:
+        process.terminate()
+    deadline = time.monotonic() + grace_s
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)

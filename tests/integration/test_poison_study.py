@@ -30,7 +30,7 @@ def poison_instances(rg1: pydicom.Dataset, study_uid: str, directory: Path) -> l
 
 
 def test_a_study_that_always_kills_its_worker_is_dead_lettered(rg1_dataset: pydicom.Dataset, tmp_path: Path) -> None:
-    broker = redis_broker()
+    broker = redis_broker("poison")
     port = free_port()
     database_url = f"sqlite:///{tmp_path / 'var' / 'cxr.sqlite'}"
     log = tmp_path / "node.log"

@@ -22,7 +22,7 @@ from db.migrate import upgrade
 from db.models import JobState, utcnow
 from tests.helpers.databases import postgres_database, redis_broker
 from tests.helpers.flow import assert_each_object_once
-from tests.helpers.node import split_node, split_node_config, start_cxr
+from tests.helpers.node import split_node, split_node_config, start_cxr, stop_processes
 from tests.helpers.peers import free_port, storescp, wait_for_port
 from tests.integration.test_worker_killed import STUDIES, copies
 
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_two_hosts_share_the_work_and_deliver_each_study_once(rg1_dataset: pydicom.Dataset, tmp_path: Path) -> None:
-    broker = redis_broker()
+    broker = redis_broker("scale_out")
     port = free_port()
     receptions = tmp_path / "receptions.log"
     with postgres_database() as database_url, \
@@ -74,8 +74,7 @@ def test_two_hosts_share_the_work_and_deliver_each_study_once(rg1_dataset: pydic
                                    for state, detail in repository.job_events(s, job.job_id)
                                    if state is JobState.ANALYZING]
         finally:
-            second.terminate()
-            second.wait(timeout=60)
+            stop_processes([second])
             engine.dispose()
     assert [j.state for j in jobs].count(JobState.DELIVERED) == STUDIES
     hosts = {detail.split(" on ", 1)[1].rsplit(":", 1)[0] for detail in analysed_on if " on " in detail}

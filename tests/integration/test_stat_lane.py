@@ -40,7 +40,7 @@ def copies(rg1: Path, directory: Path, count: int) -> list[Path]:
 def test_a_stat_study_overtakes_routine_work(tmp_path: Path, rg1: Path, broker: str) -> None:
     routine = copies(rg1, tmp_path / "routine", ROUTINE)
     (urgent,) = copies(rg1, tmp_path / "urgent", 1)
-    urls = {"broker_url": redis_broker()} if broker == "redis" else {}
+    urls = {"broker_url": redis_broker("stat_lane")} if broker == "redis" else {}
     with storescp(tmp_path / "pacs") as pacs, cxr_serve(tmp_path / "node", pacs, scp_toml='stat_calling_aets = ["ED_CR"]',
                                                          **urls) as node:
         assert storescu(routine[0].parent, node.port, "CXR_AI", "+sd").returncode == 0  # one association, 30 studies

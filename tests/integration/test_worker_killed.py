@@ -40,7 +40,7 @@ def stack(name: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
         yield "", f"sqlite:///{tmp_path / 'var' / 'cxr.sqlite'}"
         return
     with postgres_database() as database_url:
-        yield redis_broker(), database_url
+        yield redis_broker("worker_killed"), database_url
 
 
 @pytest.mark.parametrize("stack_name", ["embedded", "production"])
