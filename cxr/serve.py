@@ -61,21 +61,22 @@ def supervise(commands: list[list[str]]) -> int:
                 status = 1
                 break
     finally:
-        _stop_children(children)
+        stop_processes(children)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return status
 
 
-def _stop_children(children: list[subprocess.Popen[bytes]]) -> None:
+def stop_processes(children: list[subprocess.Popen[bytes]], grace_s: float = GRACE_SECONDS) -> None:
+    """SIGTERM each, then SIGKILL whatever has not exited within ``grace_s``: nothing outlives its supervisor."""
     for child in children:
         if child.poll() is None:
             child.terminate()
-    deadline = time.monotonic() + GRACE_SECONDS
+    deadline = time.monotonic() + grace_s
     for child in children:
         try:
             child.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            logger.warning("process %d did not stop in %.0f s; killing it", child.pid, GRACE_SECONDS)
+            logger.warning("process %d did not stop in %.0f s; killing it", child.pid, grace_s)
             child.kill()
             child.wait()

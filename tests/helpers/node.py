@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pydicom
 
+from cxr.serve import stop_processes
 from db import deliveries, repository
 from db.engine import make_engine, make_session_factory
 from db.models import DeliveryState
@@ -179,16 +180,3 @@ def split_node(config: Path, log: Path) -> Iterator[SplitNode]:
         yield node
     finally:
         stop_processes([*node.parts, node.gpu])
-
-
-def stop_processes(processes: list[subprocess.Popen[bytes]], grace_s: float = 30.0) -> None:
-    """SIGTERM, then SIGKILL whatever has not exited within the grace time: no part outlives its test."""
-    for process in processes:
-        process.terminate()
-    deadline = time.monotonic() + grace_s
-    for process in processes:
-        try:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
