@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from models.codes import FindingLabel
+from models.imaging import DecodedImage, UndecodableImageError, decode_file
 from models.protocol import Box
 
 
@@ -97,6 +98,15 @@ def split_samples(dataset: LabelledSet, split: Split, seed: int = 0, validation:
     chosen = [s for s in dataset.samples
               if (s.split or assign_split(s.group or s.image.name, seed, validation, test)) is split]
     return dataset.subset(chosen)
+
+
+def decode_sample(sample: Sample) -> DecodedImage:
+    """The sample's image through the serving decoder; an unreadable one is reported with its path, so that the
+    engineer can find it in a set of thousands."""
+    try:
+        return decode_file(sample.image)
+    except UndecodableImageError as exc:
+        raise UndecodableImageError(f"{sample.image}: {exc}") from exc
 
 
 def train_and_validation(dataset: LabelledSet, seed: int) -> tuple[LabelledSet, LabelledSet]:

@@ -18,10 +18,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from models.datasets.base import LabelledSet
+from models.datasets.base import LabelledSet, decode_sample
 from models.evaluation.collect import truth_of
 from models.evaluation.metrics import classification_metrics
-from models.imaging import decode_file
 from models.preprocess import letterbox
 
 THUMBNAIL = 16
@@ -30,7 +29,7 @@ THUMBNAIL = 16
 def image_features(dataset: LabelledSet) -> npt.NDArray[np.float64]:
     rows = []
     for sample in dataset.samples:
-        square, _ = letterbox(decode_file(sample.image).pixels, 128)
+        square, _ = letterbox(decode_sample(sample).pixels, 128)
         thumbnail = cv2.resize(square, (THUMBNAIL, THUMBNAIL), interpolation=cv2.INTER_AREA).ravel()
         histogram, _ = np.histogram(square, bins=16, range=(0.0, 1.0), density=True)
         rows.append(np.concatenate([thumbnail, histogram, [square.mean(), square.std()]]))

@@ -16,9 +16,8 @@ import numpy.typing as npt
 import torch
 from rich.progress import Progress
 
-from models.datasets.base import LabelledSet, Sample
+from models.datasets.base import LabelledSet, Sample, decode_sample
 from models.evaluation.metrics import BoxSet
-from models.imaging import decode_file
 from models.protocol import Detector, Finding, ImageResult
 
 
@@ -79,7 +78,7 @@ def collect(detector: Detector, dataset: LabelledSet, batch_size: int = 8) -> Ev
         task = progress.add_task("evaluating", total=len(samples))
         for start in range(0, len(samples), batch_size):
             batch = samples[start:start + batch_size]
-            results += detector.detect([decode_file(sample.image) for sample in batch])
+            results += detector.detect([decode_sample(sample) for sample in batch])
             progress.advance(task, len(batch))
     predicted = np.array([[int(any(f.label == label for f in r.findings)) for label in labels] for r in results],
                          dtype=np.int64).reshape(-1, len(labels))

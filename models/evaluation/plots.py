@@ -17,7 +17,7 @@ from sklearn.metrics import (ConfusionMatrixDisplay, PrecisionRecallDisplay, Roc
                              confusion_matrix)
 
 from models.evaluation.collect import Evaluated  # noqa: E402
-from models.imaging import decode_file  # noqa: E402
+from models.datasets.base import decode_sample  # noqa: E402
 from models.preprocess import to_uint8  # noqa: E402
 from models.protocol import Box  # noqa: E402
 
@@ -88,7 +88,7 @@ def _ranked(evaluated: Evaluated) -> dict[str, list[tuple[float, int]]]:
 
 
 def _draw(evaluated: Evaluated, i: int) -> np.ndarray:
-    canvas = cv2.cvtColor(to_uint8(decode_file(evaluated.samples[i].image).pixels), cv2.COLOR_GRAY2BGR)
+    canvas = cv2.cvtColor(to_uint8(decode_sample(evaluated.samples[i]).pixels), cv2.COLOR_GRAY2BGR)
     for x0, y0, x1, y1 in evaluated.true_boxes[i]["boxes"].tolist():
         cv2.rectangle(canvas, (int(x0), int(y0)), (int(x1), int(y1)), (0, 200, 0), 2)
     predicted = evaluated.predicted_boxes[i]

@@ -11,8 +11,8 @@ import torch
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
-from models.datasets.base import Sample
-from models.imaging import FloatImage, decode_file
+from models.datasets.base import Sample, decode_sample
+from models.imaging import FloatImage
 from models.preprocess import Letterbox, letterbox
 
 Transform = Callable[..., Any]
@@ -32,7 +32,7 @@ class PreparedImages:
             self._cache.move_to_end(key)
             array, transform = self._cache[key]
             return array.copy(), transform
-        array, transform = letterbox(decode_file(sample.image).pixels, self.size)
+        array, transform = letterbox(decode_sample(sample).pixels, self.size)
         self._cache[key] = (array.copy(), transform)
         if len(self._cache) > self.capacity:
             self._cache.popitem(last=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
 import time
@@ -11,9 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
-from tests.helpers.peers import free_port
+from tests.helpers.peers import free_port, require_tool
 
 
 @dataclass
@@ -45,6 +42,11 @@ class RedisServer:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=20)
 
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+
     def restart(self, down_s: float) -> None:
         """SIGKILL (no shutdown save), stay down ``down_s`` seconds, then start from the append-only file."""
         self.kill()
@@ -53,15 +55,15 @@ class RedisServer:
 
 
 @contextmanager
-def redis_server(directory: Path) -> Iterator[RedisServer]:
-    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
-        pytest.skip("redis-server is not installed")
+def redis_server(directory: Path, started: bool = True) -> Iterator[RedisServer]:
+    """A server on a free port; ``started=False`` leaves it down until the test calls ``start()``."""
+    require_tool("redis-server")
+    require_tool("redis-cli")
     directory.mkdir(parents=True, exist_ok=True)
     server = RedisServer(free_port(), directory)
-    server.start()
+    if started:
+        server.start()
     try:
         yield server
     finally:
-        if server.process is not None and server.process.poll() is None:
-            server.process.terminate()
-            server.process.wait(timeout=20)
+        server.stop()

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from db.models import JobState
+from tests.helpers.redis_server import redis_server
 from tests.helpers.node import cxr_serve, wait_for_files
-from tests.helpers.peers import free_port, require_tool, storescp, storescu, wait_for_port
+from tests.helpers.peers import storescp, storescu
 
 pytestmark = pytest.mark.integration
 
@@ -22,29 +22,19 @@ sweep_interval_s = 1.0
 
 
 def test_a_study_received_while_redis_is_down_is_delivered_once_it_is_back(rg1: Path, tmp_path: Path) -> None:
-    require_tool("redis-server")
-    redis_port = free_port()
-    broker = f"redis://127.0.0.1:{redis_port}/0"
-    with storescp(tmp_path / "pacs") as pacs_port, cxr_serve(
-        tmp_path / "node", pacs_port, broker_url=broker, extra_toml=FAST_SWEEP
-    ) as node:
+    with redis_server(tmp_path / "redis", started=False) as redis, storescp(tmp_path / "pacs") as pacs_port, \
+            cxr_serve(tmp_path / "node", pacs_port, broker_url=redis.url, extra_toml=FAST_SWEEP) as node:
         assert storescu(rg1, node.port).returncode == 0, "the SCP acknowledges: the instance is on disk and recorded"
         deadline = time.monotonic() + 20
         while not node.jobs() and time.monotonic() < deadline:
             time.sleep(0.2)
         (job,) = node.jobs()
         assert job.state is JobState.QUEUED, "recorded although its message could not be sent"
-        redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-                                  "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_for_port(redis_port)
-            datasets = wait_for_files(tmp_path / "pacs", 3, timeout_s=90)
-            deadline = time.monotonic() + 30
-            while node.jobs()[0].state is not JobState.DELIVERED and time.monotonic() < deadline:
-                time.sleep(0.5)
-            (job,) = node.jobs()
-        finally:
-            redis.terminate()
-            redis.wait(timeout=10)
+        redis.start()
+        datasets = wait_for_files(tmp_path / "pacs", 3, timeout_s=90)
+        deadline = time.monotonic() + 30
+        while node.jobs()[0].state is not JobState.DELIVERED and time.monotonic() < deadline:
+            time.sleep(0.5)
+        (job,) = node.jobs()
     assert job.state is JobState.DELIVERED and job.attempts == 1
     assert len({ds.SOPInstanceUID for ds in datasets}) == 3

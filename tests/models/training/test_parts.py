@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from models.architectures import build_classifier
 from models.checkpoint import (ChecksumMismatchError, WeightsMissingError, load_checkpoint, register,
                                registered_models, resolve)
 from models.datasets import read_dataset
+from models.imaging import UndecodableImageError
 from models.training.augment import Augmentation, detection_transform, flip_allowed
 from models.training.classifier import ClassifierRecipe, train_classifier
 from models.training.loop import TrainOptions
@@ -150,3 +152,12 @@ def test_augmented_boxes_follow_the_lesion() -> None:
         y, x = np.unravel_index(int(out[0].argmax()), out.shape[1:])
         x0, y0, x1, y1 = target["boxes"][0].tolist()
         assert x0 - 1 <= x <= x1 + 1 and y0 - 1 <= y <= y1 + 1
+
+
+def test_an_unreadable_image_stops_training_with_its_path(pneumonia: Path, tmp_path: Path) -> None:
+    dataset = read_dataset("pneumonia", pneumonia)
+    broken = tmp_path / "broken.jpeg"
+    broken.write_bytes(b"not an image")
+    bad = dataset.subset([replace(dataset.samples[0], image=broken), *dataset.samples[1:]])
+    with pytest.raises(UndecodableImageError, match="broken.jpeg: not a readable PNG/JPEG image"):
+        train_classifier(bad, TINY, TrainOptions(epochs=1, device="cpu"), tmp_path / "run", tmp_path)
