@@ -28,7 +28,7 @@ from pydicom.data import get_testdata_file
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from models.baseline import BaselineDetector  # noqa: E402
 from models.codes import XRV_LABELS  # noqa: E402
-from models.device import resolve_device  # noqa: E402
+from models.device import image_batch, inference_dtype, resolve_device  # noqa: E402
 from models.imaging import DecodedImage, decode_dataset  # noqa: E402
 from models.preprocess import letterbox  # noqa: E402
 from models.protocol import Detector, DetectorOptions  # noqa: E402
@@ -70,20 +70,25 @@ def preprocessing(repeats: int) -> None:
 
 
 def bare_forward(detector: Detector, batch: int, device: torch.device) -> Callable[[], object] | None:
-    """The network alone on a ready tensor of the size it takes: the peer of ``detect``."""
-    model = getattr(detector, "model", None)
+    """The network alone on a ready tensor of the size it takes, as the backend runs it: the peer of ``detect``.
+
+    On CUDA the classifiers run an fp16 copy replayed from CUDA graphs on channels_last input (``models.device``),
+    and the detector runs under fp16 autocast.
+    """
+    model = getattr(detector, "classifier", getattr(detector, "model", None))
     if model is None:
         return None
     if hasattr(detector, "resolution"):
-        tensor = torch.zeros(batch, 1, detector.resolution, detector.resolution, device=device)
-        return lambda: _no_grad(lambda: model(tensor))
+        square = np.zeros((detector.resolution, detector.resolution), dtype=np.float32)
+        tensor = image_batch([square] * batch, device).to(inference_dtype(device))
+        return lambda: _serving(device, lambda: model(tensor), autocast=False)
     size = detector.metadata.input_size  # type: ignore[attr-defined]
     images = [torch.zeros(3, size, size, device=device) for _ in range(batch)]
-    return lambda: _no_grad(lambda: model(images))
+    return lambda: _serving(device, lambda: model(images), autocast=True)
 
 
-def _no_grad(call: Callable[[], object]) -> object:
-    with torch.no_grad():
+def _serving(device: torch.device, call: Callable[[], object], autocast: bool) -> object:
+    with torch.no_grad(), torch.autocast(device.type, enabled=autocast and device.type == "cuda"):
         return call()
 
 

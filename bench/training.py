@@ -66,13 +66,15 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--images", type=int, default=40)
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader processes (0: in the training process)")
     arguments = parser.parse_args()
     device = resolve_device(arguments.device)
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         data = write_layout("pneumonia", root / "data", make_images(arguments.images))
         recipe = ClassifierRecipe(arguments.architecture, "scratch", arguments.input_size)
-        options = TrainOptions(epochs=arguments.epochs, batch_size=arguments.batch_size, device=str(device))
+        options = TrainOptions(epochs=arguments.epochs, batch_size=arguments.batch_size, device=str(device),
+                               workers=arguments.workers)
         started = time.perf_counter()
         path = train_classifier(read_dataset("pneumonia", data), recipe, options, root / "run", root)
         wall = time.perf_counter() - started
@@ -82,7 +84,8 @@ def main() -> None:
     bare = bare_loop(arguments.architecture, arguments.input_size, arguments.batch_size, 10, device)
     amp = "AMP fp16" if device.type == "cuda" else "fp32"
     print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
-          f"{arguments.architecture} at {arguments.input_size} px, batch {arguments.batch_size}, {amp}")
+          f"{arguments.architecture} at {arguments.input_size} px, batch {arguments.batch_size}, {amp}, "
+          f"{arguments.images} images, {arguments.workers} loader workers")
     print(f"ours, per epoch (img/s): {', '.join(f'{r:.1f}' for r in rates)}; whole run {wall:.1f} s")
     print("| ours img/s (best epoch after the first) | bare loop img/s | ours ÷ bare |")
     print(f"| {steady:.1f} | {bare:.1f} | {steady / bare:.2f} |")

@@ -45,9 +45,19 @@ def box_from_heat(cam: FloatImage, transform: Letterbox, fraction: float) -> Box
     return Box(x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
 
 
+def _copy_of_output(_module: nn.Module, _inputs: object, output: torch.Tensor) -> torch.Tensor:
+    return output.clone()
+
+
 class CamLocaliser:
+    """Grad-CAM on ``target_layer``, hooked only while a CAM is computed.
+
+    Hooks held for the model's lifetime fired on every classification too, and grad-cam kept each activation until
+    the next CAM: a leak on a node whose studies are mostly normal.
+    """
+
     def __init__(self, model: nn.Module, target_layer: nn.Module, heat_fraction: float) -> None:
-        self._cam = GradCAM(model=model, target_layers=[target_layer])
+        self.model, self.target_layer = model, target_layer
         self.heat_fraction = heat_fraction
 
     def results(self, batch: torch.Tensor, probabilities: npt.NDArray[np.float32], outputs: Sequence[Output],
@@ -75,10 +85,20 @@ class CamLocaliser:
 
     def _heat(self, batch: torch.Tensor, positives: dict[int, list[int]]) -> dict[tuple[int, int], FloatImage]:
         heat: dict[tuple[int, int], FloatImage] = {}
-        for index, members in positives.items():
-            if not members:
-                continue
-            cams = self._cam(input_tensor=batch[members], targets=[ClassifierOutputTarget(index)] * len(members))
-            for member, cam in zip(members, cams, strict=True):
-                heat[(member, index)] = cam.astype(np.float32)
+        if not any(positives.values()):
+            return heat
+        with GradCAM(model=self.model, target_layers=[self.target_layer]) as cam:
+            # Registered after grad-cam's hooks: the layer's consumers get a copy, so an in-place ReLU after the
+            # layer (DenseNet's) cannot change the activation grad-cam kept. On the CPU grad-cam keeps the tensor
+            # itself, on CUDA a copy, and the two devices gave different maps.
+            guard = self.target_layer.register_forward_hook(_copy_of_output)
+            try:
+                for index, members in positives.items():
+                    if members:
+                        cams = cam(input_tensor=batch[members],
+                                   targets=[ClassifierOutputTarget(index)] * len(members))
+                        heat.update({(member, index): map_.astype(np.float32)
+                                     for member, map_ in zip(members, cams, strict=True)})
+            finally:
+                guard.remove()
         return heat

@@ -18,9 +18,9 @@ import torch
 from models.architectures import build_classifier, cam_layer
 from models.cam import CamLocaliser
 from models.checkpoint import ModelKind, load_for_serving, sha256_of
-from models.device import resolve_device
+from models.device import classification_copy, for_inference, image_batch, inference_dtype, resolve_device
 from models.imaging import DecodedImage
-from models.preprocess import Letterbox, letterbox
+from models.preprocess import Letterbox, letterbox_all
 from models.protocol import DetectorOptions, ImageResult, Provenance
 from models.tvdetector import training_parameters
 
@@ -35,7 +35,7 @@ class ClassifierDetector:
         model = build_classifier(self.metadata.architecture, len(self.metadata.labels))
         model.load_state_dict(state)
         self.device = resolve_device(options.device)
-        self.model = model.to(self.device).eval()
+        self.model = for_inference(model, self.device)
         self._outputs = [(i, str(self.metadata.codes[name])) for i, name in enumerate(self.metadata.labels)
                          if self.metadata.codes.get(name)]
         unused = [name for name in self.metadata.labels if not self.metadata.codes.get(name)]
@@ -55,16 +55,18 @@ class ClassifierDetector:
                         **{f"threshold {k}": f"{v:.4g}" for k, v in sorted(thresholds.items())}},
         )
         self._localiser = CamLocaliser(self.model, cam_layer(self.model, self.metadata.architecture), HEAT_FRACTION)
+        self.classifier = classification_copy(self.model, self.device)
 
     def _batch(self, images: Sequence[DecodedImage]) -> tuple[torch.Tensor, list[Letterbox]]:
-        prepared = [letterbox(image.pixels, self.metadata.input_size) for image in images]
+        prepared = letterbox_all([image.pixels for image in images], self.metadata.input_size)
         scale, offset = np.float32(self.metadata.pixel_scale), np.float32(self.metadata.pixel_offset)
-        tensor = torch.from_numpy(np.stack([array * scale + offset for array, _ in prepared])[:, None])
-        return tensor.to(self.device), [transform for _, transform in prepared]
+        return (image_batch([array * scale + offset for array, _ in prepared], self.device),
+                [transform for _, transform in prepared])
 
     def probabilities(self, batch: torch.Tensor) -> npt.NDArray[np.float32]:
-        with torch.no_grad(), torch.autocast(self.device.type, enabled=self.device.type == "cuda"):
-            return np.asarray(torch.sigmoid(self.model(batch).float()).cpu().numpy(), dtype=np.float32)
+        with torch.no_grad():
+            logits = self.classifier(batch.to(inference_dtype(self.device))).float()
+            return np.asarray(torch.sigmoid(logits).cpu().numpy(), dtype=np.float32)
 
     def detect(self, images: Sequence[DecodedImage]) -> list[ImageResult]:
         if not images:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 
 from models.architectures import build_detector
@@ -17,7 +16,7 @@ from models.checkpoint import CheckpointMetadata, ModelKind, load_for_serving, s
 from models.codes import VINDR_LABELS
 from models.device import resolve_device
 from models.imaging import DecodedImage
-from models.preprocess import letterbox
+from models.preprocess import letterbox_all
 from models.protocol import Box, DetectorOptions, Finding, ImageResult, Provenance
 
 logger = logging.getLogger(__name__)
@@ -68,8 +67,9 @@ class TorchvisionDetector:
     def detect(self, images: Sequence[DecodedImage]) -> list[ImageResult]:
         if not images:
             return []
-        prepared = [letterbox(image.pixels, self.metadata.input_size) for image in images]
-        tensors = [torch.from_numpy(np.repeat(array[None], 3, axis=0)).to(self.device) for array, _ in prepared]
+        prepared = letterbox_all([image.pixels for image in images], self.metadata.input_size)
+        # One grey channel crosses to the device and is viewed as the three the network takes.
+        tensors = [torch.from_numpy(array).to(self.device).expand(3, -1, -1) for array, _ in prepared]
         with torch.no_grad(), torch.autocast(self.device.type, enabled=self.device.type == "cuda"):
             outputs = self.model(tensors)
         results = []

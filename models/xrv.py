@@ -24,9 +24,9 @@ import torchxrayvision as xrv
 from models.cam import CamLocaliser
 from models.checkpoint import WeightsMissingError, sha256_of
 from models.codes import XRV_LABELS
-from models.device import resolve_device
+from models.device import classification_copy, for_inference, image_batch, inference_dtype, resolve_device
 from models.imaging import DecodedImage
-from models.preprocess import Letterbox, letterbox
+from models.preprocess import Letterbox, letterbox_all
 from models.protocol import DetectorOptions, ImageResult, Provenance
 
 logger = logging.getLogger(__name__)
@@ -36,6 +36,9 @@ HEAT_FRACTION = 0.5
 """Grad-CAM heat at or above this fraction of the image's maximum forms the finding's region."""
 XRV_RANGE = 1024.0
 """torchxrayvision expects pixels in [-1024, 1024]."""
+WARM_UP = DecodedImage(np.linspace(0.0, 1.0, 64 * 64, dtype=np.float32).reshape(64, 64), None)
+"""The load's warm-up input. It spans the whole range: torchxrayvision checks the first input it sees and prints a
+warning to stdout when the range looks wrong."""
 
 
 def weights_file(weights: str, weights_dir: Path) -> Path:
@@ -59,9 +62,7 @@ class XrvDetector:
         self.device = resolve_device(options.device)
         model: Any = (xrv.models.DenseNet(weights=weights, cache_dir=str(weights_dir)) if weights.startswith("dense")
                       else xrv.models.ResNet(weights=weights, cache_dir=str(weights_dir)))
-        self.model = model.to(self.device).eval()
-        if self.device.type == "cuda":  # tensor cores want NHWC; on the CPU the default layout is faster
-            self.model = self.model.to(memory_format=torch.channels_last)
+        self.model: Any = for_inference(model, self.device)  # torchxrayvision's own attributes are used below
         self.resolution = int(xrv.models.model_urls[weights]["input_resolution"])
         self._outputs = [(i, str(XRV_LABELS[name])) for i, name in enumerate(model.targets) if XRV_LABELS.get(name)]
         self._apply_thresholds(weights, options.thresholds)
@@ -80,7 +81,12 @@ class XrvDetector:
         )
         target = model.features[-1] if weights.startswith("dense") else model.model.layer4[-1]
         self._localiser = CamLocaliser(self.model, target, HEAT_FRACTION)
-        self._probabilities(self._batch([DecodedImage(np.zeros((64, 64), dtype=np.float32), None)])[0])  # warm-up
+        # After the thresholds: it copies them. The convolutional body is graphed, the rest runs as written.
+        self.classifier = classification_copy(self.model, self.device,
+                                              "features" if weights.startswith("dense") else "model")
+        # torchxrayvision's op_norm writes into a float32 tensor it makes itself, so its thresholds stay float32.
+        self.classifier.op_threshs = self.model.op_threshs
+        self._probabilities(self._batch([WARM_UP])[0])
 
     def _apply_thresholds(self, weights: str, overrides: dict[str, float]) -> None:
         """Site overrides of a label's raw operating threshold (torchxrayvision's op_threshs)."""
@@ -95,15 +101,10 @@ class XrvDetector:
         self.model.op_threshs = thresholds
 
     def _batch(self, images: Sequence[DecodedImage]) -> tuple[torch.Tensor, list[Letterbox]]:
-        arrays, boxes = [], []
-        for image in images:
-            array, transform = letterbox(image.pixels, self.resolution)
-            arrays.append(array * np.float32(2 * XRV_RANGE) - np.float32(XRV_RANGE))
-            boxes.append(transform)
-        tensor = torch.from_numpy(np.stack(arrays)[:, None]).to(self.device)
-        if self.device.type == "cuda":
-            tensor = tensor.contiguous(memory_format=torch.channels_last)
-        return tensor, boxes
+        prepared = letterbox_all([image.pixels for image in images], self.resolution)
+        scale, offset = np.float32(2 * XRV_RANGE), np.float32(XRV_RANGE)
+        return (image_batch([array * scale - offset for array, _ in prepared], self.device),
+                [transform for _, transform in prepared])
 
     def detect(self, images: Sequence[DecodedImage]) -> list[ImageResult]:
         if not images:
@@ -113,5 +114,6 @@ class XrvDetector:
                                        lambda _index, probability: probability > self.abnormal_threshold)
 
     def _probabilities(self, batch: torch.Tensor) -> npt.NDArray[np.float32]:
-        with torch.no_grad(), torch.autocast(self.device.type, enabled=self.device.type == "cuda"):
-            return np.asarray(self.model(batch).float().cpu().numpy(), dtype=np.float32)
+        with torch.no_grad():
+            return np.asarray(self.classifier(batch.to(inference_dtype(self.device))).float().cpu().numpy(),
+                              dtype=np.float32)

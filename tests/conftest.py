@@ -2,14 +2,28 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from db.engine import SessionFactory, make_engine, make_session_factory
-from db.migrate import upgrade
-from tests.helpers.databases import postgres_database, sqlite_url
+if TYPE_CHECKING:
+    from db.engine import SessionFactory
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``gpu`` run only where torch sees CUDA; elsewhere they are skipped, saying why."""
+    marked = [item for item in items if item.get_closest_marker("gpu")]
+    if not marked:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs CUDA: torch sees no GPU on this machine")
+    for item in marked:
+        item.add_marker(skip)
 
 
 def testdata(name: str) -> Path:
@@ -46,6 +60,10 @@ def rg1_dataset(rg1: Path) -> pydicom.Dataset:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Every database test runs against both the embedded default and PostgreSQL."""
+    # Imported here, not at the top, so that the model tests also run where only the ML stack is installed (the
+    # lent GPU machine).
+    from tests.helpers.databases import postgres_database, sqlite_url
+
     if request.param == "sqlite":
         yield sqlite_url(tmp_path)
     else:
@@ -55,6 +73,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def session_factory(database_url: str) -> Iterator[SessionFactory]:
+    from db.engine import make_engine, make_session_factory
+    from db.migrate import upgrade
+
     upgrade(database_url)
     engine = make_engine(database_url)
     yield make_session_factory(engine)

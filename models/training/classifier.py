@@ -63,7 +63,7 @@ def _loader(data: ClassificationData, train: LabelledSet, recipe: ClassifierReci
                    for s in train.samples]
         sampler = WeightedRandomSampler(weights, num_samples=len(weights), replacement=True)
     return DataLoader(data, batch_size=options.batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
-                      num_workers=options.workers, drop_last=False)
+                      num_workers=options.workers, persistent_workers=options.workers > 0, drop_last=False)
 
 
 def predict(model: nn.Module, loader: DataLoader[tuple[torch.Tensor, torch.Tensor]],

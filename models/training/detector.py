@@ -95,7 +95,7 @@ def train_detector(dataset: LabelledSet, recipe: DetectorRecipe, options: TrainO
     validation_data = DetectionData(validation.samples, labels, images, None)
     trainer = Trainer(model, options, run_dir)
     loader = DataLoader(train_data, batch_size=options.batch_size, shuffle=True, collate_fn=collate_detection,
-                        num_workers=options.workers)
+                        num_workers=options.workers, persistent_workers=options.workers > 0)
 
     def step(network: nn.Module, batch: Any, device: torch.device) -> tuple[torch.Tensor, int]:
         inputs, targets = batch

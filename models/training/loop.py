@@ -38,6 +38,8 @@ class TrainOptions:
     """Mixed precision where the device is CUDA; ignored on the CPU."""
     seed: int = 0
     workers: int = 0
+    """DataLoader processes. They persist across epochs, each keeping the decoded images it has seen (see
+    ``PreparedImages``), so only the first epoch decodes."""
     resume: bool = False
 
 

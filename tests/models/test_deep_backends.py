@@ -146,3 +146,15 @@ def test_xrv_resnet50_at_512_loads_with_its_own_resolution(tmp_path: Path, rg1_i
     assert len(detector.labels) == 16
     (result,) = detector.detect([rg1_image])
     assert result.findings == () and 0.0 <= result.abnormality_score <= 0.5
+
+
+def test_grad_cam_hooks_the_model_only_while_it_computes_a_map(weights_dir: Path, rg1_image: DecodedImage) -> None:
+    """Hooks left in place fired on every classification, and grad-cam kept each activation until the next map."""
+    coded = [str(label) for label in XRV_LABELS.values() if label is not None]
+    one_positive = {**{label: 0.9 for label in coded}, "Fibrosis": 1e-6}
+    detector = XrvDetector(DENSENET, DetectorOptions(weights_dir=weights_dir, device="cpu", thresholds=one_positive))
+    layer = detector.model.features[-1]
+    assert not layer._forward_hooks
+    (result,) = detector.detect([rg1_image])
+    assert [f.label for f in result.findings] == ["Fibrosis"] and result.heatmap is not None
+    assert not layer._forward_hooks and not detector.model._forward_hooks

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import multiprocessing
+
 import numpy as np
 import pytest
 
-from models.preprocess import letterbox
+from models.preprocess import letterbox, letterbox_all
 
 
 @pytest.mark.parametrize("shape", [(1955, 1841), (300, 800), (1000, 1000), (2500, 2048)])
@@ -47,3 +49,32 @@ def test_a_feature_found_in_the_model_input_maps_back_onto_the_source() -> None:
 def test_boxes_are_clipped_to_the_source() -> None:
     _, transform = letterbox(np.zeros((400, 800), dtype=np.float32), 224)
     assert transform.to_source((-5.0, 0.0, 230.0, 224.0)) == (0.0, 0.0, 800.0, 400.0)
+
+
+def test_letterbox_all_equals_letterbox_image_by_image_in_order() -> None:
+    rng = np.random.default_rng(0)
+    images = [rng.random(shape, dtype=np.float32) for shape in ((300, 200), (200, 300), (512, 512), (41, 977)) * 3]
+    for (array, transform), image in zip(letterbox_all(images, 224), images, strict=True):
+        expected, expected_transform = letterbox(image, 224)
+        assert transform == expected_transform
+        np.testing.assert_array_equal(array, expected)
+
+
+def _letterbox_in_child(queue: "multiprocessing.Queue[tuple[int, int]]") -> None:
+    (array, _), _ = letterbox_all([np.ones((64, 32), dtype=np.float32)] * 2, 16)
+    queue.put(array.shape)
+
+
+def test_letterbox_all_works_in_a_forked_child_after_the_parent_used_it() -> None:
+    """Celery's prefork pool forks workers: the inherited thread pool has no threads and must be replaced."""
+    letterbox_all([np.ones((2000, 2000), dtype=np.float32)] * 64, 16)  # enough to start every thread
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_letterbox_in_child, args=(queue,))
+    child.start()
+    try:
+        assert queue.get(timeout=30) == (16, 16)
+        child.join(timeout=30)
+        assert child.exitcode == 0
+    finally:
+        child.kill()
