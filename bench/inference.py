@@ -3,12 +3,15 @@
 - Preprocessing: our decode (Modality/VOI LUT, MONOCHROME1) plus the letterbox, for RG1 uncompressed and JPEG 2000;
   the peer is pydicom's bare ``pixel_array`` decode of the same file.
 - Inference: each backend's ``detect`` (preprocessing, model, localisation, mapping back) at several batch sizes;
-  the peer is the same network's bare forward pass on a ready tensor (no preprocessing, no localisation).
+  the peer is the same network's bare forward pass on a ready tensor (no preprocessing, no localisation). On CUDA
+  the classifiers' bare pass (fp16, CUDA graphs) has its own peer: the plain PyTorch network (fp32 weights under
+  fp16 autocast).
 
 Weights are random (real architectures): speed does not depend on their values. No GPU: CPU figures only, on the
 batch sizes that finish in minutes (``--full`` runs every size on the CPU too).
 
-    .venv/bin/python bench/inference.py [--device auto|cpu|cuda] [--repeats 3] [--full]
+    .venv/bin/python bench/inference.py [--device auto|cpu|cuda] [--repeats 3] [--full] [--backend xrv:]...
+                                        [--no-preprocessing]
 """
 
 from __future__ import annotations
@@ -87,18 +90,33 @@ def bare_forward(detector: Detector, batch: int, device: torch.device) -> Callab
     return lambda: _serving(device, lambda: model(images), autocast=True)
 
 
+def eager_forward(detector: Detector, batch: int, device: torch.device) -> Callable[[], object] | None:
+    """The peer of the CUDA graphs: the classifier as plain PyTorch serves it (the fp32 model under fp16 autocast,
+    channels_last), which is how this project ran it before the graphs. None off CUDA or for the detector."""
+    if device.type != "cuda" or not hasattr(detector, "classifier"):
+        return None
+    model = detector.model  # type: ignore[attr-defined]
+    square = np.zeros((detector.resolution, detector.resolution), dtype=np.float32)  # type: ignore[attr-defined]
+    tensor = image_batch([square] * batch, device)
+    return lambda: _serving(device, lambda: model(tensor), autocast=True)
+
+
 def _serving(device: torch.device, call: Callable[[], object], autocast: bool) -> object:
     with torch.no_grad(), torch.autocast(device.type, enabled=autocast and device.type == "cuda"):
         return call()
 
 
-def inference(device: torch.device, repeats: int, full: bool, weights: Path) -> None:
+def inference(device: torch.device, repeats: int, full: bool, weights: Path, backends: list[str]) -> None:
     source = decode_dataset(pydicom.dcmread(str(get_testdata_file("RG1_UNCR.dcm"))))
     flipped = DecodedImage(np.ascontiguousarray(source.pixels[:, ::-1]), None)
     print(f"\ninference on {device} ({torch.get_num_threads()} CPU threads), RG1 {source.pixels.shape}")
     print("  xrv rows: every label negative (classification only); '+cam': one label positive, so one Grad-CAM")
-    print(f"  {'backend':32} {'batch':>5} {'img/s':>9} {'ms/img':>9} {'bare img/s':>11} {'detect ÷ bare':>14}")
+    print("  'eager': the classifier network without CUDA graphs, fp32 weights under autocast (CUDA only)")
+    print(f"  {'backend':32} {'batch':>5} {'img/s':>9} {'ms/img':>9} {'bare img/s':>11} {'detect ÷ bare':>14}"
+          f" {'eager img/s':>12} {'bare ÷ eager':>13}")
     for row, cpu_batches in CPU_BATCHES.items():
+        if backends and not any(wanted in row for wanted in backends):
+            continue
         name, _, cam = row.partition(" +")
         negative = {label: NEGATIVE for label in XRV_CODED}
         options = DetectorOptions(weights_dir=weights, device=str(device),
@@ -111,7 +129,10 @@ def inference(device: torch.device, repeats: int, full: bool, weights: Path) -> 
             forward = bare_forward(detector, batch, device)
             bare = best_of(repeats, forward) if forward is not None else None
             bare_text = f"{batch / bare:11.1f} {bare / seconds:14.2f}" if bare else f"{'–':>11} {'–':>14}"
-            print(f"  {row:32} {batch:5d} {batch / seconds:9.1f} {1000 * seconds / batch:9.1f} {bare_text}")
+            plain = eager_forward(detector, batch, device)
+            eager = best_of(repeats, plain) if plain is not None else None
+            eager_text = f" {batch / eager:12.1f} {eager / bare:13.2f}" if eager and bare else ""
+            print(f"  {row:32} {batch:5d} {batch / seconds:9.1f} {1000 * seconds / batch:9.1f} {bare_text}{eager_text}")
 
 
 def main() -> None:
@@ -119,15 +140,18 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--full", action="store_true", help="every batch size on the CPU too")
+    parser.add_argument("--backend", action="append", default=[], help="only rows containing this (repeatable)")
+    parser.add_argument("--no-preprocessing", action="store_true", help="skip the preprocessing table")
     args = parser.parse_args()
     device = resolve_device(args.device)
-    preprocessing(args.repeats)
+    if not args.no_preprocessing:
+        preprocessing(args.repeats)
     with tempfile.TemporaryDirectory() as directory:
         weights = Path(directory)
         write_xrv_weights("densenet121-res224-all", weights)
         write_xrv_weights("resnet50-res512-all", weights)
         write_detector_checkpoint(weights, "vindr-1024.pt", input_size=1024, default_threshold=0.5)
-        inference(device, args.repeats, args.full, weights)
+        inference(device, args.repeats, args.full, weights, args.backend)
 
 
 if __name__ == "__main__":

@@ -61,9 +61,10 @@ def stale_deliveries(session: Session, untouched_since: datetime, never_tried_si
 
 
 def queued_jobs(session: Session, detector: str, limit: int, exclude: set[int]) -> list[int]:
-    """Up to ``limit`` QUEUED jobs for ``detector``, STAT first, then oldest: companions for a batch. Their messages
-    are still on their way; whoever takes the job first runs it, and the message finds it started or done."""
+    """Up to ``limit`` QUEUED jobs for ``detector`` never attempted, STAT first, then oldest: companions for a batch.
+    Their messages are still on their way; whoever takes the job first runs it, and the message finds it started or
+    done. A job already attempted may be the one that crashes its worker, so it is left to run alone."""
     query = (select(Job.id).join(Study, Study.id == Job.study_id)
-             .where(Job.state == JobState.QUEUED, Job.detector == detector)
+             .where(Job.state == JobState.QUEUED, Job.detector == detector, Job.attempts == 0)
              .order_by(Study.stat.desc(), Job.id).limit(limit + len(exclude)))
     return [job_id for job_id in session.scalars(query) if job_id not in exclude][:limit]

@@ -66,6 +66,8 @@ class JobWork:
     detector: str
     study_instance_uid: str
     instances: tuple[InstanceSummary, ...]
+    attempt: int = 1
+    """Which attempt this is; a retry runs alone (``worker.batching``)."""
 
 
 @dataclass(frozen=True)

@@ -233,6 +233,7 @@ def start_attempt(session: Session, job_id: int, lease_expires_at: datetime, max
         detector=job.detector,
         study_instance_uid=job.study.study_instance_uid,
         instances=tuple(_instance_summary(i) for i in job.study.instances),
+        attempt=job.attempts,
     )
 
 

@@ -12,6 +12,7 @@ a capture that fails) runs eagerly, so the wrapper never changes what the model 
 from __future__ import annotations
 
 import logging
+import threading
 
 import torch
 from torch import nn
@@ -40,6 +41,9 @@ class GraphedModule(nn.Module):
         self.inner = inner
         self._recordings: dict[tuple[object, ...], _Recording] = {}
         self._failed = False
+        # A recording's input and output tensors are shared: one caller at a time (a worker runs one task at a time;
+        # this keeps a second thread, in ``cxr detect`` or a test, from overwriting a batch in flight).
+        self._lock = threading.Lock()
 
     @property
     def recorded_sizes(self) -> list[int]:
@@ -51,16 +55,15 @@ class GraphedModule(nn.Module):
         if self._failed or torch.is_grad_enabled() or not batch.is_cuda or size > MAX_GRAPHED_BATCH:
             return self.inner(batch)  # type: ignore[no-any-return]
         key = (size, *batch.shape[1:], batch.dtype, batch.is_contiguous(memory_format=torch.channels_last))
-        recording = self._recordings.get(key)
-        if recording is None:
-            recording = self._record(key, batch, size)
+        with self._lock:
+            recording = self._recordings.get(key) or self._record(key, batch, size)
             if recording is None:
                 return self.inner(batch)  # type: ignore[no-any-return]
-        recording.static_input[:count].copy_(batch)
-        if count < size:
-            recording.static_input[count:].zero_()
-        recording.graph.replay()
-        return recording.static_output[:count].clone()
+            recording.static_input[:count].copy_(batch)
+            if count < size:
+                recording.static_input[count:].zero_()
+            recording.graph.replay()
+            return recording.static_output[:count].clone()
 
     def _record(self, key: tuple[object, ...], batch: torch.Tensor, size: int) -> _Recording | None:
         layout = torch.channels_last if batch.dim() == 4 and key[-1] else torch.contiguous_format

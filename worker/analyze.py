@@ -44,6 +44,7 @@ class _Work:
     decision: Eligibility
     all_instances: tuple[InstanceSummary, ...]
     predecessors: tuple[Path, ...]
+    attempt: int = 1
 
     @property
     def selected(self) -> tuple[InstanceSummary, ...]:
@@ -62,7 +63,8 @@ def analyze_batch(context: WorkerContext, job_id: int) -> list[AnalysisOutcome]:
     if isinstance(first, AnalysisOutcome):
         return [first]
     works = [first]
-    if context.settings.worker.batch_max_images > 1:
+    # A retry runs alone: if its study is what crashed the worker, it must not take other jobs' attempts with it.
+    if context.settings.worker.batch_max_images > 1 and first.attempt == 1:
         works += gather(context.session_factory, context.settings.worker, first.detector, job_id,
                         len(first.selected), lambda other: _taken(context, other), lambda work: len(work.selected))
     try:
@@ -163,6 +165,7 @@ def _start(context: WorkerContext, job_id: int) -> _Work | AnalysisOutcome:
         decision=evaluate(facts, context.settings.rules),
         all_instances=facts.instances,
         predecessors=tuple(r.path for r in earlier),
+        attempt=work.attempt,
     )
 
 

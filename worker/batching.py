@@ -3,7 +3,8 @@
 The database is the queue's record, so the worker asks it for QUEUED jobs for the same detector (STAT first) and
 starts each under its own lease and attempt, exactly as if its message had arrived; when that message does arrive,
 the job is running or done and the message does nothing. Gathering stops at ``batch_max_images`` images or after
-``batch_wait_ms``.
+``batch_wait_ms``. Only first attempts share a pass: a study that crashes its worker costs the jobs batched with it
+one attempt, and on its retries it runs alone, so it cannot dead-letter them.
 """
 
 from __future__ import annotations

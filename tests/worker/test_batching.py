@@ -12,7 +12,7 @@ import pydicom
 
 from db import repository
 from db.engine import SessionFactory
-from db.models import JobState, Study
+from db.models import Job, JobState, Study
 from db.settings import Settings, WorkerSettings
 from models.baseline import BaselineDetector
 from models.imaging import DecodedImage
@@ -119,3 +119,19 @@ def test_an_undecodable_companion_fails_alone(tmp_path: Path, session_factory: S
     outcomes = analyze_batch(context, jobs[0])
     assert [o.state for o in outcomes] == [JobState.COMPLETED, JobState.FAILED]
     assert context.passes == [1], "the detector saw only the image it could read"
+
+
+def test_a_retried_job_runs_alone_and_is_no_ones_companion(tmp_path: Path, session_factory: SessionFactory,
+                                                           rg1: Path) -> None:
+    """A study that crashed its worker may do it again: on its retries it must not take other jobs' attempts."""
+    context, jobs = setup(tmp_path, session_factory, rg1, 4, batch_max_images=2)
+    with session_factory.begin() as session:
+        job = session.get(Job, jobs[1])
+        assert job is not None
+        job.attempts = 1  # its first attempt died with its worker; the sweeper queued it again
+    analyze_batch(context, jobs[0])
+    assert context.passes == [2]
+    assert states(session_factory, jobs) == [JobState.COMPLETED, JobState.QUEUED, JobState.COMPLETED, JobState.QUEUED]
+    assert [o.state for o in analyze_batch(context, jobs[1])] == [JobState.COMPLETED]
+    assert context.passes == [2, 1], "the retry took no companion"
+    assert states(session_factory, jobs)[3] is JobState.QUEUED
