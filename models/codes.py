@@ -48,6 +48,9 @@ class FindingLabel(enum.StrEnum):
     ILD = "ILD"
     OTHER_LESION = "Other lesion"
     COVID19 = "COVID-19"
+    PLEURAL_THICKENING = "Pleural thickening"
+    ENLARGED_CARDIOMEDIASTINUM = "Enlarged cardiomediastinum"
+    AORTIC_ENLARGEMENT = "Aortic enlargement"
 
 
 FINDING_CODES: dict[FindingLabel, CodedConcept] = {
@@ -72,6 +75,13 @@ FINDING_CODES: dict[FindingLabel, CodedConcept] = {
     FindingLabel.OTHER_LESION: CodedConcept("SCT", "52988006", "Lesion"),  # [dicom]
     # [hl7] FSN "Disease caused by severe acute respiratory syndrome coronavirus 2 (disorder)", over LO's 64 characters
     FindingLabel.COVID19: CodedConcept("SCT", "840539006", "Disease caused by SARS-CoV-2"),
+    # [hl7] "Pleura finding (finding)" (HL7 Lithuania lung-screening IG, IncidentalFindingVS): wider than thickening,
+    # the nearest concept verified; the overlay, the GSPS and the SR tracking identifier still say "Pleural thickening".
+    FindingLabel.PLEURAL_THICKENING: CodedConcept("SCT", "301256004", "Pleura finding"),
+    # [dicom] CID 6118 Size Descriptor, at the Mediastinum: an enlarged cardiomediastinal silhouette.
+    FindingLabel.ENLARGED_CARDIOMEDIASTINUM: CodedConcept("SCT", "260376009", "Enlarged"),
+    # [dicom] CID 3810 Vascular Morphology, at the Aorta: aortic dilatation, without claiming an aneurysm (67362008).
+    FindingLabel.AORTIC_ENLARGEMENT: CodedConcept("SCT", "25322007", "Dilatation"),
 }
 
 # Where each finding lies (SNOMED CT body structures [dicom]).
@@ -81,6 +91,8 @@ PLEURA = CodedConcept("SCT", "3120008", "Pleura")
 THORAX = CodedConcept("SCT", "816094009", "Thorax")
 BONE = CodedConcept("SCT", "272673000", "Bone")
 STOMACH = CodedConcept("SCT", "69695003", "Stomach")
+MEDIASTINUM = CodedConcept("SCT", "72410000", "Mediastinum")  # [dicom] CID 6129
+AORTA = CodedConcept("SCT", "15825003", "Aorta")  # [dicom] CID 6129
 
 FINDING_SITES: dict[FindingLabel, CodedConcept] = {
     FindingLabel.NODULE: LUNG,
@@ -103,9 +115,12 @@ FINDING_SITES: dict[FindingLabel, CodedConcept] = {
     FindingLabel.ILD: LUNG,
     FindingLabel.OTHER_LESION: THORAX,
     FindingLabel.COVID19: LUNG,
+    FindingLabel.PLEURAL_THICKENING: PLEURA,
+    FindingLabel.ENLARGED_CARDIOMEDIASTINUM: MEDIASTINUM,
+    FindingLabel.AORTIC_ENLARGEMENT: AORTA,
 }
 
-# Public models' label names → ours. ``None``: no code verified yet (see UNMAPPED); a model with it cannot load.
+# Public models' label names → ours. ``None`` would mean "trained on, not reported" (see UNMAPPED).
 XRV_LABELS: dict[str, FindingLabel | None] = {
     "Atelectasis": FindingLabel.ATELECTASIS,
     "Consolidation": FindingLabel.CONSOLIDATION,
@@ -116,7 +131,7 @@ XRV_LABELS: dict[str, FindingLabel | None] = {
     "Fibrosis": FindingLabel.FIBROSIS,
     "Effusion": FindingLabel.EFFUSION,
     "Pneumonia": FindingLabel.PNEUMONIA,
-    "Pleural_Thickening": None,
+    "Pleural_Thickening": FindingLabel.PLEURAL_THICKENING,
     "Cardiomegaly": FindingLabel.CARDIOMEGALY,
     "Nodule": FindingLabel.NODULE,
     "Mass": FindingLabel.MASS,
@@ -124,11 +139,11 @@ XRV_LABELS: dict[str, FindingLabel | None] = {
     "Lung Lesion": FindingLabel.LUNG_LESION,
     "Fracture": FindingLabel.FRACTURE,
     "Lung Opacity": FindingLabel.LUNG_OPACITY,
-    "Enlarged Cardiomediastinum": None,
+    "Enlarged Cardiomediastinum": FindingLabel.ENLARGED_CARDIOMEDIASTINUM,
 }
 
 VINDR_LABELS: dict[str, FindingLabel | None] = {
-    "Aortic enlargement": None,
+    "Aortic enlargement": FindingLabel.AORTIC_ENLARGEMENT,
     "Atelectasis": FindingLabel.ATELECTASIS,
     "Calcification": FindingLabel.CALCIFICATION,
     "Cardiomegaly": FindingLabel.CARDIOMEGALY,
@@ -139,7 +154,7 @@ VINDR_LABELS: dict[str, FindingLabel | None] = {
     "Nodule/Mass": FindingLabel.NODULE,  # one VinDr class; coded as Nodule, the smaller and commoner reading
     "Other lesion": FindingLabel.OTHER_LESION,
     "Pleural effusion": FindingLabel.EFFUSION,
-    "Pleural thickening": None,
+    "Pleural thickening": FindingLabel.PLEURAL_THICKENING,
     "Pneumothorax": FindingLabel.PNEUMOTHORAX,
     "Pulmonary fibrosis": FindingLabel.FIBROSIS,
 }
@@ -155,12 +170,9 @@ COVID_LABELS: dict[str, FindingLabel | None] = {
 }
 GENERIC_LABELS: dict[str, FindingLabel | None] = {label.value: label for label in FindingLabel}
 
-UNMAPPED: dict[str, str] = {
-    "Pleural_Thickening": "no SNOMED CT concept verified against an authoritative source yet",
-    "Pleural thickening": "no SNOMED CT concept verified against an authoritative source yet",
-    "Enlarged Cardiomediastinum": "no SNOMED CT concept verified against an authoritative source yet",
-    "Aortic enlargement": "SNOMED CT offers 'Aortic aneurysm' (67362008), which claims more than enlargement",
-}
+UNMAPPED: dict[str, str] = {}
+"""Public label names without a code yet, with why: every public model's label is coded today. A name added here is
+trained on but not reported, and a detector that declares it cannot load."""
 
 
 class UnknownLabelError(ValueError):

@@ -14,9 +14,12 @@ from torchvision.transforms import v2
 
 from models.codes import FindingLabel
 
-LATERALISED = frozenset({FindingLabel.CARDIOMEGALY, FindingLabel.HERNIA})
-LATERALISED_NAMES = frozenset({"Aortic enlargement", "Enlarged Cardiomediastinum"})
-"""Names without a code in the table whose meaning a flip would still change."""
+LATERALISED = frozenset({
+    FindingLabel.CARDIOMEGALY,
+    FindingLabel.HERNIA,
+    FindingLabel.ENLARGED_CARDIOMEDIASTINUM,
+    FindingLabel.AORTIC_ENLARGEMENT,
+})
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,7 @@ class Augmentation:
 
 
 def flip_allowed(labels: Iterable[str], codes: Mapping[str, FindingLabel | None]) -> bool:
-    return not any(codes.get(name) in LATERALISED or name in LATERALISED_NAMES for name in labels)
+    return not any(codes.get(name) in LATERALISED for name in labels)
 
 
 def _photometric(augmentation: Augmentation) -> list[v2.Transform]:

@@ -54,7 +54,7 @@ def test_xrv_densenet_loads_with_label_order_and_provenance(weights_dir: Path) -
     detector = load_detector(f"xrv:{DENSENET}", options)
     assert load_detector(f"xrv:{DENSENET}", options) is detector, "loaded once per process"
     coded = [str(XRV_LABELS[n]) for n in XRV_LABELS if XRV_LABELS[n] is not None]
-    assert list(detector.labels) == coded and len(coded) == 16
+    assert list(detector.labels) == coded and len(coded) == 18
     require_known_labels(detector.labels)
     p = detector.provenance
     assert p.name == f"torchxrayvision {DENSENET}" and p.version
@@ -100,7 +100,8 @@ def test_detector_checkpoint_loads_with_its_metadata(weights_dir: Path, rg1_imag
     assert metadata.architecture == "fasterrcnn_resnet50_fpn_v2" and metadata.input_size == 256
     detector = load_detector("torchvision:vindr.pt", DetectorOptions(weights_dir=weights_dir, device="cpu"))
     assert isinstance(detector, TorchvisionDetector)
-    assert "Nodule" in detector.labels and "Effusion" in detector.labels and len(detector.labels) == 12
+    assert {"Nodule", "Effusion", "Aortic enlargement", "Pleural thickening"} <= set(detector.labels)
+    assert len(detector.labels) == 14, "every VinDr-CXR class is coded"
     assert detector.provenance.version == "test-1"
     assert detector.provenance.weights_sha256 == sha256_of(weights_dir / "vindr.pt")
     (result,) = detector.detect([rg1_image])
@@ -143,7 +144,7 @@ def test_xrv_resnet50_at_512_loads_with_its_own_resolution(tmp_path: Path, rg1_i
     detector = XrvDetector("resnet50-res512-all", DetectorOptions(weights_dir=tmp_path, device="cpu",
                                                                   thresholds=strict))
     assert detector.resolution == 512 and detector.provenance.parameters["input_resolution"] == "512"
-    assert len(detector.labels) == 16
+    assert len(detector.labels) == 18
     (result,) = detector.detect([rg1_image])
     assert result.findings == () and 0.0 <= result.abnormality_score <= 0.5
 

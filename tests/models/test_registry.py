@@ -1,8 +1,15 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
 import pytest
 
-from models.codes import UnknownLabelError, code_for, require_known_labels
+from models import registry
+from models.baseline import BaselineDetector
+from models.codes import UnknownLabelError, require_known_labels
+from models.imaging import DecodedImage
+from models.protocol import DetectorOptions, ImageResult, Provenance
 from models.registry import UnknownDetectorError, load_detector
 
 
@@ -18,26 +25,20 @@ def test_unknown_detector_names_the_available_ones() -> None:
         load_detector("nonesuch")
 
 
-def test_codes_come_from_the_table() -> None:
-    assert (code_for("Nodule").scheme, code_for("Nodule").value) == ("SCT", "27925004")
-    with pytest.raises(UnknownLabelError):
-        code_for("Unicorn")
+@dataclass
+class UncodedLabelDetector:
+    """A backend whose checkpoint declares a label the code table does not know."""
+
+    labels: tuple[str, ...] = ("Nodule", "Unicorn")
+    provenance: Provenance = field(default_factory=lambda: BaselineDetector().provenance)
+    abnormal_threshold: float = 0.5
+
+    def detect(self, images: Sequence[DecodedImage]) -> list[ImageResult]:
+        raise AssertionError("never reached: the label stops the load")
 
 
-def test_every_public_model_label_is_coded_or_explicitly_unmapped() -> None:
-    from models.codes import FINDING_CODES, FINDING_SITES, UNMAPPED, VINDR_LABELS, XRV_LABELS, FindingLabel
-
-    assert len(XRV_LABELS) == 18 and len(VINDR_LABELS) == 14
-    for name, label in {**XRV_LABELS, **VINDR_LABELS}.items():
-        if label is None:
-            assert name in UNMAPPED and UNMAPPED[name], name
-        else:
-            assert label in FINDING_CODES and label in FINDING_SITES, name
-    assert set(FINDING_CODES) == set(FindingLabel) == set(FINDING_SITES)
-    for code in FINDING_CODES.values():
-        assert code.scheme in {"SCT", "DCM"} and code.value.isdigit() and code.meaning
-
-
-def test_a_detector_with_an_unmapped_label_cannot_load() -> None:
-    with pytest.raises(UnknownLabelError, match="Pleural_Thickening"):
-        require_known_labels(["Nodule", "Pleural_Thickening"])
+def test_a_detector_with_an_uncoded_label_fails_at_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(registry._FACTORIES, "uncoded", lambda _argument, _options: UncodedLabelDetector())
+    with pytest.raises(UnknownLabelError, match="'Unicorn' has no code"):
+        load_detector("uncoded:any", DetectorOptions())
+    assert not any(key[0] == "uncoded:any" for key in registry._loaded), "nothing half-loaded is kept"

@@ -8,17 +8,23 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from pydicom.multival import MultiValue
 
 from db.models import ResultKind
 from db.settings import EquipmentSettings, ResultsSettings
+from models.baseline import BaselineDetector
 from models.overlay import layout_for
 from models.protocol import ImageResult
 from tests.helpers.peers import dciodvfy_errors, pixelmed_sr_errors
 from tests.worker.encode_cases import CASES, analysed, case_sources, context
 from worker.encode.bundle import EncodedObject, encode_not_performed, encode_study
-from worker.encode.common import AnalysedImage
+from worker.encode.common import AnalysedImage, banner_for, software_version
 
 SR_CLASS = "1.2.840.10008.5.1.4.1.1.88.34"
+EQUIPMENT = EquipmentSettings(manufacturer="Example Hospital Imaging AI", model_name="Chest Node",
+                              device_serial_number="SN-0042", institution_name="Example Hospital")
+MODALITY_EQUIPMENT = ("Manufacturer", "ManufacturerModelName", "StationName", "DeviceSerialNumber", "SoftwareVersions",
+                      "InstitutionName", "InstitutionalDepartmentName", "InstitutionAddress")
 
 
 def write_all(objects: list[EncodedObject], out: Path) -> dict[str, list[Path]]:
@@ -33,7 +39,7 @@ def encoded(
     request: pytest.FixtureRequest, rg1: Path, rg1_j2ki: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[list[pydicom.Dataset], dict[str, list[Path]]]:
     sources = case_sources(request.param, rg1, rg1_j2ki)
-    objects = encode_study(context(analysed(sources)))
+    objects = encode_study(context(analysed(sources), equipment=EQUIPMENT))
     return sources, write_all(objects, tmp_path_factory.mktemp(request.param))
 
 
@@ -105,6 +111,37 @@ def test_sc_and_gsps_reference_their_source(encoded: tuple[list[pydicom.Dataset]
         assert float(gsps.SoftcopyVOILUTSequence[0].WindowCenter) == float(source.WindowCenter)
         layer = gsps.GraphicAnnotationSequence[0]
         assert layer.GraphicLayer == "AI_FINDINGS" and len(layer.GraphicObjectSequence) >= 1
+        texts = [(t.get("BoundingBoxAnnotationUnits"), t.UnformattedTextValue) for t in layer.TextObjectSequence]
+        assert ("DISPLAY", banner_for(BaselineDetector().provenance)) in texts, "the banner, in display units"
+        labels = [value for units, value in texts if units == "PIXEL"]
+        assert len(labels) == len(layer.GraphicObjectSequence), "one label beside each box"
+        assert all(value.split()[0] in {"Nodule", "Mass"} for value in labels)
+
+
+def _string_values(ds: pydicom.Dataset) -> set[str]:
+    values: set[str] = set()
+
+    def collect(dataset: pydicom.Dataset, element: pydicom.DataElement) -> None:
+        if element.VR != "SQ" and element.value is not None:
+            items = element.value if isinstance(element.value, MultiValue) else [element.value]
+            values.update(str(v) for v in items)
+
+    ds.walk(collect)
+    return values
+
+
+def test_equipment_is_ours_and_nothing_comes_from_the_modality(
+    encoded: tuple[list[pydicom.Dataset], dict[str, list[Path]]],
+) -> None:
+    sources, paths = encoded
+    modality = {str(s.get(k)) for s in sources for k in MODALITY_EQUIPMENT if s.get(k)}
+    assert {"Philips Medical Systems", "THORAVISION", "92.00.003"} <= modality, "RG1 names its modality"
+    for path in [p for group in paths.values() for p in group]:
+        ds = pydicom.dcmread(path)
+        assert (ds.Manufacturer, ds.ManufacturerModelName, ds.DeviceSerialNumber) == (
+            EQUIPMENT.manufacturer, EQUIPMENT.model_name, EQUIPMENT.device_serial_number), path
+        assert ds.SoftwareVersions == software_version() and ds.InstitutionName == EQUIPMENT.institution_name
+        assert not modality & _string_values(ds), f"{path.name} copies {modality & _string_values(ds)}"
 
 
 def test_not_performed_sr_validates_and_says_why(rg1: Path, tmp_path: Path) -> None:

@@ -11,7 +11,8 @@ import pydicom
 import pytest
 
 from models.imaging import decode_dataset
-from models.protocol import DetectorOptions, Finding, ImageResult
+from models.codes import FINDING_CODES, FINDING_SITES, FindingLabel
+from models.protocol import Box, DetectorOptions, Finding, ImageResult
 from models.registry import load_detector
 from tests.helpers.peers import dciodvfy_errors, pixelmed_sr_errors
 from tests.models.weights import write_xrv_weights
@@ -83,3 +84,33 @@ def test_other_errors_in_a_one_region_report_still_fail(rg1: Path, tmp_path: Pat
     del region.ContentSequence
     broken.save_as(tmp_path / "broken.dcm")
     assert any("Image Region" in error for error in pixelmed_sr_errors(tmp_path / "broken.dcm"))
+
+
+def test_every_label_in_the_code_table_makes_a_valid_sr(rg1: Path, tmp_path: Path) -> None:
+    """Each label once with a box and once on the whole image: the coded finding and site of every row validate."""
+    source = pydicom.dcmread(rg1)
+    decoded = decode_dataset(source)
+    labels = list(FindingLabel)
+    boxed = [Finding(label.value, 0.9, Box(100.0 + 40 * i, 200.0, 180.0 + 40 * i, 300.0))
+             for i, label in enumerate(labels)]
+    whole = [Finding(label.value, 0.8, None) for label in labels]
+    context = EncodeContext(images=[AnalysedImage(source, decoded, ImageResult(0.9, (*boxed, *whole)))],
+                            provenance=load_detector("baseline").provenance, equipment=EquipmentSettings(),
+                            results=ResultsSettings())
+    (report,) = write_all(encode_study(context), tmp_path)["SR"]
+    assert dciodvfy_errors(report) == []
+    assert pixelmed_sr_errors(report) == []
+    (measurements,) = [i for i in content_items(pydicom.dcmread(report).ContentSequence)
+                       if i.ConceptNameCodeSequence[0].CodeValue == "126010"]
+    stated = []
+    for group in measurements.ContentSequence[:-1]:  # the last group is the overall result
+        # TID 1501/1410 state the finding type first; the qualitative evaluation "Finding: Present" comes later.
+        coded = [(i.ConceptNameCodeSequence[0].CodeValue, i.ConceptCodeSequence[0].CodeValue)
+                 for i in group.ContentSequence if i.ValueType == "CODE"]
+        finding = next(value for name, value in coded if name == "121071")
+        site = next(value for name, value in coded if name == "363698007")
+        (tracking,) = [i.TextValue for i in group.ContentSequence
+                       if i.ValueType == "TEXT" and i.ConceptNameCodeSequence[0].CodeValue == "112039"]
+        stated.append((finding, site, tracking.split(": ", 1)[1]))
+    expected = [(FINDING_CODES[label].value, FINDING_SITES[label].value, label.value) for label in labels] * 2
+    assert stated == expected, "each group's code pair, and its tracking identifier names the model's label"

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from importlib.metadata import PackageNotFoundError, version
 
 from pydicom.dataset import Dataset
+from pydicom.sr.codedict import codes
 
 from db.settings import EquipmentSettings, ResultsSettings
 from models.imaging import DecodedImage
@@ -67,7 +68,28 @@ def finish(ds: Dataset, source: Dataset, equipment: EquipmentSettings, series_de
     if equipment.institution_name:
         ds.InstitutionName = equipment.institution_name
     ds.SeriesDescription = fit_bytes(series_description, 64)
+    _drop_acquisition_equipment(ds)
     _stamp_times(ds, source)
+
+
+def _drop_acquisition_equipment(ds: Dataset) -> None:
+    """Keep the modality's equipment out of our objects: highdicom lists it as contributing equipment.
+
+    highdicom's SR and SC builders copy the source's manufacturer, model, serial number, station and institution into
+    the Contributing Equipment Sequence as "Acquisition Equipment". Our objects identify only the software that made
+    them (ours in General Equipment, highdicom as contributing); the source image is referenced by UID instead.
+    """
+    if "ContributingEquipmentSequence" not in ds:
+        return
+    acquisition = codes.DCM.AcquisitionEquipment.value
+    kept = [
+        item for item in ds.ContributingEquipmentSequence
+        if all(purpose.CodeValue != acquisition for purpose in item.get("PurposeOfReferenceCodeSequence", []))
+    ]
+    if kept:
+        ds.ContributingEquipmentSequence = kept
+    else:
+        del ds.ContributingEquipmentSequence
 
 
 def fit_bytes(text: str, limit: int) -> str:

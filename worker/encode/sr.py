@@ -75,14 +75,16 @@ def _certainty(finding: Finding, provenance: Provenance) -> hd.sr.Measurement:
     )
 
 
-def _tracking(source_uid: str, provenance: Provenance, index: int) -> hd.sr.TrackingIdentifier:
+def _tracking(source_uid: str, provenance: Provenance, index: int, label: str) -> hd.sr.TrackingIdentifier:
+    """The identifier names the detector's own label: where the code is post-coordinated or wider than the label
+    ("Pleura finding" for pleural thickening), a reader of the SR still sees what the model said."""
     uid = derive_uid(UIDKind.TRACKING, source_uid, provenance.model_id, str(index))
-    return hd.sr.TrackingIdentifier(uid=uid, identifier=f"Finding {index + 1}")
+    return hd.sr.TrackingIdentifier(uid=uid, identifier=f"Finding {index + 1}: {label}")
 
 
 def _finding_group(image: AnalysedImage, finding: Finding, index: int, provenance: Provenance) -> MeasurementGroup:
     """TID 1410 with a closed polyline when the finding has a box; TID 1501 on the whole image when it has none."""
-    tracking = _tracking(str(image.source.SOPInstanceUID), provenance, index)
+    tracking = _tracking(str(image.source.SOPInstanceUID), provenance, index, finding.label)
     finding_type = _concept(finding.label)
     sites = [_site(finding.label)]
     algorithm = _algorithm(provenance)
