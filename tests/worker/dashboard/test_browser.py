@@ -22,6 +22,7 @@ from db.models import JobState
 from models.imaging import decode_dataset
 from models.preprocess import to_uint8
 from tests.helpers.dashboard import OPERATOR
+from tests.helpers.peers import unavailable
 from tests.worker.dashboard.conftest import Site
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -33,7 +34,7 @@ CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
-        pytest.skip("chromium and chromium-driver are not installed (.ci/run installs them)")
+        unavailable("chromium and chromium-driver are not installed (.ci/run installs them)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
