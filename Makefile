@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test typecheck clean
+.PHONY: install run test lint format typecheck clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,10 +18,19 @@ install: $(STAMP)
 run: install
 	$(BIN)/cxr serve
 
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/codespell
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
 typecheck: install
 	$(BIN)/mypy
 
-test: install typecheck
+test: install lint typecheck
 	$(BIN)/python -m pytest
 
 clean:

@@ -23,16 +23,31 @@ import httpx
 from sqlalchemy import insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from db.engine import make_engine, make_session_factory  # noqa: E402
-from db.migrate import upgrade  # noqa: E402
-from db.models import (  # noqa: E402
-    Delivery, DeliveryState, Finding, Instance, Job, JobEvent, JobState, ResultKind, ResultObject, Study, utcnow,
+from db.engine import make_engine, make_session_factory
+from db.migrate import upgrade
+from db.models import (
+    Delivery,
+    DeliveryState,
+    Finding,
+    Instance,
+    Job,
+    JobEvent,
+    JobState,
+    ResultKind,
+    ResultObject,
+    Study,
+    utcnow,
 )
-from tests.helpers.dashboard import OPERATOR, logged_in, users_toml  # noqa: E402
-from tests.helpers.peers import free_port, wait_for_port  # noqa: E402
+from tests.helpers.dashboard import OPERATOR, logged_in, users_toml
+from tests.helpers.peers import free_port, wait_for_port
 
-STATES = [JobState.DELIVERED] * 90 + [JobState.QUEUED] * 4 + [JobState.FAILED] * 3 + [JobState.DEAD_LETTER] * 2 + \
-    [JobState.NOT_ELIGIBLE]
+STATES = (
+    [JobState.DELIVERED] * 90
+    + [JobState.QUEUED] * 4
+    + [JobState.FAILED] * 3
+    + [JobState.DEAD_LETTER] * 2
+    + [JobState.NOT_ELIGIBLE]
+)
 
 
 def fill(database_url: str, jobs: int) -> None:
@@ -40,43 +55,101 @@ def fill(database_url: str, jobs: int) -> None:
     findings, three result objects and three deliveries."""
     rng = random.Random(7)
     now = utcnow()
-    rows: dict[Any, list[dict[str, Any]]] = {m: [] for m in (Study, Instance, Job, JobEvent, Finding, ResultObject,
-                                                             Delivery)}
+    rows: dict[Any, list[dict[str, Any]]] = {
+        m: [] for m in (Study, Instance, Job, JobEvent, Finding, ResultObject, Delivery)
+    }
     for i in range(1, jobs + 1):
         received = now - timedelta(seconds=rng.uniform(0, 86_400))
         state = rng.choice(STATES)
         done = state not in (JobState.QUEUED,)
-        rows[Study].append(dict(id=i, study_instance_uid=f"2.25.{i}", study_description="CHEST PA",
-                                first_received_at=received, last_received_at=received))
-        rows[Instance].append(dict(id=i, study_id=i, sop_instance_uid=f"2.25.9{i}", sop_class_uid="1.2.840.10008.5.1.4.1.1.1",
-                                   series_instance_uid=f"2.25.8{i}", transfer_syntax_uid="1.2.840.10008.1.2.1",
-                                   modality="CR", body_part_examined="CHEST", view_position="PA",
-                                   calling_ae_title="PACS", spool_path=f"/spool/{i}.dcm", received_at=received))
+        rows[Study].append(
+            {
+                "id": i,
+                "study_instance_uid": f"2.25.{i}",
+                "study_description": "CHEST PA",
+                "first_received_at": received,
+                "last_received_at": received,
+            }
+        )
+        rows[Instance].append(
+            {
+                "id": i,
+                "study_id": i,
+                "sop_instance_uid": f"2.25.9{i}",
+                "sop_class_uid": "1.2.840.10008.5.1.4.1.1.1",
+                "series_instance_uid": f"2.25.8{i}",
+                "transfer_syntax_uid": "1.2.840.10008.1.2.1",
+                "modality": "CR",
+                "body_part_examined": "CHEST",
+                "view_position": "PA",
+                "calling_ae_title": "PACS",
+                "spool_path": f"/spool/{i}.dcm",
+                "received_at": received,
+            }
+        )
         analysis = rng.uniform(0.4, 3.0)
-        rows[Job].append(dict(id=i, study_id=i, state=state, detector="baseline", attempts=1, created_at=received,
-                              updated_at=received, reason="bench" if state is JobState.FAILED else None,
-                              analysis_started_at=received, analysis_seconds=analysis if done else None,
-                              finished_at=received + timedelta(seconds=analysis + 1) if done else None,
-                              end_to_end_seconds=analysis + 1 if done else None))
+        rows[Job].append(
+            {
+                "id": i,
+                "study_id": i,
+                "state": state,
+                "detector": "baseline",
+                "attempts": 1,
+                "created_at": received,
+                "updated_at": received,
+                "reason": "bench" if state is JobState.FAILED else None,
+                "analysis_started_at": received,
+                "analysis_seconds": analysis if done else None,
+                "finished_at": received + timedelta(seconds=analysis + 1) if done else None,
+                "end_to_end_seconds": analysis + 1 if done else None,
+            }
+        )
         for k, event in enumerate((JobState.QUEUED, JobState.ANALYZING, JobState.ENCODED, state)):
-            rows[JobEvent].append(dict(job_id=i, state=event, detail=None, at=received + timedelta(seconds=k)))
+            rows[JobEvent].append({"job_id": i, "state": event, "detail": None, "at": received + timedelta(seconds=k)})
         for _ in range(2):
-            rows[Finding].append(dict(job_id=i, instance_id=i, label="Nodule", code_scheme="SCT", code_value="27925004",
-                                      code_meaning="Nodule", probability=rng.random(), x_min=1.0, y_min=1.0,
-                                      x_max=9.0, y_max=9.0))
+            rows[Finding].append(
+                {
+                    "job_id": i,
+                    "instance_id": i,
+                    "label": "Nodule",
+                    "code_scheme": "SCT",
+                    "code_value": "27925004",
+                    "code_meaning": "Nodule",
+                    "probability": rng.random(),
+                    "x_min": 1.0,
+                    "y_min": 1.0,
+                    "x_max": 9.0,
+                    "y_max": 9.0,
+                }
+            )
         for k, kind in enumerate(ResultKind):
             result_id = (i - 1) * 3 + k + 1
-            rows[ResultObject].append(dict(id=result_id, job_id=i, kind=kind, sop_class_uid="1.2",
-                                           sop_instance_uid=f"2.25.{i}{k}00", series_instance_uid="2.25.1",
-                                           path=f"/results/{result_id}.dcm", created_at=received))
-            rows[Delivery].append(dict(result_object_id=result_id, destination_name="pacs", attempts=1,
-                                       state=DeliveryState.SENT if state is JobState.DELIVERED else DeliveryState.PENDING,
-                                       updated_at=received))
+            rows[ResultObject].append(
+                {
+                    "id": result_id,
+                    "job_id": i,
+                    "kind": kind,
+                    "sop_class_uid": "1.2",
+                    "sop_instance_uid": f"2.25.{i}{k}00",
+                    "series_instance_uid": "2.25.1",
+                    "path": f"/results/{result_id}.dcm",
+                    "created_at": received,
+                }
+            )
+            rows[Delivery].append(
+                {
+                    "result_object_id": result_id,
+                    "destination_name": "pacs",
+                    "attempts": 1,
+                    "state": DeliveryState.SENT if state is JobState.DELIVERED else DeliveryState.PENDING,
+                    "updated_at": received,
+                }
+            )
     engine = make_engine(database_url)
     with make_session_factory(engine).begin() as session:
         for model, values in rows.items():
             for start in range(0, len(values), 5000):
-                session.execute(insert(model), values[start:start + 5000])
+                session.execute(insert(model), values[start : start + 5000])
     engine.dispose()
 
 
@@ -84,8 +157,10 @@ def serve(directory: Path, database_url: str) -> tuple[subprocess.Popen[bytes], 
     """``cxr dashboard`` as its own process, as deployed."""
     port = free_port()
     config = directory / "cxr.toml"
-    config.write_text(f'data_dir = "{directory}"\ndatabase_url = "{database_url}"\nlog_level = "WARNING"\n'
-                      f"[dashboard]\nport = {port}\n{users_toml(OPERATOR)}\n")
+    config.write_text(
+        f'data_dir = "{directory}"\ndatabase_url = "{database_url}"\nlog_level = "WARNING"\n'
+        f"[dashboard]\nport = {port}\n{users_toml(OPERATOR)}\n"
+    )
     process = subprocess.Popen([sys.executable, "-m", "cxr", "dashboard", "--config", str(config)])
     wait_for_port(port, timeout_s=60)
     return process, port
@@ -139,8 +214,10 @@ def main() -> None:
     floor = full["/static/dashboard.css"][0]
     print(f"\n{'path':28} {'empty p50':>10} {'full p50':>10} {'full p95':>10} {'÷ static':>9}")
     for path in full:
-        print(f"{path:28} {empty[path][0]:9.1f}ms {full[path][0]:9.1f}ms {full[path][1]:9.1f}ms "
-              f"{full[path][0] / floor:8.1f}×")
+        print(
+            f"{path:28} {empty[path][0]:9.1f}ms {full[path][0]:9.1f}ms {full[path][1]:9.1f}ms "
+            f"{full[path][0] / floor:8.1f}×"
+        )
     verdict = "met" if full["/"][1] < 300 else "NOT met"
     print(f"\noverview with {args.jobs} jobs: p95 {full['/'][1]:.0f} ms; target < 300 ms {verdict}")
 

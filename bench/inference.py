@@ -29,20 +29,24 @@ import torch
 from pydicom.data import get_testdata_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from models.baseline import BaselineDetector  # noqa: E402
-from models.codes import XRV_LABELS  # noqa: E402
-from models.device import image_batch, inference_dtype, resolve_device  # noqa: E402
-from models.imaging import DecodedImage, decode_dataset  # noqa: E402
-from models.preprocess import letterbox  # noqa: E402
-from models.protocol import Detector, DetectorOptions  # noqa: E402
-from models.registry import load_detector  # noqa: E402
-from tests.models.weights import write_detector_checkpoint, write_xrv_weights  # noqa: E402
+from models.baseline import BaselineDetector
+from models.codes import XRV_LABELS
+from models.device import image_batch, inference_dtype, resolve_device
+from models.imaging import DecodedImage, decode_dataset
+from models.preprocess import letterbox
+from models.protocol import Detector, DetectorOptions
+from models.registry import load_detector
+from tests.helpers.weights import write_detector_checkpoint, write_xrv_weights
 
 XRV_CODED = [str(label) for label in XRV_LABELS.values() if label is not None]
 GPU_BATCHES = (1, 8, 32, 64)
-CPU_BATCHES = {"baseline": (1, 8), "xrv:densenet121-res224-all": (1, 8, 32, 64),
-               "xrv:densenet121-res224-all +cam": (1, 8), "xrv:resnet50-res512-all": (1, 8),
-               "torchvision:vindr-1024.pt": (1,)}
+CPU_BATCHES = {
+    "baseline": (1, 8),
+    "xrv:densenet121-res224-all": (1, 8, 32, 64),
+    "xrv:densenet121-res224-all +cam": (1, 8),
+    "xrv:resnet50-res512-all": (1, 8),
+    "torchvision:vindr-1024.pt": (1,),
+}
 NEGATIVE = 0.9
 """With random weights every label sits near 0.5: this raw threshold makes a label negative (no Grad-CAM)."""
 
@@ -67,8 +71,8 @@ def preprocessing(repeats: int) -> None:
     print(f"  {'file':14} {'ours img/s':>11} {'pydicom img/s':>14} {'ours ÷ peer':>12}")
     for name in ("RG1_UNCR.dcm", "RG1_J2KR.dcm", "RG1_J2KI.dcm"):
         path = str(get_testdata_file(name))
-        ours = best_of(repeats, lambda: letterbox(decode_dataset(pydicom.dcmread(path)).pixels, 224))
-        peer = best_of(repeats, lambda: pydicom.dcmread(path).pixel_array)
+        ours = best_of(repeats, lambda: letterbox(decode_dataset(pydicom.dcmread(path)).pixels, 224))  # noqa: B023 (called here)
+        peer = best_of(repeats, lambda: pydicom.dcmread(path).pixel_array)  # noqa: B023 (called here)
         print(f"  {name:14} {1 / ours:11.1f} {1 / peer:14.1f} {peer / ours:12.2f}")
 
 
@@ -112,20 +116,28 @@ def inference(device: torch.device, repeats: int, full: bool, weights: Path, bac
     print(f"\ninference on {device} ({torch.get_num_threads()} CPU threads), RG1 {source.pixels.shape}")
     print("  xrv rows: every label negative (classification only); '+cam': one label positive, so one Grad-CAM")
     print("  'eager': the classifier network without CUDA graphs, fp32 weights under autocast (CUDA only)")
-    print(f"  {'backend':32} {'batch':>5} {'img/s':>9} {'ms/img':>9} {'bare img/s':>11} {'detect ÷ bare':>14}"
-          f" {'eager img/s':>12} {'bare ÷ eager':>13}")
+    print(
+        f"  {'backend':32} {'batch':>5} {'img/s':>9} {'ms/img':>9} {'bare img/s':>11} {'detect ÷ bare':>14}"
+        f" {'eager img/s':>12} {'bare ÷ eager':>13}"
+    )
     for row, cpu_batches in CPU_BATCHES.items():
         if backends and not any(wanted in row for wanted in backends):
             continue
         name, _, cam = row.partition(" +")
-        negative = {label: NEGATIVE for label in XRV_CODED}
-        options = DetectorOptions(weights_dir=weights, device=str(device),
-                                  thresholds={**negative, "Nodule": 1e-6} if cam else negative)
-        detector: Detector = BaselineDetector() if name == "baseline" else load_detector(
-            name, options if name.startswith("xrv") else DetectorOptions(weights_dir=weights, device=str(device)))
+        negative = dict.fromkeys(XRV_CODED, NEGATIVE)
+        options = DetectorOptions(
+            weights_dir=weights, device=str(device), thresholds={**negative, "Nodule": 1e-6} if cam else negative
+        )
+        detector: Detector = (
+            BaselineDetector()
+            if name == "baseline"
+            else load_detector(
+                name, options if name.startswith("xrv") else DetectorOptions(weights_dir=weights, device=str(device))
+            )
+        )
         for batch in GPU_BATCHES if device.type == "cuda" or full else cpu_batches:
             images = [source if i % 2 == 0 else flipped for i in range(batch)]
-            seconds = best_of(repeats, lambda: detector.detect(images))
+            seconds = best_of(repeats, lambda: detector.detect(images))  # noqa: B023 (called here)
             forward = bare_forward(detector, batch, device)
             bare = best_of(repeats, forward) if forward is not None else None
             bare_text = f"{batch / bare:11.1f} {bare / seconds:14.2f}" if bare else f"{'–':>11} {'–':>14}"

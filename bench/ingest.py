@@ -22,7 +22,7 @@ from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.helpers.peers import free_port, wait_for_port  # noqa: E402 - one port helper for tests and benchmarks
+from tests.helpers.peers import free_port, wait_for_port
 
 ROOT = "1.2.826.0.1.3680043.8.498."
 
@@ -43,8 +43,9 @@ def make_copies(directory: Path, count: int, tag: str) -> list[Path]:
 
 def send(port: int, called_ae: str, files: list[Path]) -> float:
     start = time.perf_counter()
-    result = subprocess.run(["storescu", "-aec", called_ae, "127.0.0.1", str(port), *map(str, files)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        ["storescu", "-aec", called_ae, "127.0.0.1", str(port), *map(str, files)], capture_output=True, text=True
+    )
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
         raise RuntimeError(f"storescu failed: {result.stderr[-500:]}")
@@ -73,16 +74,26 @@ def main() -> int:
 def run(work: Path, count: int, rounds: int) -> int:
     ours_port, peer_port = free_port(), free_port()
     config = work / "cxr.toml"
-    config.write_text(f'data_dir = "{work / "var"}"\n[scp]\nhost = "127.0.0.1"\nport = {ours_port}\n'
-                      'completion_debounce_s = 3600\ncompletion_stability_s = 3600\n')
-    subprocess.run([sys.executable, "-m", "cxr", "db", "upgrade", "--config", str(config)], check=True,
-                   capture_output=True)
+    config.write_text(
+        f'data_dir = "{work / "var"}"\n[scp]\nhost = "127.0.0.1"\nport = {ours_port}\n'
+        "completion_debounce_s = 3600\ncompletion_stability_s = 3600\n"
+    )
+    subprocess.run(
+        [sys.executable, "-m", "cxr", "db", "upgrade", "--config", str(config)], check=True, capture_output=True
+    )
     env = {**os.environ, "CXR_LOG_LEVEL": "WARNING"}
-    ours = subprocess.Popen([sys.executable, "-m", "cxr", "scp", "--config", str(config)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ours = subprocess.Popen(
+        [sys.executable, "-m", "cxr", "scp", "--config", str(config)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     (work / "peer").mkdir()
-    peer = subprocess.Popen(["storescp", "-aet", "PEER", "-od", str(work / "peer"), str(peer_port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peer = subprocess.Popen(
+        ["storescp", "-aet", "PEER", "-od", str(work / "peer"), str(peer_port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for_port(ours_port)
         wait_for_port(peer_port)
@@ -108,16 +119,22 @@ def run(work: Path, count: int, rounds: int) -> int:
 
 def report(rows: list[tuple[float, float, float, float, int, int]], count: int, peak_kib: int) -> None:
     print(f"ingest: {count} x RG1_UNCR (7.2 MB each) over one association per round, sender DCMTK storescu")
-    print(f"{'round':>5} {'ours inst/s':>12} {'storescp inst/s':>16} {'ours MB/s':>10} {'storescp MB/s':>14}"
-          f" {'ratio':>6} {'RSS before MiB':>15} {'RSS after MiB':>14}")
+    print(
+        f"{'round':>5} {'ours inst/s':>12} {'storescp inst/s':>16} {'ours MB/s':>10} {'storescp MB/s':>14}"
+        f" {'ratio':>6} {'RSS before MiB':>15} {'RSS after MiB':>14}"
+    )
     for i, (ours, peer, ours_mb, peer_mb, before, after) in enumerate(rows, start=1):
-        print(f"{i:>5} {ours:>12.1f} {peer:>16.1f} {ours_mb:>10.1f} {peer_mb:>14.1f} {ours / peer:>6.2f}"
-              f" {before / 1024:>15.1f} {after / 1024:>14.1f}")
+        print(
+            f"{i:>5} {ours:>12.1f} {peer:>16.1f} {ours_mb:>10.1f} {peer_mb:>14.1f} {ours / peer:>6.2f}"
+            f" {before / 1024:>15.1f} {after / 1024:>14.1f}"
+        )
     ratios = sorted(r[0] / r[1] for r in rows)
     median = ratios[len(ratios) // 2] if len(ratios) % 2 else sum(ratios[len(ratios) // 2 - 1 :][:2]) / 2
     growth = (rows[-1][5] - rows[0][4]) / 1024
-    print(f"median ratio ours/storescp {median:.2f} (target >= 1.5), range {ratios[0]:.2f}-{ratios[-1]:.2f};"
-          f" our SCP peak RSS {peak_kib / 1024:.1f} MiB, growth over {len(rows) * count} instances {growth:.1f} MiB")
+    print(
+        f"median ratio ours/storescp {median:.2f} (target >= 1.5), range {ratios[0]:.2f}-{ratios[-1]:.2f};"
+        f" our SCP peak RSS {peak_kib / 1024:.1f} MiB, growth over {len(rows) * count} instances {growth:.1f} MiB"
+    )
 
 
 if __name__ == "__main__":

@@ -33,19 +33,19 @@ import pydicom
 from pydicom.data import get_testdata_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from db import repository  # noqa: E402
-from db.metrics import study_receipt_times  # noqa: E402
-from db.engine import SessionFactory, make_engine, make_session_factory  # noqa: E402
-from db.migrate import upgrade  # noqa: E402
-from db.models import JobState  # noqa: E402
-from db.settings import Settings  # noqa: E402
-from tests.helpers.databases import postgres_database, redis_broker  # noqa: E402
-from tests.helpers.node import split_node_config, start_cxr, stop_processes  # noqa: E402
-from tests.helpers.peers import free_port, storescp, wait_for_port  # noqa: E402
-from tests.helpers.flow import write_copies  # noqa: E402
-from tests.worker.test_pipeline import context_for, record, with_pacs  # noqa: E402
-from worker.analyze import analyze_job  # noqa: E402
-from worker.deliver import deliver_result  # noqa: E402
+from config.settings import Settings
+from dashboard.metrics_queries import study_receipt_times
+from db import jobs
+from db.engine import SessionFactory, make_engine, make_session_factory
+from db.migrate import upgrade
+from db.models import JobState
+from tests.helpers.databases import postgres_database, redis_broker
+from tests.helpers.flow import write_copies
+from tests.helpers.node import split_node_config, start_cxr, stop_processes
+from tests.helpers.peers import free_port, storescp, wait_for_port
+from tests.helpers.pipeline import context_for, record, with_pacs
+from worker.analyze import analyze_job
+from worker.deliver import deliver_result
 
 WORKER_TOML = "queue_lease_s = 30.0\nanalysis_lease_s = 60.0\nsweep_interval_s = 5.0"
 
@@ -56,8 +56,9 @@ def studies(directory: Path, count: int, tag: str) -> list[Path]:
 
 
 def store(port: int, files: list[Path]) -> None:
-    result = subprocess.run(["storescu", "-aec", "CXR_AI", "127.0.0.1", str(port), *map(str, files)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        ["storescu", "-aec", "CXR_AI", "127.0.0.1", str(port), *map(str, files)], capture_output=True, text=True
+    )
     if result.returncode != 0:
         raise RuntimeError(f"storescu failed: {result.stderr[-300:]}")
 
@@ -81,7 +82,7 @@ def wait_delivered(sessions: SessionFactory, count: int, timeout_s: float) -> No
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         with sessions() as session:
-            if [j.state for j in repository.list_jobs(session)].count(JobState.DELIVERED) >= count:
+            if [j.state for j in jobs.list_jobs(session)].count(JobState.DELIVERED) >= count:
                 return
         time.sleep(0.05)
     raise TimeoutError(f"{count} studies not delivered within {timeout_s} s")
@@ -101,8 +102,11 @@ def node(stack: str, workers: int, root: Path, pacs_port: int, debounce: float) 
         config.write_text(text)
         upgrade(database_url)
         log = root / "node.log"
-        parts = [start_cxr("scp", config, log), start_cxr("worker", config, log, "--queues", "io"),
-                 start_cxr("sweeper", config, log)]
+        parts = [
+            start_cxr("scp", config, log),
+            start_cxr("worker", config, log, "--queues", "io"),
+            start_cxr("sweeper", config, log),
+        ]
         parts += [start_cxr("worker", config, log, "--queues", "gpu") for _ in range(workers)]
         try:
             wait_for_port(port, timeout_s=60)
@@ -165,23 +169,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--studies", type=int, default=50)
     parser.add_argument("--latency-studies", type=int, default=20)
-    parser.add_argument("--debounce", type=float, default=0.0,
-                        help="scp.completion_debounce_s: how long a study must be quiet before it is complete")
+    parser.add_argument(
+        "--debounce",
+        type=float,
+        default=0.0,
+        help="scp.completion_debounce_s: how long a study must be quiet before it is complete",
+    )
     parser.add_argument("--stacks", default="embedded,production")
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         direct = run_direct(arguments, Path(folder) / "direct")
-        print(f"direct call (analyze_job + deliver_result, SQLite): p50 {direct['p50']:.3f} s, "
-              f"p95 {direct['p95']:.3f} s per study")
+        print(
+            f"direct call (analyze_job + deliver_result, SQLite): p50 {direct['p50']:.3f} s, "
+            f"p95 {direct['p95']:.3f} s per study"
+        )
         print(f"completion debounce {arguments.debounce:g} s; baseline detector\n")
-        print("| stack | analysis workers | studies/min (burst of "
-              f"{arguments.studies}) | e2e p50 s | e2e p95 s | p50 − direct p50 (queue overhead) s |")
+        print(
+            "| stack | analysis workers | studies/min (burst of "
+            f"{arguments.studies}) | e2e p50 s | e2e p95 s | p50 − direct p50 (queue overhead) s |"
+        )
         print("|---|---|---|---|---|---|")
         for stack in arguments.stacks.split(","):
             for workers in (1, 2):
                 found = run_stack(stack, workers, arguments, Path(folder) / f"{stack}-{workers}")
-                print(f"| {stack} | {workers} | {found['per_minute']:.1f} | {found['p50']:.3f} | {found['p95']:.3f} "
-                      f"| {found['p50'] - direct['p50']:.3f} |", flush=True)
+                print(
+                    f"| {stack} | {workers} | {found['per_minute']:.1f} | {found['p50']:.3f} | {found['p95']:.3f} "
+                    f"| {found['p50'] - direct['p50']:.3f} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Classifier training throughput (images/s) through ``cxr train``'s pipeline, next to a bare training loop.
 
-Ours: ``train_classifier`` on the synthetic 40-image set (tests/models/training/synthetic.py) at the given size:
+Ours: ``train_classifier`` on the synthetic 40-image set (tests/helpers/synthetic.py) at the given size:
 decode and letterbox (cached after the first epoch), augmentation, the loss with class weights, AMP on CUDA, and the
 per-epoch validation and state file. The peer, in the same invocation: the same network, optimiser and AMP setting
 on random tensors already on the device, so the ratio is what our data path and bookkeeping cost.
@@ -20,13 +20,13 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from models.architectures import build_classifier  # noqa: E402
-from models.checkpoint import load_checkpoint  # noqa: E402
-from models.datasets import read_dataset  # noqa: E402
-from models.device import resolve_device  # noqa: E402
-from models.training.classifier import ClassifierRecipe, train_classifier  # noqa: E402
-from models.training.loop import TrainOptions  # noqa: E402
-from tests.models.training.synthetic import make_images, write_layout  # noqa: E402
+from models.architectures import build_classifier
+from models.checkpoint import load_checkpoint
+from models.datasets import read_dataset
+from models.device import resolve_device
+from models.training.classifier import ClassifierRecipe, train_classifier
+from models.training.loop import TrainOptions
+from tests.helpers.synthetic import make_images, write_layout
 
 
 def bare_loop(architecture: str, size: int, batch: int, steps: int, device: torch.device) -> float:
@@ -73,8 +73,9 @@ def main() -> None:
         root = Path(folder)
         data = write_layout("pneumonia", root / "data", make_images(arguments.images))
         recipe = ClassifierRecipe(arguments.architecture, "scratch", arguments.input_size)
-        options = TrainOptions(epochs=arguments.epochs, batch_size=arguments.batch_size, device=str(device),
-                               workers=arguments.workers)
+        options = TrainOptions(
+            epochs=arguments.epochs, batch_size=arguments.batch_size, device=str(device), workers=arguments.workers
+        )
         started = time.perf_counter()
         path = train_classifier(read_dataset("pneumonia", data), recipe, options, root / "run", root)
         wall = time.perf_counter() - started
@@ -83,9 +84,11 @@ def main() -> None:
     steady = max(rates[1:] or rates)  # the first epoch also decodes every image once
     bare = bare_loop(arguments.architecture, arguments.input_size, arguments.batch_size, 10, device)
     amp = "AMP fp16" if device.type == "cuda" else "fp32"
-    print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
-          f"{arguments.architecture} at {arguments.input_size} px, batch {arguments.batch_size}, {amp}, "
-          f"{arguments.images} images, {arguments.workers} loader workers")
+    print(
+        f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
+        f"{arguments.architecture} at {arguments.input_size} px, batch {arguments.batch_size}, {amp}, "
+        f"{arguments.images} images, {arguments.workers} loader workers"
+    )
     print(f"ours, per epoch (img/s): {', '.join(f'{r:.1f}' for r in rates)}; whole run {wall:.1f} s")
     print("| ours img/s (best epoch after the first) | bare loop img/s | ours ÷ bare |")
     print(f"| {steady:.1f} | {bare:.1f} | {steady / bare:.2f} |")

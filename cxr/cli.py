@@ -2,48 +2,26 @@
 
 from __future__ import annotations
 
-import logging
 import re
-from dataclasses import replace
 import signal
 import tempfile
 import threading
+from dataclasses import replace
 from pathlib import Path
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from db.settings import Destination, Settings
-
-if TYPE_CHECKING:
-    from models.protocol import Detector
+from config.settings import Destination
+from cxr.startup import ConfigOption, console, load_detector_or_exit, load_settings, require_current_schema
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="CXR PACS Worker: a DICOM AI node for chest X-rays.")
 db_app = typer.Typer(no_args_is_help=True, help="Database maintenance.")
 app.add_typer(db_app, name="db")
-console = Console()
-logger = logging.getLogger("cxr")
 
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="TOML file (else $CXR_CONFIG, else ./cxr.toml).")
-]
 TARGET = re.compile(r"^(?P<ae>[^@]{1,16})@(?P<host>[^:]+):(?P<port>\d{1,5})$")
-
-
-def _settings(config: Path | None, process: str) -> Settings:
-    from cxr.logs import configure_logging
-
-    try:
-        settings = Settings.load(config)
-    except (FileNotFoundError, ValueError) as exc:
-        console.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    configure_logging(settings.log_level, process)
-    return settings
 
 
 def _target(text: str) -> Destination:
@@ -51,19 +29,6 @@ def _target(text: str) -> Destination:
     if match is None:
         raise typer.BadParameter(f"expected AE@HOST:PORT, got {text!r}")
     return Destination(name=match["ae"], ae_title=match["ae"], host=match["host"], port=int(match["port"]))
-
-
-def _load_or_exit(load: Callable[[], Detector]) -> Detector:
-    """A detector that cannot load (unknown name, weights not placed) stops the command with its reason, at start."""
-    from models.registry import UnknownDetectorError
-    from models.checkpoint import WeightsMissingError
-
-    try:
-        return load()
-    except (UnknownDetectorError, WeightsMissingError, ValueError) as exc:
-        logger.error("detector not loaded: %s", exc)
-        console.print(f"[red]detector not loaded:[/red] {exc}", soft_wrap=True)
-        raise typer.Exit(2) from exc
 
 
 def _cli_actor() -> str:
@@ -86,7 +51,7 @@ def serve(config: ConfigOption = None) -> None:
     from cxr.serve import child_commands, supervise
     from db.migrate import upgrade
 
-    settings = _settings(config, "serve")
+    settings = load_settings(config, "serve")
     upgrade(settings.database_url)
     raise typer.Exit(supervise(child_commands(config, settings.dashboard.enabled)))
 
@@ -98,7 +63,8 @@ def scp(config: ConfigOption = None) -> None:
     from dicom_node.scp import start_node
     from worker.queue import task_queue
 
-    settings = _settings(config, "scp")
+    settings = load_settings(config, "scp")
+    require_current_schema(settings)
     # pynetdicom streams received data sets into temporary files; in the spool's own .incoming a received file is
     # renamed into place instead of copied. The SCP process owns its temporary directory.
     (settings.spool_dir / ".incoming").mkdir(parents=True, exist_ok=True)
@@ -115,22 +81,24 @@ def worker(
     queues: Annotated[str, typer.Option(help="Comma-separated queues: gpu (analysis), io (delivery).")] = "gpu,io",
 ) -> None:
     """Run a Celery worker (solo pool: one process, the model loaded once and kept warm)."""
+    from models.device import resolve_device
     from worker.celery_app import GPU_QUEUE, STAT_QUEUE, create_celery_app
     from worker.context import build_context, install
-    from models.device import resolve_device
     from worker.heartbeat import Heartbeat
 
-    settings = _settings(config, "worker")
+    settings = load_settings(config, "worker")
+    require_current_schema(settings)
     context = build_context(settings)
     install(context)
     detector, version = "-", "-"
     if GPU_QUEUE in queues.split(","):
-        loaded = _load_or_exit(lambda: context.detector(settings.detector))
+        loaded = load_detector_or_exit(lambda: context.detector(settings.detector))
         detector, version = settings.detector, loaded.provenance.version
     heartbeat = Heartbeat(
         context.session_factory,
-        Heartbeat.record_for(queues, str(resolve_device(settings.worker.device)), detector, version,
-                             settings.worker.identity()),
+        Heartbeat.record_for(
+            queues, str(resolve_device(settings.worker.device)), detector, version, settings.worker.identity()
+        ),
     )
     heartbeat.start()
     celery = create_celery_app(settings)
@@ -139,9 +107,20 @@ def worker(
         queues = f"{STAT_QUEUE},{queues}"  # an analysis worker takes urgent studies first
     try:
         celery.worker_main(
-            ["worker", "--queues", queues, "--pool", "solo", "--loglevel", settings.log_level, "--hostname",
-             f"{name}@{settings.worker.node_name or '%h'}", "--without-gossip", "--without-mingle",
-             "--without-heartbeat"]
+            [
+                "worker",
+                "--queues",
+                queues,
+                "--pool",
+                "solo",
+                "--loglevel",
+                settings.log_level,
+                "--hostname",
+                f"{name}@{settings.worker.node_name or '%h'}",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ]
         )
     finally:
         heartbeat.stop()
@@ -150,16 +129,17 @@ def worker(
 @app.command()
 def dashboard(config: ConfigOption = None) -> None:
     """Run the admin dashboard (web pages, JSON API under /api/, /metrics) on dashboard.host:dashboard.port."""
-    from worker.dashboard.server import serve as serve_dashboard
+    from dashboard.server import serve as serve_dashboard
 
-    settings = _settings(config, "dashboard")
+    settings = load_settings(config, "dashboard")
+    require_current_schema(settings)
     serve_dashboard(settings)
 
 
 @app.command("hash-password")
 def hash_password() -> None:
     """Read a password (not echoed) and print the argon2id hash to put in a dashboard user's password_hash."""
-    from worker.dashboard.auth import hash_password as make_hash
+    from dashboard.auth import hash_password as make_hash
 
     password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     console.print(make_hash(password), highlight=False, soft_wrap=True)
@@ -174,24 +154,33 @@ def sweeper(config: ConfigOption = None) -> None:
     from worker.retention import purge_spool
     from worker.sweeper import run
 
-    settings = _settings(config, "sweeper")
+    settings = load_settings(config, "sweeper")
+    require_current_schema(settings)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     sessions = make_session_factory(make_engine(settings.database_url))
     queue = task_queue(settings, sessions)
-    run(stop, sessions, settings.worker, queue.enqueue_analysis, queue.enqueue_delivery,
-        lambda: purge_spool(sessions, settings.retention))
+    run(
+        stop,
+        sessions,
+        settings.worker,
+        queue.enqueue_analysis,
+        queue.enqueue_delivery,
+        lambda: purge_spool(sessions, settings.retention),
+    )
 
 
 @app.command()
 def detect(
     files: Annotated[list[Path], typer.Argument(help="DICOM, PNG or JPEG files or folders.", exists=True)],
     out: Annotated[Path, typer.Option(help="Output folder for findings.json and overlay PNGs.")],
-    detector: Annotated[str, typer.Option(help="baseline, xrv:<weights>, torchvision:<checkpoint>, "
-                                               "two-stage:<a>+<b>.")] = "baseline",
-    weights_dir: Annotated[Path | None, typer.Option(help="Weights folder (default: the settings' weights_dir).")]
-    = None,
+    detector: Annotated[
+        str, typer.Option(help="baseline, xrv:<weights>, torchvision:<checkpoint>, two-stage:<a>+<b>.")
+    ] = "baseline",
+    weights_dir: Annotated[
+        Path | None, typer.Option(help="Weights folder (default: the settings' weights_dir).")
+    ] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N (default: the settings').")] = None,
     config: ConfigOption = None,
 ) -> None:
@@ -200,10 +189,10 @@ def detect(
     from models.registry import load_detector
     from worker.context import detector_options
 
-    settings = _settings(config, "detect")
+    settings = load_settings(config, "detect")
     options = detector_options(settings)
     options = replace(options, weights_dir=weights_dir or options.weights_dir, device=device or options.device)
-    loaded = _load_or_exit(lambda: load_detector(detector, options))
+    loaded = load_detector_or_exit(lambda: load_detector(detector, options))
     document = run_detect(files, out, loaded)
     findings = sum(len(i.get("findings", [])) for i in document["images"])
     console.print(f"{len(document['images'])} images, {findings} findings → {out / 'findings.json'}")
@@ -214,7 +203,7 @@ def echo(target: Annotated[str, typer.Argument(help="AE@HOST:PORT")], config: Co
     """C-ECHO a DICOM peer."""
     from dicom_node.scu import echo as send_echo
 
-    settings = _settings(config, "echo")
+    settings = load_settings(config, "echo")
     status = send_echo(_target(target), calling_ae=settings.scp.ae_title)
     if status != 0:
         console.print(f"[red]C-ECHO failed[/red] ({'no association' if status is None else f'status 0x{status:04X}'})")
@@ -232,7 +221,7 @@ def send(
     from cxr.detect import expand
     from dicom_node.scu import send_files
 
-    settings = _settings(config, "send")
+    settings = load_settings(config, "send")
     destination = _target(to)
     files = list(expand(paths))
     failed = 0
@@ -251,23 +240,25 @@ def send(
 @app.command()
 def status(config: ConfigOption = None) -> None:
     """Jobs per state, queue depths, work in flight, dead letters and the oldest waiting job."""
-    from db import repository
     from db.engine import make_engine, make_session_factory
     from db.models import JobState, utcnow
+    from db.overview import queue_overview
     from worker.celery_app import create_celery_app
     from worker.queue import TaskQueue
 
-    settings = _settings(config, "status")
+    settings = load_settings(config, "status")
     with make_session_factory(make_engine(settings.database_url))() as session:
-        overview = repository.queue_overview(session)
+        overview = queue_overview(session)
     table = Table("state", "jobs")
     for state, count in sorted(overview.jobs_by_state.items()):
         table.add_row(state.value, str(count))
     console.print(table)
     for name, depth in TaskQueue(create_celery_app(settings)).depths().items():
         console.print(f"queue {name}: {'unknown (broker unreachable)' if depth is None else depth} messages")
-    console.print(f"in flight: {overview.jobs_by_state.get(JobState.ANALYZING, 0)} analysing, "
-                  f"{overview.pending_deliveries} deliveries pending")
+    console.print(
+        f"in flight: {overview.jobs_by_state.get(JobState.ANALYZING, 0)} analysing, "
+        f"{overview.pending_deliveries} deliveries pending"
+    )
     console.print(f"dead letters: {overview.jobs_by_state.get(JobState.DEAD_LETTER, 0)}")
     if overview.oldest_waiting_since is not None:
         age = (utcnow() - overview.oldest_waiting_since).total_seconds()
@@ -284,7 +275,7 @@ def healthcheck(
     """Exit 0 when the local SCP or dashboard answers: for container HEALTHCHECKs and monitoring."""
     from cxr.health import check_dashboard, check_scp
 
-    settings = _settings(config, "healthcheck")
+    settings = load_settings(config, "healthcheck")
     checks = {"scp": check_scp, "dashboard": check_dashboard}
     if role not in checks:
         raise typer.BadParameter(f"expected scp or dashboard, got {role!r}")
@@ -299,11 +290,11 @@ def healthcheck(
 def requeue(job_id: int, config: ConfigOption = None) -> None:
     """Analyse a job again (same result UIDs); dead-lettered deliveries are sent again."""
     from db.engine import make_engine, make_session_factory
-    from db.repository import NotFoundError
+    from db.errors import NotFoundError
+    from worker.operator_actions import NotAllowedError, requeue_job
     from worker.queue import task_queue
-    from worker.operations import NotAllowedError, requeue_job
 
-    settings = _settings(config, "requeue")
+    settings = load_settings(config, "requeue")
     try:
         sessions = make_session_factory(make_engine(settings.database_url))
         queue = task_queue(settings, sessions)
@@ -319,7 +310,7 @@ def db_upgrade(config: ConfigOption = None) -> None:
     """Apply Alembic migrations up to the newest schema."""
     from db.migrate import upgrade
 
-    settings = _settings(config, "db")
+    settings = load_settings(config, "db")
     upgrade(settings.database_url)
     console.print("database is at the newest schema")
 

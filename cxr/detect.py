@@ -12,8 +12,8 @@ from rich.progress import Progress
 
 from models.imaging import DICOM_SUFFIXES, RASTER_SUFFIXES
 from models.protocol import Detector
-from worker.encode.common import banner_for
-from worker.quicklook import detect_file
+from worker.detect_file import detect_file
+from worker.encode.banner import banner_for
 
 SCHEMA_VERSION = 1
 

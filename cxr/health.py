@@ -6,7 +6,7 @@ import socket
 import urllib.error
 import urllib.request
 
-from db.settings import Destination, Settings
+from config.settings import Destination, Settings
 from dicom_node.scu import echo
 
 LOOPBACK = "127.0.0.1"
@@ -33,7 +33,7 @@ def check_scp(settings: Settings, timeout_s: float = 5.0) -> str | None:
 def check_dashboard(settings: Settings, timeout_s: float = 5.0) -> str | None:
     url = f"http://{LOOPBACK}:{settings.dashboard.port}/healthz"
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 - a fixed loopback URL
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
             return None if response.status == 200 else f"{url} answered {response.status}"
     except (urllib.error.URLError, OSError) as exc:
         return f"{url}: {exc}"

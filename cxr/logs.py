@@ -16,5 +16,7 @@ def configure_logging(level: str, process: str) -> None:
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
     # highdicom logs source SOP Instance UIDs at INFO while copying modules.
     logging.getLogger("highdicom").setLevel(logging.WARNING)
+    # Alembic announces each of its plugins at INFO whenever a migration script directory is read.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     # highdicom's person-name check quotes the name itself (Referring Physician's Name): never let it reach a log.
     warnings.filterwarnings("ignore", message=r"The string .* is unlikely to represent", category=UserWarning)

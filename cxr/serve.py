@@ -6,6 +6,7 @@ supervisor itself dies (PR_SET_PDEATHSIG), so no orphan survives.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import signal
@@ -23,10 +24,9 @@ PR_SET_PDEATHSIG = 1
 
 
 def _die_with_parent() -> None:
-    try:
+    # Not Linux: the signal handlers below still stop the children on a normal exit.
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:  # not Linux: the signal handlers below still stop the children on a normal exit
-        pass
 
 
 def child_commands(config: Path | None, dashboard: bool = True) -> list[list[str]]:
@@ -50,7 +50,7 @@ def supervise(commands: list[list[str]]) -> int:
         stop.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    children = [subprocess.Popen(c, preexec_fn=_die_with_parent) for c in commands]  # noqa: PLW1509
+    children = [subprocess.Popen(c, preexec_fn=_die_with_parent) for c in commands]
     logger.info("started %d processes: %s", len(children), ", ".join(str(c.pid) for c in children))
     status = 0
     try:

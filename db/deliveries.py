@@ -4,17 +4,32 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
+from db.errors import NotFoundError
+from db.jobs import job_state, transition_job
 from db.models import Delivery, DeliveryAttempt, DeliveryState, JobState, ResultObject, utcnow
-from db.records import DeliveryWork
-from db.repository import NotFoundError, job_state, transition_job
 
 logger = logging.getLogger(__name__)
+
+WAITING_DELIVERY_STATES = (DeliveryState.PENDING, DeliveryState.COMMIT_PENDING)
+"""Not yet settled: to be sent, or stored and awaiting the commitment report."""
+
+
+@dataclass(frozen=True)
+class DeliveryWork:
+    delivery_id: int
+    job_id: int
+    destination_name: str
+    state: DeliveryState
+    attempts: int
+    path: Path
+    sop_instance_uid: str
 
 
 def ensure_deliveries(session: Session, result_ids: Sequence[int], destinations: Sequence[str]) -> list[int]:
@@ -80,7 +95,6 @@ def set_delivery_state(session: Session, delivery_id: int, state: DeliveryState)
     d.updated_at = utcnow()
 
 
-
 def settle_job(session: Session, job_id: int) -> JobState:
     """After a delivery changed: an ENCODED job whose every delivery is SENT becomes DELIVERED.
 
@@ -115,16 +129,15 @@ def await_commitment(session: Session, delivery_id: int) -> DeliveryState:
         .where(Delivery.id == delivery_id, Delivery.state == DeliveryState.PENDING)
         .values(state=DeliveryState.COMMIT_PENDING, last_error=None)
     )
-    state = session.scalar(select(Delivery.state).where(Delivery.id == delivery_id).execution_options(
-        populate_existing=True))
+    state = session.scalar(
+        select(Delivery.state).where(Delivery.id == delivery_id).execution_options(populate_existing=True)
+    )
     if state is None:
         raise NotFoundError(f"delivery {delivery_id} does not exist")
     return state
 
 
-def record_commitment(
-    session: Session, transaction_uid: str, committed: set[str], failed: dict[str, int]
-) -> list[int]:
+def record_commitment(session: Session, transaction_uid: str, committed: set[str], failed: dict[str, int]) -> list[int]:
     """Apply a storage commitment report; returns the ids of the jobs it touched.
 
     Committed objects are delivered. A failed one is dead-lettered with the reason, like a refused C-STORE: the
@@ -132,11 +145,10 @@ def record_commitment(
     deliveries = session.scalars(
         select(Delivery).where(
             Delivery.commitment_transaction_uid == transaction_uid,
-            Delivery.state.in_([DeliveryState.PENDING, DeliveryState.COMMIT_PENDING]),
+            Delivery.state.in_(WAITING_DELIVERY_STATES),
         )
     )
     jobs: set[int] = set()
-    waiting = [DeliveryState.PENDING, DeliveryState.COMMIT_PENDING]
     for d in list(deliveries):
         uid = d.result_object.sop_instance_uid
         if uid in committed:
@@ -150,7 +162,7 @@ def record_commitment(
             CursorResult[Any],
             session.execute(
                 update(Delivery)
-                .where(Delivery.id == d.id, Delivery.state.in_(waiting))
+                .where(Delivery.id == d.id, Delivery.state.in_(WAITING_DELIVERY_STATES))
                 .values(state=state, last_error=error, updated_at=utcnow())
             ),
         )
@@ -164,3 +176,8 @@ def record_commitment(
     for job_id in jobs:
         settle_job(session, job_id)
     return sorted(jobs)
+
+
+def deliveries_by_state(session: Session) -> dict[DeliveryState, int]:
+    rows = session.execute(select(Delivery.state, func.count()).group_by(Delivery.state))
+    return dict(rows.all())

@@ -1,4 +1,5 @@
-"""Engine and session factory. SQLite gets WAL, a busy timeout and full fsync so an acknowledged row survives a crash."""
+"""Engine and session factory. SQLite gets WAL, a busy timeout and full fsync, so that an acknowledged row survives
+a crash."""
 
 from __future__ import annotations
 

@@ -9,8 +9,9 @@ from datetime import datetime
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from db.deliveries import WAITING_DELIVERY_STATES
+from db.lifecycle import LEASED_STATES
 from db.models import Delivery, DeliveryState, DestinationState, Job, JobState, Study, utcnow
-from db.repository import LEASED_STATES
 
 
 @dataclass(frozen=True)
@@ -36,17 +37,23 @@ def stale_deliveries(session: Session, untouched_since: datetime, never_tried_si
     COMMIT_PENDING ones whose commitment report never came (they are stored and asked for again). A delivery never
     tried is stale sooner, from ``never_tried_since``: no backoff can be holding it, so its first message was lost
     (a broker down when the analysis finished)."""
-    waiting = (DeliveryState.PENDING, DeliveryState.COMMIT_PENDING)
     rows = list(
         session.scalars(
             select(Delivery)
             .where(
-                Delivery.state.in_(waiting),
-                or_(Delivery.updated_at < untouched_since,
-                    and_(Delivery.attempts == 0, Delivery.state == DeliveryState.PENDING,
-                         Delivery.updated_at < never_tried_since)),
+                Delivery.state.in_(WAITING_DELIVERY_STATES),
+                or_(
+                    Delivery.updated_at < untouched_since,
+                    and_(
+                        Delivery.attempts == 0,
+                        Delivery.state == DeliveryState.PENDING,
+                        Delivery.updated_at < never_tried_since,
+                    ),
+                ),
                 # A paused destination's deliveries wait for the operator's resume, which sends them.
-                Delivery.destination_name.not_in(select(DestinationState.name).where(DestinationState.paused.is_(True))),
+                Delivery.destination_name.not_in(
+                    select(DestinationState.name).where(DestinationState.paused.is_(True))
+                ),
             )
             .order_by(Delivery.id)
             .with_for_update(skip_locked=True)
@@ -64,7 +71,11 @@ def queued_jobs(session: Session, detector: str, limit: int, exclude: set[int]) 
     """Up to ``limit`` QUEUED jobs for ``detector`` never attempted, STAT first, then oldest: companions for a batch.
     Their messages are still on their way; whoever takes the job first runs it, and the message finds it started or
     done. A job already attempted may be the one that crashes its worker, so it is left to run alone."""
-    query = (select(Job.id).join(Study, Study.id == Job.study_id)
-             .where(Job.state == JobState.QUEUED, Job.detector == detector, Job.attempts == 0)
-             .order_by(Study.stat.desc(), Job.id).limit(limit + len(exclude)))
+    query = (
+        select(Job.id)
+        .join(Study, Study.id == Job.study_id)
+        .where(Job.state == JobState.QUEUED, Job.detector == detector, Job.attempts == 0)
+        .order_by(Study.stat.desc(), Job.id)
+        .limit(limit + len(exclude))
+    )
     return [job_id for job_id in session.scalars(query) if job_id not in exclude][:limit]

@@ -38,7 +38,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class JobState(enum.StrEnum):
-    """A job's lifecycle; every transition is also written as a JobEvent."""
+    """A job's lifecycle; ``db.lifecycle`` holds the legal moves, and every move is also written as a JobEvent."""
 
     QUEUED = "QUEUED"
     ANALYZING = "ANALYZING"
@@ -49,12 +49,6 @@ class JobState(enum.StrEnum):
     FAILED = "FAILED"
     DEAD_LETTER = "DEAD_LETTER"
     CANCELLED = "CANCELLED"  # an operator cancelled it before analysis
-
-
-TERMINAL_JOB_STATES = frozenset(
-    {JobState.DELIVERED, JobState.COMPLETED, JobState.NOT_ELIGIBLE, JobState.FAILED, JobState.DEAD_LETTER,
-     JobState.CANCELLED}
-)
 
 
 class DeliveryState(enum.StrEnum):

@@ -7,10 +7,8 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from db.models import Instance, Job, JobState, Study, utcnow
-
-FINISHED = (JobState.DELIVERED, JobState.COMPLETED)
-BUSY = (JobState.QUEUED, JobState.ANALYZING, JobState.ENCODED)
+from db.lifecycle import BUSY_JOB_STATES, SUCCEEDED_JOB_STATES
+from db.models import Instance, Job, Study, utcnow
 
 
 def purgeable_instances(
@@ -25,11 +23,11 @@ def purgeable_instances(
     latest_finished = exists(
         select(latest.id).where(
             latest.study_id == Instance.study_id,
-            latest.state.in_(FINISHED),
+            latest.state.in_(SUCCEEDED_JOB_STATES),
             ~exists(select(newer.id).where(newer.study_id == latest.study_id, newer.id > latest.id)),
         )
     )
-    busy = exists(select(Job.id).where(Job.study_id == Instance.study_id, Job.state.in_(BUSY)))
+    busy = exists(select(Job.id).where(Job.study_id == Instance.study_id, Job.state.in_(BUSY_JOB_STATES)))
     pending = exists(select(Study.id).where(Study.id == Instance.study_id, Study.completion_due_at.is_not(None)))
     reasons: list[ColumnElement[bool]] = []
     if after_delivery:
@@ -50,13 +48,16 @@ def purgeable_instances(
 def mark_purged(session: Session, instance_ids: list[int]) -> None:
     if instance_ids:
         session.execute(
-            update(Instance).where(and_(Instance.id.in_(instance_ids), Instance.purged_at.is_(None)))
+            update(Instance)
+            .where(and_(Instance.id.in_(instance_ids), Instance.purged_at.is_(None)))
             .values(purged_at=utcnow())
         )
 
 
 def study_purged(session: Session, study_id: int) -> bool:
     """Whether retention removed any of the study's spooled files (it can then not be analysed again)."""
-    return bool(session.scalar(
-        select(exists(select(Instance.id).where(Instance.study_id == study_id, Instance.purged_at.is_not(None))))
-    ))
+    return bool(
+        session.scalar(
+            select(exists(select(Instance.id).where(Instance.study_id == study_id, Instance.purged_at.is_not(None))))
+        )
+    )

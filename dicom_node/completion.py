@@ -12,10 +12,11 @@ from datetime import timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from db import repository
+from config.settings import RulesSettings
+from db import jobs, studies
 from db.engine import SessionFactory
+from db.errors import describe_database_error
 from db.models import JobState, utcnow
-from db.settings import RulesSettings
 from dicom_node.rules import Verdict, evaluate
 
 logger = logging.getLogger(__name__)
@@ -46,12 +47,12 @@ class CompletionMonitor:
         """Turn every due study into a job; returns the ids of the jobs created."""
         created: list[tuple[int, JobState]] = []
         with self._session_factory.begin() as session:
-            for study_id in repository.claim_due_studies(session, utcnow()):
-                decision = evaluate(repository.study_facts(session, study_id), self._rules)
+            for study_id in studies.claim_due_studies(session, utcnow()):
+                decision = evaluate(studies.study_facts(session, study_id), self._rules)
                 # A chest study the detector must not analyse still goes to a worker, which writes the SR saying so.
                 state = JobState.NOT_ELIGIBLE if decision.verdict is Verdict.NOT_APPLICABLE else JobState.QUEUED
                 lease = utcnow() + self._queue_lease  # if the message is lost, the sweeper sends it again
-                job_id = repository.create_job(session, study_id, self._detector, state, decision.reason, lease)
+                job_id = jobs.create_job(session, study_id, self._detector, state, decision.reason, lease)
                 created.append((job_id, state))
         for job_id, state in created:
             if state is JobState.QUEUED:
@@ -72,7 +73,7 @@ class CompletionMonitor:
             try:
                 self.run_once()
             except SQLAlchemyError as exc:
-                logger.error("completion pass failed, retrying: %s", type(exc).__name__)
+                logger.error("completion pass failed, retrying: %s", describe_database_error(exc))
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="study-completion", daemon=True)

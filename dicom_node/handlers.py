@@ -1,120 +1,30 @@
-"""C-ECHO and C-STORE handlers. They persist, record and return a DIMSE status; they never raise to the peer.
-
-An instance is acknowledged (0x0000) only after its file is fsynced into the spool and its row is committed.
-"""
+"""The SCP's event handlers: C-ECHO, C-STORE (through ``ingest``), association events and storage commitment
+reports. Each records what it must and returns a DIMSE status; none raises to the peer."""
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections import defaultdict
-from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
-
-from pydicom.dataset import Dataset
-from pydicom.uid import UID
 from typing import Any, cast
 
+from pydicom.dataset import Dataset
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
 from sqlalchemy.exc import SQLAlchemyError
 
-from db import deliveries, repository
-from db.engine import SessionFactory
+from db import audit, deliveries, studies
+from db.errors import describe_database_error
 from db.models import AuditKind, utcnow
-from db.privacy import uid_digest
-from db.records import InstanceFacts
-from db.settings import ScpSettings
-from dicom_node.rules import patient_age_years
-from dicom_node.spool import Spool
-from dicom_node.validation import Refusal, Status, check_identity, check_pixels, read_received
+from dicom_node.ingest import Arrival, NodeContext, ingest
+from dicom_node.validation import Status
 
 logger = logging.getLogger(__name__)
 
 PRIORITY_HIGH = 0x0001  # C-STORE Priority (0000,0700): 0x0002 LOW, 0x0000 MEDIUM, 0x0001 HIGH
 
 
-@dataclass
-class AssociationStudies:
-    """Which studies each open association has touched, so its release can complete them."""
-
-    _by_association: dict[int, set[int]] = field(default_factory=lambda: defaultdict(set))
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add(self, association_id: int, study_id: int) -> None:
-        with self._lock:
-            self._by_association[association_id].add(study_id)
-
-    def pop(self, association_id: int) -> set[int]:
-        with self._lock:
-            return self._by_association.pop(association_id, set())
-
-
-@dataclass
-class NodeContext:
-    """Dependencies of the handlers, bound explicitly when the server starts."""
-
-    settings: ScpSettings
-    spool: Spool
-    session_factory: SessionFactory
-    associations: AssociationStudies = field(default_factory=AssociationStudies)
-
-
 def handle_echo(event: Event) -> int:
     return Status.SUCCESS
-
-
-def _text(ds: Dataset, keyword: str, limit: int = 64) -> str | None:
-    value = ds.get(keyword)
-    return str(value).strip()[:limit] or None if value is not None else None
-
-
-@dataclass(frozen=True)
-class Arrival:
-    """How a data set reached us: over DIMSE (from the request and context) or by upload (from its file meta)."""
-
-    sop_class_uid: str
-    sop_instance_uid: str
-    transfer_syntax: UID
-    calling_ae_title: str | None
-    high_priority: bool = False
-    """The C-STORE request's Priority was HIGH (0x0001)."""
-
-
-@dataclass(frozen=True)
-class Ingested:
-    status: int | Dataset
-    """The DIMSE status to answer (0x0000 only once the file is fsynced and its row committed)."""
-    study_id: int | None = None
-
-
-def _facts(arrival: Arrival, ds: Dataset, context: NodeContext) -> InstanceFacts:
-    study_uid, sop_uid = str(ds.StudyInstanceUID), str(ds.SOPInstanceUID)
-    return InstanceFacts(
-        study_instance_uid=study_uid,
-        series_instance_uid=str(ds.SeriesInstanceUID),
-        sop_instance_uid=sop_uid,
-        sop_class_uid=arrival.sop_class_uid,
-        transfer_syntax_uid=str(arrival.transfer_syntax),
-        modality=_text(ds, "Modality", 16),
-        body_part_examined=_text(ds, "BodyPartExamined", 16),
-        view_position=_text(ds, "ViewPosition", 16),
-        study_description=_text(ds, "StudyDescription"),
-        calling_ae_title=arrival.calling_ae_title,
-        spool_path=context.spool.path_for(study_uid, sop_uid),
-        # Only the age in years is kept: the birth date is read here and never stored.
-        patient_age_years=patient_age_years(
-            _text(ds, "PatientAge"), _text(ds, "PatientBirthDate"), _text(ds, "StudyDate")
-        ),
-        stat=_is_stat(arrival, context.settings),
-    )
-
-
-def _is_stat(arrival: Arrival, settings: ScpSettings) -> bool:
-    return (arrival.high_priority and settings.honour_dimse_priority) or (
-        arrival.calling_ae_title is not None and arrival.calling_ae_title in settings.stat_calling_aets
-    )
 
 
 def _request(event: Event) -> C_STORE:
@@ -137,42 +47,6 @@ def handle_store(event: Event, context: NodeContext) -> int | Dataset:
     return ingested.status
 
 
-def ingest(received: Path, arrival: Arrival, context: NodeContext) -> Ingested:
-    """Validate a received file, adopt it into the spool and record it: C-STORE and the dashboard's upload."""
-    try:
-        ds, pixel_length = read_received(received)
-        refusal = check_identity(ds, arrival.sop_class_uid, arrival.sop_instance_uid)
-        refusal = refusal or check_pixels(ds, arrival.transfer_syntax, pixel_length)
-        facts = _facts(arrival, ds, context) if refusal is None else None
-    except Exception as exc:  # a data set pydicom cannot parse: tell the peer, keep serving
-        logger.warning("C-STORE refused: data set cannot be parsed (%s)", type(exc).__name__)
-        return Ingested(Refusal(Status.CANNOT_PARSE, "data set cannot be parsed").as_response())
-    if refusal is not None or facts is None:
-        refusal = refusal or Refusal(Status.CANNOT_UNDERSTAND, "unusable identifiers")
-        logger.warning("C-STORE refused with 0x%04X: %s", refusal.status, refusal.comment)
-        return Ingested(refusal.as_response())
-    return _persist(received, facts, context)
-
-
-def _persist(received: Path, facts: InstanceFacts, context: NodeContext) -> Ingested:
-    digest = uid_digest(facts.sop_instance_uid)
-    try:
-        path = context.spool.adopt(received, facts.study_instance_uid, facts.sop_instance_uid)
-    except OSError as exc:
-        logger.error("instance %s not stored: spool write failed (%s)", digest, exc.strerror or type(exc).__name__)
-        return Ingested(Status.OUT_OF_RESOURCES)
-    fallback = utcnow() + timedelta(seconds=context.settings.completion_stability_s)
-    try:
-        with context.session_factory.begin() as session:
-            outcome = repository.record_instance(session, facts, fallback)
-    except SQLAlchemyError as exc:
-        logger.error("instance %s not recorded: database error (%s)", digest, type(exc).__name__)
-        context.spool.discard(path)
-        return Ingested(Status.OUT_OF_RESOURCES)
-    logger.info("stored instance %s (study row %d, %s)", digest, outcome.study_id, "new" if outcome.created else "dup")
-    return Ingested(Status.SUCCESS, outcome.study_id)
-
-
 def handle_released(event: Event, context: NodeContext) -> None:
     """The peer released the association: its studies are complete after the debounce."""
     study_ids = context.associations.pop(id(event.assoc))
@@ -181,10 +55,10 @@ def handle_released(event: Event, context: NodeContext) -> None:
     due = utcnow() + timedelta(seconds=context.settings.completion_debounce_s)
     try:
         with context.session_factory.begin() as session:
-            repository.schedule_completion(session, study_ids, due)
+            studies.schedule_completion(session, study_ids, due)
     except SQLAlchemyError as exc:
         # The stability fallback already recorded with each instance still completes these studies.
-        logger.error("could not schedule completion of %d studies: %s", len(study_ids), type(exc).__name__)
+        logger.error("could not schedule completion of %d studies: %s", len(study_ids), describe_database_error(exc))
 
 
 def handle_accepted(event: Event, context: NodeContext) -> None:
@@ -195,9 +69,9 @@ def handle_accepted(event: Event, context: NodeContext) -> None:
 def _audit(context: NodeContext, kind: AuditKind, requestor: Any, detail: str | None) -> None:
     try:
         with context.session_factory.begin() as session:
-            repository.record_audit(session, kind, str(requestor.ae_title).strip()[:16], requestor.address, detail)
+            audit.record_audit(session, kind, str(requestor.ae_title).strip()[:16], requestor.address, detail)
     except SQLAlchemyError as exc:
-        logger.error("could not record %s: %s", kind.value, type(exc).__name__)
+        logger.error("could not record %s: %s", kind.value, describe_database_error(exc))
 
 
 def handle_rejected(event: Event, context: NodeContext) -> None:
@@ -227,7 +101,7 @@ def handle_commitment_report(event: Event, context: NodeContext) -> tuple[int, D
         with context.session_factory.begin() as session:
             jobs = deliveries.record_commitment(session, transaction_uid, committed, failed)
     except SQLAlchemyError as exc:
-        logger.error("storage commitment report not recorded: %s", type(exc).__name__)
+        logger.error("storage commitment report not recorded: %s", describe_database_error(exc))
         return Status.OUT_OF_RESOURCES, None
     logger.info("commitment report: %d committed, %d failed (jobs %s)", len(committed), len(failed), jobs)
     return Status.SUCCESS, None
@@ -238,9 +112,9 @@ def record_refused_connection(context: NodeContext, address: str) -> None:
     logger.warning("connection from %s refused: address not allowed", address)
     try:
         with context.session_factory.begin() as session:
-            repository.record_audit(session, AuditKind.CONNECTION_REFUSED, None, address, "address not allowed")
+            audit.record_audit(session, AuditKind.CONNECTION_REFUSED, None, address, "address not allowed")
     except SQLAlchemyError as exc:
-        logger.error("could not record a refused connection: %s", type(exc).__name__)
+        logger.error("could not record a refused connection: %s", describe_database_error(exc))
 
 
 def handle_aborted(event: Event, context: NodeContext) -> None:

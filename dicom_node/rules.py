@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from db.records import InstanceSummary, StudyFacts
-from db.settings import RulesSettings
+from config.settings import RulesSettings
+from db.studies import InstanceSummary, StudyFacts
 
 # Projection radiography storage classes: CR, DX for presentation, DX for processing.
 RADIOGRAPHY_SOP_CLASSES = frozenset(
@@ -75,7 +75,9 @@ def evaluate(facts: StudyFacts, rules: RulesSettings | None = None) -> Eligibili
     rules = rules or RulesSettings()
     modalities = {m.upper() for m in rules.modalities}
     radiographs = [
-        i for i in facts.instances if i.sop_class_uid in RADIOGRAPHY_SOP_CLASSES and (i.modality or "").upper() in modalities
+        i
+        for i in facts.instances
+        if i.sop_class_uid in RADIOGRAPHY_SOP_CLASSES and (i.modality or "").upper() in modalities
     ]
     if not radiographs:
         return Eligibility(Verdict.NOT_APPLICABLE, "no CR/DX radiograph in the study", ())

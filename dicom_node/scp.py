@@ -12,50 +12,26 @@ from pydicom import uid
 from pynetdicom import AE, _config, evt
 from pynetdicom.transport import ThreadedAssociationServer
 
+from config.settings import Settings
 from db.engine import SessionFactory
-from db.settings import Settings
 from dicom_node.completion import CompletionMonitor
+from dicom_node.contexts import TRANSFER_SYNTAXES, VERIFICATION, accepted_storage_classes
 from dicom_node.handlers import (
-    NodeContext,
     handle_aborted,
+    handle_accepted,
     handle_commitment_report,
     handle_echo,
     handle_rejected,
-    handle_accepted,
     handle_released,
     handle_store,
     record_refused_connection,
 )
+from dicom_node.ingest import NodeContext
 from dicom_node.scu import STORAGE_COMMITMENT
 from dicom_node.spool import Spool
 from dicom_node.tls import server_context
 
 logger = logging.getLogger(__name__)
-
-STORAGE_SOP_CLASSES = (
-    uid.ComputedRadiographyImageStorage,
-    uid.DigitalXRayImageStorageForPresentation,
-    uid.DigitalXRayImageStorageForProcessing,
-)
-VERIFICATION = uid.UID("1.2.840.10008.1.1")
-SECONDARY_CAPTURE = uid.SecondaryCaptureImageStorage
-
-# Each is decodable by pydicom itself (uncompressed, deflate, RLE) or by the installed pylibjpeg plugins
-# (libjpeg: JPEG baseline/extended/lossless, JPEG-LS; openjpeg: JPEG 2000).
-TRANSFER_SYNTAXES = (
-    uid.ExplicitVRLittleEndian,
-    uid.ImplicitVRLittleEndian,
-    uid.DeflatedExplicitVRLittleEndian,
-    uid.JPEGBaseline8Bit,
-    uid.JPEGExtended12Bit,
-    uid.JPEGLossless,
-    uid.JPEGLosslessSV1,
-    uid.JPEGLSLossless,
-    uid.JPEGLSNearLossless,
-    uid.JPEG2000Lossless,
-    uid.JPEG2000,
-    uid.RLELossless,
-)
 
 
 def build_ae(settings: Settings) -> AE:
@@ -75,13 +51,13 @@ def build_ae(settings: Settings) -> AE:
         ae.require_calling_aet = list(settings.scp.allowed_calling_aets)
     else:
         logger.warning("scp.allowed_calling_aets is empty: any calling AE may store to this node")
-    storage = [*STORAGE_SOP_CLASSES, *([SECONDARY_CAPTURE] if settings.scp.accept_secondary_capture else [])]
-    for sop_class in storage:
+    for sop_class in accepted_storage_classes(settings.scp):
         ae.add_supported_context(sop_class, list(TRANSFER_SYNTAXES))
     ae.add_supported_context(VERIFICATION)
     # Storage commitment reports come back on an association the destination opens, acting as the SCP.
-    ae.add_supported_context(STORAGE_COMMITMENT, [uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian],
-                             scu_role=False, scp_role=True)
+    ae.add_supported_context(
+        STORAGE_COMMITMENT, [uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian], scu_role=False, scp_role=True
+    )
     return ae
 
 
@@ -138,7 +114,11 @@ def start_node(settings: Settings, session_factory: SessionFactory, enqueue: Cal
     if settings.scp.allowed_networks:
         _restrict_source_addresses(server, context, settings.scp.allowed_networks)
     monitor = CompletionMonitor(
-        session_factory, enqueue, settings.detector, settings.scp.completion_poll_s, settings.rules,
+        session_factory,
+        enqueue,
+        settings.detector,
+        settings.scp.completion_poll_s,
+        settings.rules,
         settings.worker.queue_lease_s,
     )
     monitor.start()

@@ -12,7 +12,7 @@ from pydicom import uid
 from pynetdicom import AE
 from pynetdicom.association import Association
 
-from db.settings import Destination
+from config.settings import Destination
 from dicom_node.tls import client_context
 
 logger = logging.getLogger(__name__)
@@ -81,9 +81,7 @@ def send_files(
     same association; if it is not accepted, the outcomes report that (no status), so the caller retries."""
     datasets = [(path, pydicom.dcmread(path)) for path in paths]
     ae = _ae(calling_ae, timeout_s)
-    contexts = {
-        (str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID)) for _, ds in datasets
-    }
+    contexts = {(str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID)) for _, ds in datasets}
     for sop_class, syntax in sorted(contexts):
         # pynetdicom sends a file's bytes as they are: a compressed file needs a context of its own syntax alone,
         # or the peer may accept an uncompressed syntax that the file cannot be sent in.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 
-from db.settings import Destination, TlsSettings
+from config.settings import Destination, TlsSettings
 
 
 def server_context(settings: TlsSettings) -> ssl.SSLContext:

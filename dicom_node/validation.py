@@ -28,6 +28,7 @@ class Status:
     """C-STORE statuses we answer with (PS3.4 Annex B.2.3)."""
 
     SUCCESS = 0x0000
+    SOP_CLASS_NOT_SUPPORTED = 0x0122
     OUT_OF_RESOURCES = 0xA700
     DATASET_DOES_NOT_MATCH_SOP_CLASS = 0xA900
     CANNOT_UNDERSTAND = 0xC000

@@ -43,27 +43,47 @@ def cam_layer(model: nn.Module, architecture: str) -> nn.Module:
 
 
 def _conv_block(inputs: int, outputs: int, stride: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(inputs, outputs, 3, stride, 1, bias=False), nn.BatchNorm2d(outputs),
-                         nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(inputs, outputs, 3, stride, 1, bias=False), nn.BatchNorm2d(outputs), nn.ReLU(inplace=True)
+    )
 
 
 def _compact_faster_rcnn(num_classes: int, min_size: int, max_size: int) -> nn.Module:
     """A small Faster R-CNN (six convolutions, stride 8) that trains from scratch on a CPU in minutes: for small
     local datasets, for lesions of 16–64 input pixels, and for the test suite. Production sites use the ResNet50s."""
-    body = nn.Sequential(_conv_block(3, 16, 2), _conv_block(16, 32, 2), _conv_block(32, 32, 1),
-                         _conv_block(32, 64, 2), _conv_block(64, 64, 1), _conv_block(64, 64, 1))
+    body = nn.Sequential(
+        _conv_block(3, 16, 2),
+        _conv_block(16, 32, 2),
+        _conv_block(32, 32, 1),
+        _conv_block(32, 64, 2),
+        _conv_block(64, 64, 1),
+        _conv_block(64, 64, 1),
+    )
     body.out_channels = 64  # type: ignore[assignment]
     anchors = AnchorGenerator(sizes=((16, 32, 64),), aspect_ratios=((0.5, 1.0, 2.0),))
     pool = MultiScaleRoIAlign(featmap_names=["0"], output_size=7, sampling_ratio=2)
-    return cast(nn.Module, detection.FasterRCNN(body, rpn_anchor_generator=anchors, box_roi_pool=pool,
-                                box_head=TwoMLPHead(64 * 7 * 7, 256), box_predictor=FastRCNNPredictor(256, num_classes),
-                                min_size=min_size, max_size=max_size, image_mean=[0.5] * 3, image_std=[0.25] * 3))
+    return cast(
+        nn.Module,
+        detection.FasterRCNN(
+            body,
+            rpn_anchor_generator=anchors,
+            box_roi_pool=pool,
+            box_head=TwoMLPHead(64 * 7 * 7, 256),
+            box_predictor=FastRCNNPredictor(256, num_classes),
+            min_size=min_size,
+            max_size=max_size,
+            image_mean=[0.5] * 3,
+            image_std=[0.25] * 3,
+        ),
+    )
 
 
 def _torchvision_detector(builder: Callable[..., nn.Module]) -> Callable[[int, int, int], nn.Module]:
     def build(num_classes: int, min_size: int, max_size: int) -> nn.Module:
-        return builder(weights=None, weights_backbone=None, num_classes=num_classes, min_size=min_size,
-                       max_size=max_size)
+        return builder(
+            weights=None, weights_backbone=None, num_classes=num_classes, min_size=min_size, max_size=max_size
+        )
+
     return build
 
 

@@ -84,8 +84,10 @@ class BaselineDetector:
         findings = tuple(self._finding(c, resize, thorax_width, image.spacing_mm) for c in kept)
         best = max((c.score for c in candidates), default=0.0)
         # Every blob below the threshold too, for evaluation (AUROC and mAP need the low scores).
-        everything = tuple(self._finding(c, resize, thorax_width, image.spacing_mm)
-                           for c in _suppress_overlaps(candidates)[:MAX_CANDIDATES])
+        everything = tuple(
+            self._finding(c, resize, thorax_width, image.spacing_mm)
+            for c in _suppress_overlaps(candidates)[:MAX_CANDIDATES]
+        )
         return ImageResult(abnormality_score=round(best, 4), findings=findings, candidates=everything)
 
     def _candidates(self, small: FloatImage, enhanced: U8Image, mask: npt.NDArray[np.uint8]) -> list[_Candidate]:
@@ -146,14 +148,12 @@ def lung_field_mask(enhanced: U8Image) -> npt.NDArray[np.uint8]:
 
 def _log_response(image: FloatImage, sigmas: Sequence[float]) -> tuple[FloatImage, npt.NDArray[np.intp]]:
     """Scale-normalised -σ²∇²G response, maximised over scales, and the index of the winning scale."""
-    stack = np.stack(
-        [-(s**2) * cv2.Laplacian(cv2.GaussianBlur(image, (0, 0), s), cv2.CV_32F, ksize=3) for s in sigmas]
-    )
+    stack = np.stack([-(s**2) * cv2.Laplacian(cv2.GaussianBlur(image, (0, 0), s), cv2.CV_32F, ksize=3) for s in sigmas])
     return stack.max(axis=0), stack.argmax(axis=0)
 
 
 def _ring_contrast(image: FloatImage, x: int, y: int, radius: float) -> float:
-    outer = int(math.ceil(2.2 * radius))
+    outer = math.ceil(2.2 * radius)
     y0, y1 = max(0, y - outer), min(image.shape[0], y + outer + 1)
     x0, x1 = max(0, x - outer), min(image.shape[1], x + outer + 1)
     patch = image[y0:y1, x0:x1]

@@ -60,11 +60,19 @@ class CamLocaliser:
         self.model, self.target_layer = model, target_layer
         self.heat_fraction = heat_fraction
 
-    def results(self, batch: torch.Tensor, probabilities: npt.NDArray[np.float32], outputs: Sequence[Output],
-                transforms: Sequence[Letterbox], positive: Callable[[int, float], bool]) -> list[ImageResult]:
+    def results(
+        self,
+        batch: torch.Tensor,
+        probabilities: npt.NDArray[np.float32],
+        outputs: Sequence[Output],
+        transforms: Sequence[Letterbox],
+        positive: Callable[[int, float], bool],
+    ) -> list[ImageResult]:
         """One result per image: positive labels as findings with their CAM box; every label as a candidate."""
-        positives = {index: [i for i in range(len(transforms)) if positive(index, float(probabilities[i, index]))]
-                     for index, _ in outputs}
+        positives = {
+            index: [i for i in range(len(transforms)) if positive(index, float(probabilities[i, index]))]
+            for index, _ in outputs
+        }
         heat = self._heat(batch, positives)
         results = []
         for i, transform in enumerate(transforms):
@@ -74,8 +82,9 @@ class CamLocaliser:
                 if cam is None:
                     continue
                 maps.append(cam)
-                findings.append(Finding(label, float(probabilities[i, index]),
-                                        box_from_heat(cam, transform, self.heat_fraction)))
+                findings.append(
+                    Finding(label, float(probabilities[i, index]), box_from_heat(cam, transform, self.heat_fraction))
+                )
             findings.sort(key=lambda f: -f.probability)
             candidates = tuple(Finding(label, float(probabilities[i, index]), None) for index, label in outputs)
             score = max((float(probabilities[i, index]) for index, _ in outputs), default=0.0)
@@ -95,10 +104,13 @@ class CamLocaliser:
             try:
                 for index, members in positives.items():
                     if members:
-                        cams = cam(input_tensor=batch[members],
-                                   targets=[ClassifierOutputTarget(index)] * len(members))
-                        heat.update({(member, index): map_.astype(np.float32)
-                                     for member, map_ in zip(members, cams, strict=True)})
+                        cams = cam(input_tensor=batch[members], targets=[ClassifierOutputTarget(index)] * len(members))
+                        heat.update(
+                            {
+                                (member, index): map_.astype(np.float32)
+                                for member, map_ in zip(members, cams, strict=True)
+                            }
+                        )
             finally:
                 guard.remove()
         return heat

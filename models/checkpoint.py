@@ -91,20 +91,25 @@ def save_checkpoint(model: nn.Module, metadata: CheckpointMetadata, path: Path) 
 
 def load_checkpoint(path: Path) -> tuple[CheckpointMetadata, dict[str, Any]]:
     if not path.is_file():
-        raise WeightsMissingError(f"checkpoint not found: place {path.name} in {path.parent} "
-                                  "(written by `cxr train`, made available with `cxr model register`)")
+        raise WeightsMissingError(
+            f"checkpoint not found: place {path.name} in {path.parent} "
+            "(written by `cxr train`, made available with `cxr model register`)"
+        )
     content = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain data only: no code runs
     raw = dict(content["metadata"])
     if raw.get("format") not in READABLE_FORMATS:
-        raise ValueError(f"{path.name}: checkpoint format {raw.get('format')}, this release reads "
-                         f"{', '.join(map(str, READABLE_FORMATS))}")
+        raise ValueError(
+            f"{path.name}: checkpoint format {raw.get('format')}, this release reads "
+            f"{', '.join(map(str, READABLE_FORMATS))}"
+        )
     known = set(CheckpointMetadata.__dataclass_fields__)
     metadata = CheckpointMetadata(**{k: v for k, v in raw.items() if k in known})
     return metadata, content["state_dict"]
 
 
-def load_for_serving(argument: str, weights_dir: Path, kind: ModelKind) -> tuple[Path, CheckpointMetadata,
-                                                                                   dict[str, Any]]:
+def load_for_serving(
+    argument: str, weights_dir: Path, kind: ModelKind
+) -> tuple[Path, CheckpointMetadata, dict[str, Any]]:
     """The checkpoint a ``classifier:`` or ``torchvision:`` name points at, refused if it is the other kind."""
     path = resolve(argument, weights_dir)
     metadata, state = load_checkpoint(path)

@@ -36,23 +36,30 @@ class ClassifierDetector:
         model.load_state_dict(state)
         self.device = resolve_device(options.device)
         self.model = for_inference(model, self.device)
-        self._outputs = [(i, str(self.metadata.codes[name])) for i, name in enumerate(self.metadata.labels)
-                         if self.metadata.codes.get(name)]
+        self._outputs = [
+            (i, str(self.metadata.codes[name]))
+            for i, name in enumerate(self.metadata.labels)
+            if self.metadata.codes.get(name)
+        ]
         unused = [name for name in self.metadata.labels if not self.metadata.codes.get(name)]
         if unused:
             logger.info("classifier:%s outputs without a code are not reported: %s", checkpoint, ", ".join(unused))
         self.labels = tuple(sorted({label for _, label in self._outputs}))
         thresholds = {**self.metadata.thresholds, **options.thresholds}
-        self._thresholds = np.array([thresholds.get(name, self.metadata.default_threshold)
-                                     for name in self.metadata.labels], dtype=np.float32)
+        self._thresholds = np.array(
+            [thresholds.get(name, self.metadata.default_threshold) for name in self.metadata.labels], dtype=np.float32
+        )
         gate = self.metadata.gate_threshold
         self.abnormal_threshold = float(gate if gate is not None else self.metadata.default_threshold)
         self.provenance = Provenance(
             name=f"classifier {self.metadata.architecture}",
             version=self.metadata.version,
             weights_sha256=sha256_of(path),
-            parameters={**training_parameters(self.metadata), "gate_threshold": f"{self.abnormal_threshold:.4g}",
-                        **{f"threshold {k}": f"{v:.4g}" for k, v in sorted(thresholds.items())}},
+            parameters={
+                **training_parameters(self.metadata),
+                "gate_threshold": f"{self.abnormal_threshold:.4g}",
+                **{f"threshold {k}": f"{v:.4g}" for k, v in sorted(thresholds.items())},
+            },
         )
         self._localiser = CamLocaliser(self.model, cam_layer(self.model, self.metadata.architecture), HEAT_FRACTION)
         self.classifier = classification_copy(self.model, self.device)
@@ -60,8 +67,10 @@ class ClassifierDetector:
     def _batch(self, images: Sequence[DecodedImage]) -> tuple[torch.Tensor, list[Letterbox]]:
         prepared = letterbox_all([image.pixels for image in images], self.metadata.input_size)
         scale, offset = np.float32(self.metadata.pixel_scale), np.float32(self.metadata.pixel_offset)
-        return (image_batch([array * scale + offset for array, _ in prepared], self.device),
-                [transform for _, transform in prepared])
+        return (
+            image_batch([array * scale + offset for array, _ in prepared], self.device),
+            [transform for _, transform in prepared],
+        )
 
     def probabilities(self, batch: torch.Tensor) -> npt.NDArray[np.float32]:
         with torch.no_grad():
@@ -72,5 +81,10 @@ class ClassifierDetector:
         if not images:
             return []
         batch, transforms = self._batch(images)
-        return self._localiser.results(batch, self.probabilities(batch), self._outputs, transforms,
-                                       lambda index, probability: probability >= self._thresholds[index])
+        return self._localiser.results(
+            batch,
+            self.probabilities(batch),
+            self._outputs,
+            transforms,
+            lambda index, probability: probability >= self._thresholds[index],
+        )

@@ -5,7 +5,7 @@ encode time. Each code's source is noted beside it:
 
 - [dicom]  pydicom's copy of the DICOM code tables (``pydicom.sr.codedict``), i.e. DICOM PS3.16;
 - [cid6101] DICOM PS3.16 CID 6101 "Chest Finding or Feature" (DCM codes);
-- [notes]  checked with dciodvfy and PixelMed on RG1 (``shared/dicom-outputs.md``);
+- [notes]  checked with dciodvfy and PixelMed on RG1 (``docs/dicom-outputs.md``);
 - [umls]   the NLM UMLS SNOMEDCT_US source;
 - [hl7]    an HL7 FHIR value set that lists the SNOMED CT concept with its fully specified name.
 

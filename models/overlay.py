@@ -104,8 +104,14 @@ def render_overlay(
         x0, y0, x1, y1 = finding.box.as_tuple()
         draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=colour, width=layout.line)
         caption = f"{finding.label} {finding.probability:.2f}"
-        draw.text(layout.label_anchor(finding.box.as_tuple(), rows), caption, font=font, fill=colour,
-                  stroke_width=1, stroke_fill=(0, 0, 0))
+        draw.text(
+            layout.label_anchor(finding.box.as_tuple(), rows),
+            caption,
+            font=font,
+            fill=colour,
+            stroke_width=1,
+            stroke_fill=(0, 0, 0),
+        )
     _draw_legend(draw, layout, font, findings, labels)
     x0, y0, x1, y1 = layout.banner
     draw.rectangle((x0, y0, x1 - 1, y1 - 1), fill=BANNER_BACKGROUND)

@@ -78,8 +78,12 @@ class Letterbox:
         def clip(value: float, high: int) -> float:
             return min(max(value, 0.0), float(high))
 
-        return (clip((x0 - self.pad_x) / s, cols), clip((y0 - self.pad_y) / s, rows),
-                clip((x1 - self.pad_x) / s, cols), clip((y1 - self.pad_y) / s, rows))
+        return (
+            clip((x0 - self.pad_x) / s, cols),
+            clip((y0 - self.pad_y) / s, rows),
+            clip((x1 - self.pad_x) / s, cols),
+            clip((y1 - self.pad_y) / s, rows),
+        )
 
     @property
     def content(self) -> tuple[slice, slice]:
@@ -97,7 +101,7 @@ def letterbox(image: FloatImage, size: int, fill: float = 0.0) -> tuple[FloatIma
     resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     pad_x, pad_y = (size - width) // 2, (size - height) // 2
     canvas = np.full((size, size), fill, dtype=np.float32)
-    canvas[pad_y:pad_y + height, pad_x:pad_x + width] = resized
+    canvas[pad_y : pad_y + height, pad_x : pad_x + width] = resized
     # Per-axis scales differ from ``scale`` by under half a pixel over the whole image; one scale keeps boxes square.
     return canvas, Letterbox(scale=width / cols, pad_x=pad_x, pad_y=pad_y, size=size, source_shape=(rows, cols))
 

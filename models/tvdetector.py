@@ -56,9 +56,11 @@ class TorchvisionDetector:
             name=f"torchvision {self.metadata.architecture}",
             version=self.metadata.version,
             weights_sha256=sha256_of(path),
-            parameters={**training_parameters(self.metadata),
-                        "default_threshold": f"{self.metadata.default_threshold:g}",
-                        **{f"threshold {k}": f"{v:g}" for k, v in sorted(self._thresholds.items())}},
+            parameters={
+                **training_parameters(self.metadata),
+                "default_threshold": f"{self.metadata.default_threshold:g}",
+                **{f"threshold {k}": f"{v:g}" for k, v in sorted(self._thresholds.items())},
+            },
         )
 
     def threshold(self, label: str) -> float:
@@ -75,9 +77,12 @@ class TorchvisionDetector:
         results = []
         for (_, transform), output in zip(prepared, outputs, strict=True):
             findings, candidates = [], []
-            for box, class_index, score in zip(output["boxes"].float().cpu().tolist(),
-                                               output["labels"].cpu().tolist(), output["scores"].float().cpu().tolist(),
-                                               strict=True):
+            for box, class_index, score in zip(
+                output["boxes"].float().cpu().tolist(),
+                output["labels"].cpu().tolist(),
+                output["scores"].float().cpu().tolist(),
+                strict=True,
+            ):
                 name = self.metadata.labels[class_index - 1]
                 label = self._codes.get(class_index)
                 x0, y0, x1, y1 = transform.to_source((box[0], box[1], box[2], box[3]))
@@ -88,6 +93,7 @@ class TorchvisionDetector:
                 if score >= self.threshold(name):
                     findings.append(finding)
             score = max((f.probability for f in findings), default=0.0)
-            results.append(ImageResult(score, tuple(sorted(findings, key=lambda f: -f.probability)), None,
-                                       tuple(candidates)))
+            results.append(
+                ImageResult(score, tuple(sorted(findings, key=lambda f: -f.probability)), None, tuple(candidates))
+            )
         return results

@@ -24,9 +24,13 @@ class TwoStageDetector:
             name=f"two-stage {c.name} + {d.name}",
             version=f"{c.version}+{d.version}",
             weights_sha256=combined,
-            parameters={"classifier": f"{c.name} {c.version}", "detector": f"{d.name} {d.version}",
-                        "classifier_sha256": c.weights_sha256 or "-", "detector_sha256": d.weights_sha256 or "-",
-                        "gate": f"abnormality ≥ {classifier.abnormal_threshold:g}"},
+            parameters={
+                "classifier": f"{c.name} {c.version}",
+                "detector": f"{d.name} {d.version}",
+                "classifier_sha256": c.weights_sha256 or "-",
+                "detector_sha256": d.weights_sha256 or "-",
+                "gate": f"abnormality ≥ {classifier.abnormal_threshold:g}",
+            },
         )
 
     def detect(self, images: Sequence[DecodedImage]) -> list[ImageResult]:

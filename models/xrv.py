@@ -60,8 +60,11 @@ class XrvDetector:
         weights_dir = options.weights_dir
         path = weights_file(weights, weights_dir)
         self.device = resolve_device(options.device)
-        model: Any = (xrv.models.DenseNet(weights=weights, cache_dir=str(weights_dir)) if weights.startswith("dense")
-                      else xrv.models.ResNet(weights=weights, cache_dir=str(weights_dir)))
+        model: Any = (
+            xrv.models.DenseNet(weights=weights, cache_dir=str(weights_dir))
+            if weights.startswith("dense")
+            else xrv.models.ResNet(weights=weights, cache_dir=str(weights_dir))
+        )
         self.model: Any = for_inference(model, self.device)  # torchxrayvision's own attributes are used below
         self.resolution = int(xrv.models.model_urls[weights]["input_resolution"])
         self._outputs = [(i, str(XRV_LABELS[name])) for i, name in enumerate(model.targets) if XRV_LABELS.get(name)]
@@ -75,15 +78,19 @@ class XrvDetector:
             name=f"torchxrayvision {weights}",
             version=xrv.__version__,
             weights_sha256=sha256_of(path),
-            parameters={"input_resolution": str(self.resolution), "heat_fraction": f"{HEAT_FRACTION:g}",
-                        "thresholds": "torchxrayvision operating points" + (" with site overrides"
-                                                                            if options.thresholds else "")},
+            parameters={
+                "input_resolution": str(self.resolution),
+                "heat_fraction": f"{HEAT_FRACTION:g}",
+                "thresholds": "torchxrayvision operating points"
+                + (" with site overrides" if options.thresholds else ""),
+            },
         )
         target = model.features[-1] if weights.startswith("dense") else model.model.layer4[-1]
         self._localiser = CamLocaliser(self.model, target, HEAT_FRACTION)
         # After the thresholds: it copies them. The convolutional body is graphed, the rest runs as written.
-        self.classifier = classification_copy(self.model, self.device,
-                                              "features" if weights.startswith("dense") else "model")
+        self.classifier = classification_copy(
+            self.model, self.device, "features" if weights.startswith("dense") else "model"
+        )
         # torchxrayvision's op_norm writes into a float32 tensor it makes itself, so its thresholds stay float32.
         self.classifier.op_threshs = self.model.op_threshs
         self._probabilities(self._batch([WARM_UP])[0])
@@ -103,17 +110,25 @@ class XrvDetector:
     def _batch(self, images: Sequence[DecodedImage]) -> tuple[torch.Tensor, list[Letterbox]]:
         prepared = letterbox_all([image.pixels for image in images], self.resolution)
         scale, offset = np.float32(2 * XRV_RANGE), np.float32(XRV_RANGE)
-        return (image_batch([array * scale - offset for array, _ in prepared], self.device),
-                [transform for _, transform in prepared])
+        return (
+            image_batch([array * scale - offset for array, _ in prepared], self.device),
+            [transform for _, transform in prepared],
+        )
 
     def detect(self, images: Sequence[DecodedImage]) -> list[ImageResult]:
         if not images:
             return []
         batch, transforms = self._batch(images)
-        return self._localiser.results(batch, self._probabilities(batch), self._outputs, transforms,
-                                       lambda _index, probability: probability > self.abnormal_threshold)
+        return self._localiser.results(
+            batch,
+            self._probabilities(batch),
+            self._outputs,
+            transforms,
+            lambda _index, probability: probability > self.abnormal_threshold,
+        )
 
     def _probabilities(self, batch: torch.Tensor) -> npt.NDArray[np.float32]:
         with torch.no_grad():
-            return np.asarray(self.classifier(batch.to(inference_dtype(self.device))).float().cpu().numpy(),
-                              dtype=np.float32)
+            return np.asarray(
+                self.classifier(batch.to(inference_dtype(self.device))).float().cpu().numpy(), dtype=np.float32
+            )

@@ -14,10 +14,12 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 
-from db import deliveries, repository
-from db.repository import AttemptsExhaustedError
-from db.models import TERMINAL_JOB_STATES, JobState, ResultKind, utcnow
-from db.records import FindingRecord, InstanceSummary, ResultRecord
+from db import deliveries, jobs, results, studies
+from db.jobs import AttemptsExhaustedError
+from db.lifecycle import TERMINAL_JOB_STATES
+from db.models import JobState, ResultKind, utcnow
+from db.results import FindingRecord, ResultRecord
+from db.studies import InstanceSummary
 from dicom_node.rules import Eligibility, Verdict, evaluate
 from models.codes import code_for
 from models.imaging import DecodedImage, UndecodableImageError, decode_dataset, read_dataset
@@ -26,7 +28,7 @@ from models.registry import UnknownDetectorError
 from worker.batching import gather
 from worker.context import WorkerContext
 from worker.encode.bundle import EncodedObject, encode_not_performed, encode_study
-from worker.encode.common import AnalysedImage, EncodeContext
+from worker.encode.inputs import AnalysedImage, EncodeContext
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +67,15 @@ def analyze_batch(context: WorkerContext, job_id: int) -> list[AnalysisOutcome]:
     works = [first]
     # A retry runs alone: if its study is what crashed the worker, it must not take other jobs' attempts with it.
     if context.settings.worker.batch_max_images > 1 and first.attempt == 1:
-        works += gather(context.session_factory, context.settings.worker, first.detector, job_id,
-                        len(first.selected), lambda other: _taken(context, other), lambda work: len(work.selected))
+        works += gather(
+            context.session_factory,
+            context.settings.worker,
+            first.detector,
+            job_id,
+            len(first.selected),
+            lambda other: _taken(context, other),
+            lambda work: len(work.selected),
+        )
     try:
         detector = context.detector(first.detector)
     except UnknownDetectorError as exc:
@@ -93,7 +102,7 @@ def _screen(context: WorkerContext, work: _Work, detector: Detector) -> Analysis
     """The outcome of a job the rules keep from the detector; None for one to analyse."""
     if work.decision.verdict is Verdict.NOT_APPLICABLE:
         with context.session_factory.begin() as session:
-            repository.transition_job(session, work.job_id, JobState.NOT_ELIGIBLE, reason=work.decision.reason)
+            jobs.transition_job(session, work.job_id, JobState.NOT_ELIGIBLE, reason=work.decision.reason)
         return AnalysisOutcome(JobState.NOT_ELIGIBLE, ())
     if work.decision.verdict is Verdict.NOT_PERFORMED:
         return _not_performed(context, work, detector, work.decision.reason or "", JobState.NOT_ELIGIBLE)
@@ -102,8 +111,9 @@ def _screen(context: WorkerContext, work: _Work, detector: Detector) -> Analysis
     return None
 
 
-def _analyse_together(context: WorkerContext, detector: Detector, works: Sequence[_Work],
-                      outcomes: dict[int, AnalysisOutcome]) -> list[tuple[_Work, list[AnalysedImage]]]:
+def _analyse_together(
+    context: WorkerContext, detector: Detector, works: Sequence[_Work], outcomes: dict[int, AnalysisOutcome]
+) -> list[tuple[_Work, list[AnalysedImage]]]:
     """Decode every job's images (a job whose pixels cannot be decoded fails alone), then one detector pass over
     all of them, in chunks of ``batch_max_images``."""
     decoded: list[tuple[_Work, list[Dataset], list[DecodedImage]]] = []
@@ -115,14 +125,18 @@ def _analyse_together(context: WorkerContext, detector: Detector, works: Sequenc
             outcomes[work.job_id] = _not_performed(context, work, detector, str(exc), JobState.FAILED)
     flat = [image for _, _, images in decoded for image in images]
     size = max(1, context.settings.worker.batch_max_images)
-    results = [result for start in range(0, len(flat), size) for result in detector.detect(flat[start:start + size])]
+    results = [result for start in range(0, len(flat), size) for result in detector.detect(flat[start : start + size])]
     analysed = []
     offset = 0
     for work, sources, images in decoded:
-        mine = results[offset:offset + len(images)]
+        mine = results[offset : offset + len(images)]
         offset += len(images)
-        analysed.append((work, [AnalysedImage(source=s, decoded=d, result=r)
-                                for s, d, r in zip(sources, images, mine, strict=True)]))
+        analysed.append(
+            (
+                work,
+                [AnalysedImage(source=s, decoded=d, result=r) for s, d, r in zip(sources, images, mine, strict=True)],
+            )
+        )
     return analysed
 
 
@@ -142,7 +156,7 @@ def _encode(context: WorkerContext, work: _Work, detector: Detector, images: lis
 def _start(context: WorkerContext, job_id: int) -> _Work | AnalysisOutcome:
     now, worker = utcnow(), context.settings.worker
     with context.session_factory.begin() as session:
-        summary = repository.job_summary(session, job_id)
+        summary = jobs.job_summary(session, job_id)
         if summary.state in TERMINAL_JOB_STATES or summary.state is JobState.ENCODED:
             logger.info("job %d already %s; nothing to do", job_id, summary.state.value)
             return AnalysisOutcome(summary.state, ())
@@ -152,13 +166,13 @@ def _start(context: WorkerContext, job_id: int) -> _Work | AnalysisOutcome:
             return AnalysisOutcome(JobState.ANALYZING, ())
         try:
             lease = now + timedelta(seconds=worker.analysis_lease_s)
-            work = repository.start_attempt(session, job_id, lease, worker.max_attempts, worker.identity())
+            work = jobs.start_attempt(session, job_id, lease, worker.max_attempts, worker.identity())
         except AttemptsExhaustedError as exc:
-            repository.transition_job(session, job_id, JobState.DEAD_LETTER, reason=str(exc))
+            jobs.transition_job(session, job_id, JobState.DEAD_LETTER, reason=str(exc))
             logger.error("job %d dead-lettered: %s", job_id, exc)
             return AnalysisOutcome(JobState.DEAD_LETTER, ())
-        facts = repository.study_facts(session, summary.study_id)
-        earlier = repository.earlier_results(session, job_id, ResultKind.SR)
+        facts = studies.study_facts(session, summary.study_id)
+        earlier = results.earlier_results(session, job_id, ResultKind.SR)
     return _Work(
         job_id=job_id,
         detector=work.detector,
@@ -175,7 +189,7 @@ def _read_headers(paths: Sequence[Path]) -> list[Dataset]:
 
 def _fail(context: WorkerContext, job_id: int, reason: str) -> AnalysisOutcome:
     with context.session_factory.begin() as session:
-        repository.transition_job(session, job_id, JobState.FAILED, reason=reason)
+        jobs.transition_job(session, job_id, JobState.FAILED, reason=reason)
     logger.warning("job %d failed: %s", job_id, reason)
     return AnalysisOutcome(JobState.FAILED, ())
 
@@ -229,9 +243,9 @@ def _record(
     written = [(obj, obj.write(context.settings.results_dir)) for obj in objects]
     destinations = [d.name for d in context.settings.destinations]
     with context.session_factory.begin() as session:
-        repository.replace_findings(session, job_id, findings)
+        results.replace_findings(session, job_id, findings)
         result_ids = [
-            repository.upsert_result_object(
+            results.upsert_result_object(
                 session,
                 job_id,
                 ResultRecord(
@@ -245,15 +259,15 @@ def _record(
             for obj, path in written
         ]
         if state is not JobState.ENCODED:
-            repository.transition_job(session, job_id, state, reason=detail)
+            jobs.transition_job(session, job_id, state, reason=detail)
         else:
-            repository.transition_job(session, job_id, state, detail)
+            jobs.transition_job(session, job_id, state, detail)
         if not destinations:
             if state is JobState.ENCODED:
-                repository.transition_job(session, job_id, JobState.COMPLETED, "no destination configured")
+                jobs.transition_job(session, job_id, JobState.COMPLETED, "no destination configured")
             return AnalysisOutcome(JobState.COMPLETED if state is JobState.ENCODED else state, ())
         delivery_ids = deliveries.ensure_deliveries(session, result_ids, destinations)
         if not delivery_ids and state is JobState.ENCODED:
-            repository.transition_job(session, job_id, JobState.DELIVERED, "every object was already delivered")
+            jobs.transition_job(session, job_id, JobState.DELIVERED, "every object was already delivered")
             return AnalysisOutcome(JobState.DELIVERED, ())
     return AnalysisOutcome(state, tuple(delivery_ids))

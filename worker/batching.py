@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from config.settings import WorkerSettings
 from db import leases
 from db.engine import SessionFactory
-from db.settings import WorkerSettings
 
 logger = logging.getLogger(__name__)
 
@@ -24,8 +24,15 @@ POLL_S = 0.005
 Work = TypeVar("Work")
 
 
-def gather(session_factory: SessionFactory, settings: WorkerSettings, detector: str, first_job: int,
-           first_images: int, start: Callable[[int], Work | None], images_of: Callable[[Work], int]) -> list[Work]:
+def gather(
+    session_factory: SessionFactory,
+    settings: WorkerSettings,
+    detector: str,
+    first_job: int,
+    first_images: int,
+    start: Callable[[int], Work | None],
+    images_of: Callable[[Work], int],
+) -> list[Work]:
     """Jobs started to share the first job's detector pass; ``start`` returns None for a job it could not take."""
     budget = settings.batch_max_images - first_images
     deadline = time.monotonic() + settings.batch_wait_ms / 1000

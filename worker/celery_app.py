@@ -7,7 +7,7 @@ from pathlib import Path
 from celery import Celery
 from kombu import Queue
 
-from db.settings import Settings
+from config.settings import Settings
 from worker.embedded_broker import broker_connection
 
 ANALYZE_TASK = "cxr.analyze_study"

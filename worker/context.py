@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from config.settings import Settings
 from db.engine import SessionFactory, make_engine, make_session_factory
-from db.settings import Settings
 from models.protocol import Detector, DetectorOptions
 from models.registry import load_detector
 from worker.queue import TaskQueue, task_queue
@@ -24,8 +24,9 @@ class WorkerContext:
 
 def detector_options(settings: Settings) -> DetectorOptions:
     """What the model registry needs from the settings."""
-    return DetectorOptions(weights_dir=settings.weights_dir, device=settings.worker.device,
-                           thresholds=dict(settings.model.thresholds))
+    return DetectorOptions(
+        weights_dir=settings.weights_dir, device=settings.worker.device, thresholds=dict(settings.model.thresholds)
+    )
 
 
 _current: WorkerContext | None = None
@@ -34,7 +35,6 @@ _current: WorkerContext | None = None
 def build_context(settings: Settings) -> WorkerContext:
     sessions = make_session_factory(make_engine(settings.database_url))
     return WorkerContext(settings=settings, session_factory=sessions, queue=task_queue(settings, sessions))
-
 
 
 def install(context: WorkerContext) -> None:

@@ -8,9 +8,9 @@ import random
 
 from pydicom.uid import generate_uid
 
-from db import deliveries, fleet, repository
+from config.settings import Destination, WorkerSettings
+from db import deliveries, destinations, jobs
 from db.models import DeliveryState, JobState
-from db.settings import Destination, WorkerSettings
 from dicom_node.scu import send_files
 from worker.context import WorkerContext
 
@@ -45,7 +45,7 @@ def deliver_result(context: WorkerContext, delivery_id: int) -> DeliveryOutcome:
     if destination is None:
         return _dead_letter(context, delivery_id, work.job_id, f"destination {work.destination_name!r} not configured")
     with context.session_factory.begin() as session:
-        if fleet.is_paused(session, destination.name):
+        if destinations.is_paused(session, destination.name):
             logger.info("delivery %d waits: %s is paused", delivery_id, destination.name)
             return DeliveryOutcome.PAUSED
     transaction_uid = generate_uid() if destination.storage_commitment else None
@@ -89,6 +89,6 @@ def _dead_letter(
             deliveries.record_delivery_attempt(session, delivery_id, DeliveryState.DEAD_LETTER, reason)
         else:
             deliveries.set_delivery_state(session, delivery_id, DeliveryState.DEAD_LETTER)
-        repository.transition_job(session, job_id, JobState.DEAD_LETTER, reason=f"delivery failed: {reason}")
+        jobs.transition_job(session, job_id, JobState.DEAD_LETTER, reason=f"delivery failed: {reason}")
     logger.error("delivery %d dead-lettered: %s", delivery_id, reason)
     return DeliveryOutcome.DEAD_LETTER

@@ -11,9 +11,10 @@ import threading
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from db import fleet
+from db import heartbeats
 from db.engine import SessionFactory
-from db.fleet import WorkerRecord
+from db.errors import describe_database_error
+from db.heartbeats import WorkerRecord
 from db.models import utcnow
 
 logger = logging.getLogger(__name__)
@@ -41,9 +42,9 @@ class Heartbeat:
         record = WorkerRecord(**{**self._record.__dict__, "seen_at": utcnow()})
         try:
             with self._session_factory.begin() as session:
-                fleet.beat(session, record)
+                heartbeats.beat(session, record)
         except SQLAlchemyError as exc:
-            logger.warning("heartbeat not recorded: %s", type(exc).__name__)
+            logger.warning("heartbeat not recorded: %s", describe_database_error(exc))
 
     def _run(self) -> None:
         while True:
@@ -59,6 +60,6 @@ class Heartbeat:
         self._thread.join(timeout=5)
         try:
             with self._session_factory.begin() as session:
-                fleet.forget_worker(session, self._record.hostname)
+                heartbeats.forget_worker(session, self._record.hostname)
         except SQLAlchemyError as exc:
-            logger.warning("heartbeat row not removed: %s", type(exc).__name__)
+            logger.warning("heartbeat row not removed: %s", describe_database_error(exc))

@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 from celery import Celery
 
-from db import repository
+from config.settings import Settings
+from db import jobs
 from db.engine import SessionFactory
-from db.settings import Settings
 from worker.celery_app import ANALYZE_TASK, DELIVER_TASK, GPU_QUEUE, IO_QUEUE, STAT_QUEUE, create_celery_app
 
 QUEUES = (STAT_QUEUE, GPU_QUEUE, IO_QUEUE)
@@ -22,7 +22,7 @@ def stat_lookup(session_factory: SessionFactory) -> Callable[[int], bool]:
 
     def is_stat(job_id: int) -> bool:
         with session_factory() as session:
-            return repository.job_is_stat(session, job_id)
+            return jobs.job_is_stat(session, job_id)
 
     return is_stat
 

@@ -10,10 +10,10 @@ import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from config.settings import RetentionSettings
 from db import retention
 from db.engine import SessionFactory
 from db.models import utcnow
-from db.settings import RetentionSettings
 
 logger = logging.getLogger(__name__)
 

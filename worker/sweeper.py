@@ -13,10 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from db import leases, repository
+from config.settings import WorkerSettings
+from db import jobs, leases
 from db.engine import SessionFactory
+from db.errors import describe_database_error
 from db.models import JobState, utcnow
-from db.settings import WorkerSettings
 
 logger = logging.getLogger(__name__)
 
@@ -41,12 +42,12 @@ def sweep(
         for job in leases.expired_jobs(session, now):
             if job.attempts >= settings.max_attempts:
                 reason = f"gave up after {job.attempts} attempts: no result before the lease ran out"
-                repository.transition_job(session, job.job_id, JobState.DEAD_LETTER, reason=reason)
+                jobs.transition_job(session, job.job_id, JobState.DEAD_LETTER, reason=reason)
                 report.dead_lettered_jobs.append(job.job_id)
                 continue
             lease = now + timedelta(seconds=settings.queue_lease_s)
             detail = f"sent again by the sweeper: lease expired while {job.state.value}"
-            repository.transition_job(session, job.job_id, JobState.QUEUED, detail, lease_expires_at=lease)
+            jobs.transition_job(session, job.job_id, JobState.QUEUED, detail, lease_expires_at=lease)
             report.requeued_jobs.append(job.job_id)
         untouched_since = now - timedelta(seconds=settings.delivery_lease_s)
         never_tried_since = now - timedelta(seconds=settings.queue_lease_s)
@@ -59,7 +60,9 @@ def sweep(
     if report.requeued_jobs or report.dead_lettered_jobs or report.resent_deliveries:
         logger.warning(
             "sweeper: %d jobs sent again, %d dead-lettered, %d deliveries sent again",
-            len(report.requeued_jobs), len(report.dead_lettered_jobs), len(report.resent_deliveries),
+            len(report.requeued_jobs),
+            len(report.dead_lettered_jobs),
+            len(report.resent_deliveries),
         )
     return report
 
@@ -79,4 +82,4 @@ def run(
             if housekeeping is not None:
                 housekeeping()
         except Exception as exc:  # database or broker briefly away (kombu raises its own types): the next pass retries
-            logger.error("sweep failed, retrying: %s", type(exc).__name__)
+            logger.error("sweep failed, retrying: %s", describe_database_error(exc))

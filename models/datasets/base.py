@@ -73,10 +73,15 @@ class LabelledSet:
     def describe(self) -> dict[str, Any]:
         """For a checkpoint's training record and a report: never file names or patient identifiers."""
         counts = Counter(label for sample in self.samples for label in sample.labels)
-        return {"dataset": f"{self.layout} ({len(self.samples)} images)", "layout": self.layout,
-                "images": len(self.samples), "boxes": sum(len(s.annotations) for s in self.samples),
-                "no_finding": sum(1 for s in self.samples if not s.labels),
-                "positives": {label: counts.get(label, 0) for label in self.labels}, "options": dict(self.options)}
+        return {
+            "dataset": f"{self.layout} ({len(self.samples)} images)",
+            "layout": self.layout,
+            "images": len(self.samples),
+            "boxes": sum(len(s.annotations) for s in self.samples),
+            "no_finding": sum(1 for s in self.samples if not s.labels),
+            "positives": {label: counts.get(label, 0) for label in self.labels},
+            "options": dict(self.options),
+        }
 
 
 def assign_split(group: str, seed: int, validation: float, test: float) -> Split:
@@ -92,11 +97,15 @@ def train_or_validation(group: str, seed: int, validation: float = 0.15) -> Spli
     return assign_split(group, seed, validation, 0.0)
 
 
-def split_samples(dataset: LabelledSet, split: Split, seed: int = 0, validation: float = 0.15,
-                  test: float = 0.15) -> LabelledSet:
+def split_samples(
+    dataset: LabelledSet, split: Split, seed: int = 0, validation: float = 0.15, test: float = 0.15
+) -> LabelledSet:
     """The dataset's own split where it has one; otherwise a patient-grouped split by hash."""
-    chosen = [s for s in dataset.samples
-              if (s.split or assign_split(s.group or s.image.name, seed, validation, test)) is split]
+    chosen = [
+        s
+        for s in dataset.samples
+        if (s.split or assign_split(s.group or s.image.name, seed, validation, test)) is split
+    ]
     return dataset.subset(chosen)
 
 
@@ -113,8 +122,9 @@ def train_and_validation(dataset: LabelledSet, seed: int) -> tuple[LabelledSet, 
     """The two splits a trainer needs; both must hold images."""
     train, validation = (split_samples(dataset, split, seed) for split in (Split.TRAIN, Split.VALIDATION))
     if not train.samples or not validation.samples:
-        raise ValueError(f"need images in both splits: {len(train.samples)} train, "
-                         f"{len(validation.samples)} validation")
+        raise ValueError(
+            f"need images in both splits: {len(train.samples)} train, {len(validation.samples)} validation"
+        )
     return train, validation
 
 

@@ -45,10 +45,16 @@ def read_generic(csv_path: Path) -> LabelledSet:
             split = Split(row["split"]) if row.get("split") else None
             previous = merged.get(path)
             annotations = (previous.annotations if previous else ()) + ((box,) if box else ())
-            merged[path] = Sample(path, labels | (previous.labels if previous else frozenset()), annotations,
-                                  row.get("patient") or row["path"], split)
+            merged[path] = Sample(
+                path,
+                labels | (previous.labels if previous else frozenset()),
+                annotations,
+                row.get("patient") or row["path"],
+                split,
+            )
     if not merged:
         raise DatasetLayoutError(f"{csv_path.name} lists no images")
     names = {label for sample in merged.values() for label in sample.labels}
-    return LabelledSet("csv", csv_path.parent, sorted_labels(names, GENERIC_LABELS), tuple(merged.values()),
-                       GENERIC_LABELS)
+    return LabelledSet(
+        "csv", csv_path.parent, sorted_labels(names, GENERIC_LABELS), tuple(merged.values()), GENERIC_LABELS
+    )

@@ -11,8 +11,16 @@ import csv
 from pathlib import Path
 
 from models.codes import NIH_LABELS
-from models.datasets.base import (Annotation, DatasetLayoutError, LabelledSet, Sample, Split, require, sorted_labels,
-                                  train_or_validation)
+from models.datasets.base import (
+    Annotation,
+    DatasetLayoutError,
+    LabelledSet,
+    Sample,
+    Split,
+    require,
+    sorted_labels,
+    train_or_validation,
+)
 from models.protocol import Box
 
 NO_FINDING = "No Finding"

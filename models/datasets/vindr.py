@@ -22,8 +22,16 @@ from collections import defaultdict
 from pathlib import Path
 
 from models.codes import VINDR_LABELS
-from models.datasets.base import (Annotation, DatasetLayoutError, LabelledSet, Sample, Split, require, sorted_labels,
-                                  train_or_validation)
+from models.datasets.base import (
+    Annotation,
+    DatasetLayoutError,
+    LabelledSet,
+    Sample,
+    Split,
+    require,
+    sorted_labels,
+    train_or_validation,
+)
 from models.protocol import Box
 
 NO_FINDING = "No finding"
@@ -46,9 +54,18 @@ def fuse_boxes(annotations: list[Annotation]) -> list[Annotation]:
                 home.append(annotation.box)
         for cluster in clusters:
             n = len(cluster)
-            fused.append(Annotation(label, Box(sum(b.x_min for b in cluster) / n, sum(b.y_min for b in cluster) / n,
-                                               sum(b.x_max for b in cluster) / n, sum(b.y_max for b in cluster) / n),
-                                    reader=f"fused from {n}"))
+            fused.append(
+                Annotation(
+                    label,
+                    Box(
+                        sum(b.x_min for b in cluster) / n,
+                        sum(b.y_min for b in cluster) / n,
+                        sum(b.x_max for b in cluster) / n,
+                        sum(b.y_max for b in cluster) / n,
+                    ),
+                    reader=f"fused from {n}",
+                )
+            )
     return fused
 
 
@@ -63,8 +80,13 @@ def _rows(path: Path) -> dict[str, list[dict[str, str]]]:
 def _annotations(rows: list[dict[str, str]], boxes: str) -> tuple[list[Annotation], frozenset[str], bool]:
     """The image's boxes, its positive classes, and whether the chosen radiologist read it."""
     chosen = [r for r in rows if boxes in ("fuse", "all") or r.get("rad_id") == boxes]
-    drawn = [Annotation(r["class_name"], Box(*(float(r[k]) for k in ("x_min", "y_min", "x_max", "y_max"))),
-                        r.get("rad_id", "")) for r in chosen if r["class_name"] != NO_FINDING and r.get("x_min")]
+    drawn = [
+        Annotation(
+            r["class_name"], Box(*(float(r[k]) for k in ("x_min", "y_min", "x_max", "y_max"))), r.get("rad_id", "")
+        )
+        for r in chosen
+        if r["class_name"] != NO_FINDING and r.get("x_min")
+    ]
     labels = frozenset(r["class_name"] for r in chosen if r["class_name"] != NO_FINDING)
     return (fuse_boxes(drawn) if boxes == "fuse" else drawn), labels, bool(chosen)
 
@@ -73,9 +95,11 @@ def _sources(root: Path) -> list[tuple[Path, Path, Split | None]]:
     if (root / "train.csv").is_file():
         return [(root / "train.csv", root / "train", None)]
     annotations = require(root / "annotations", "VinDr-CXR annotations folder (or VinBigData train.csv)")
-    return [(annotations / f"annotations_{name}.csv", root / name, split)
-            for name, split in (("train", None), ("test", Split.TEST))
-            if (annotations / f"annotations_{name}.csv").is_file()]
+    return [
+        (annotations / f"annotations_{name}.csv", root / name, split)
+        for name, split in (("train", None), ("test", Split.TEST))
+        if (annotations / f"annotations_{name}.csv").is_file()
+    ]
 
 
 def read_vindr(root: Path, boxes: str = "fuse", seed: int = 0) -> LabelledSet:
@@ -87,8 +111,14 @@ def read_vindr(root: Path, boxes: str = "fuse", seed: int = 0) -> LabelledSet:
     has_test = any(split is Split.TEST for _, _, split in sources)
     for csv_path, folder, split in sources:
         for image_id, rows in sorted(_rows(csv_path).items()):
-            path = next((folder / f"{image_id}{suffix}" for suffix in (".dicom", ".dcm", ".png")
-                         if (folder / f"{image_id}{suffix}").is_file()), None)
+            path = next(
+                (
+                    folder / f"{image_id}{suffix}"
+                    for suffix in (".dicom", ".dcm", ".png")
+                    if (folder / f"{image_id}{suffix}").is_file()
+                ),
+                None,
+            )
             annotations, labels, read = _annotations(rows, boxes)
             if path is None or not read:
                 continue
@@ -98,5 +128,6 @@ def read_vindr(root: Path, boxes: str = "fuse", seed: int = 0) -> LabelledSet:
             samples.append(Sample(path, labels, tuple(annotations), image_id, fixed))
     if not samples:
         raise DatasetLayoutError(f"no VinDr-CXR image found under {root} (expected train/<image_id>.dicom)")
-    return LabelledSet("vindr", root, sorted_labels(names, VINDR_LABELS), tuple(samples), VINDR_LABELS,
-                       {"boxes": boxes})
+    return LabelledSet(
+        "vindr", root, sorted_labels(names, VINDR_LABELS), tuple(samples), VINDR_LABELS, {"boxes": boxes}
+    )

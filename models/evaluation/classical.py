@@ -38,14 +38,16 @@ def image_features(dataset: LabelledSet) -> npt.NDArray[np.float64]:
 
 def _models(seed: int) -> dict[str, Any]:
     return {
-        "logistic_regression": make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000,
-                                                                                  class_weight="balanced")),
+        "logistic_regression": make_pipeline(
+            StandardScaler(), LogisticRegression(max_iter=2000, class_weight="balanced")
+        ),
         "random_forest": RandomForestClassifier(n_estimators=200, class_weight="balanced", random_state=seed),
     }
 
 
-def classical_baselines(train: LabelledSet, evaluated: LabelledSet, labels: Sequence[str],
-                        seed: int = 0) -> dict[str, Any]:
+def classical_baselines(
+    train: LabelledSet, evaluated: LabelledSet, labels: Sequence[str], seed: int = 0
+) -> dict[str, Any]:
     """Per model: the same metrics as the detector's, or a note where a label has one class in training."""
     x_train, x_test = image_features(train), image_features(evaluated)
     y_train, y_test = truth_of(train, labels), truth_of(evaluated, labels)

@@ -37,8 +37,10 @@ def evaluated_labels(detector: Detector, dataset: LabelledSet) -> tuple[str, ...
     present = {str(dataset.codes[name]) for name in dataset.labels if dataset.codes.get(name) is not None}
     labels = tuple(label for label in detector.labels if label in present)
     if not labels:
-        raise ValueError(f"the detector reports {', '.join(detector.labels)}; this {dataset.layout} set has "
-                         f"{', '.join(sorted(present)) or 'no coded label'}: nothing to compare")
+        raise ValueError(
+            f"the detector reports {', '.join(detector.labels)}; this {dataset.layout} set has "
+            f"{', '.join(sorted(present)) or 'no coded label'}: nothing to compare"
+        )
     return labels
 
 
@@ -50,18 +52,25 @@ def truth_of(dataset: LabelledSet, labels: Sequence[str]) -> npt.NDArray[np.int6
 
 
 def _true_boxes(sample: Sample, dataset: LabelledSet, index: dict[str, int]) -> BoxSet:
-    kept = [(a.box.as_tuple(), index[str(dataset.codes[a.label])]) for a in sample.annotations
-            if dataset.codes.get(a.label) is not None and str(dataset.codes[a.label]) in index]
-    return {"boxes": torch.tensor([b for b, _ in kept], dtype=torch.float32).reshape(-1, 4),
-            "labels": torch.tensor([k for _, k in kept], dtype=torch.int64)}
+    kept = [
+        (a.box.as_tuple(), index[str(dataset.codes[a.label])])
+        for a in sample.annotations
+        if dataset.codes.get(a.label) is not None and str(dataset.codes[a.label]) in index
+    ]
+    return {
+        "boxes": torch.tensor([b for b, _ in kept], dtype=torch.float32).reshape(-1, 4),
+        "labels": torch.tensor([k for _, k in kept], dtype=torch.int64),
+    }
 
 
 def _predicted_boxes(result: ImageResult, index: dict[str, int]) -> BoxSet:
     located = [c for c in result.candidates if c.box is not None] or [f for f in result.findings if f.box is not None]
     kept: list[Finding] = [f for f in located if f.label in index]
-    return {"boxes": torch.tensor([f.box.as_tuple() for f in kept if f.box], dtype=torch.float32).reshape(-1, 4),
-            "scores": torch.tensor([f.probability for f in kept], dtype=torch.float32),
-            "labels": torch.tensor([index[f.label] for f in kept], dtype=torch.int64)}
+    return {
+        "boxes": torch.tensor([f.box.as_tuple() for f in kept if f.box], dtype=torch.float32).reshape(-1, 4),
+        "scores": torch.tensor([f.probability for f in kept], dtype=torch.float32),
+        "labels": torch.tensor([index[f.label] for f in kept], dtype=torch.int64),
+    }
 
 
 def _label_scores(result: ImageResult, labels: Sequence[str]) -> list[float]:
@@ -77,12 +86,19 @@ def collect(detector: Detector, dataset: LabelledSet, batch_size: int = 8) -> Ev
     with Progress(transient=True) as progress:
         task = progress.add_task("evaluating", total=len(samples))
         for start in range(0, len(samples), batch_size):
-            batch = samples[start:start + batch_size]
+            batch = samples[start : start + batch_size]
             results += detector.detect([decode_sample(sample) for sample in batch])
             progress.advance(task, len(batch))
-    predicted = np.array([[int(any(f.label == label for f in r.findings)) for label in labels] for r in results],
-                         dtype=np.int64).reshape(-1, len(labels))
+    predicted = np.array(
+        [[int(any(f.label == label for f in r.findings)) for label in labels] for r in results], dtype=np.int64
+    ).reshape(-1, len(labels))
     scores = np.array([_label_scores(r, labels) for r in results], dtype=np.float64).reshape(-1, len(labels))
-    return Evaluated(labels, tuple(samples), truth_of(dataset, labels), predicted, scores,
-                     [_predicted_boxes(r, index) for r in results],
-                     [_true_boxes(s, dataset, index) for s in samples])
+    return Evaluated(
+        labels,
+        tuple(samples),
+        truth_of(dataset, labels),
+        predicted,
+        scores,
+        [_predicted_boxes(r, index) for r in results],
+        [_true_boxes(s, dataset, index) for s in samples],
+    )

@@ -13,8 +13,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import torch
-from sklearn.metrics import (accuracy_score, average_precision_score, confusion_matrix, f1_score,
-                             precision_score, recall_score, roc_auc_score)
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    confusion_matrix,
+    f1_score,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
 from torchmetrics.detection import MeanAveragePrecision
 
 Scores = npt.NDArray[np.float64]
@@ -52,14 +59,20 @@ def averages(truth: Truth, predicted: Truth, scores: Scores) -> dict[str, dict[s
             "precision": float(precision_score(truth, predicted, average=average, zero_division=0)),
             "recall": float(recall_score(truth, predicted, average=average, zero_division=0)),
             "f1": float(f1_score(truth, predicted, average=average, zero_division=0)),
-            "auroc": (float(roc_auc_score(truth[:, defined], scores[:, defined], average=average))
-                      if defined else None),
-            "auprc": (float(average_precision_score(truth[:, defined], scores[:, defined], average=average))
-                      if defined else None),
+            "auroc": (
+                float(roc_auc_score(truth[:, defined], scores[:, defined], average=average)) if defined else None
+            ),
+            "auprc": (
+                float(average_precision_score(truth[:, defined], scores[:, defined], average=average))
+                if defined
+                else None
+            ),
         }
-        result[average]["accuracy"] = (float(np.mean([accuracy_score(truth[:, i], predicted[:, i])
-                                                      for i in range(truth.shape[1])])) if average == "macro"
-                                       else float(accuracy_score(truth.ravel(), predicted.ravel())))
+        result[average]["accuracy"] = (
+            float(np.mean([accuracy_score(truth[:, i], predicted[:, i]) for i in range(truth.shape[1])]))
+            if average == "macro"
+            else float(accuracy_score(truth.ravel(), predicted.ravel()))
+        )
     result["subset"] = {"accuracy": float(accuracy_score(truth, predicted))}
     return result
 
@@ -71,8 +84,10 @@ def classification_metrics(labels: Sequence[str], truth: Truth, predicted: Truth
         "labels": {name: per_label(truth[:, i], predicted[:, i], scores[:, i]) for i, name in enumerate(labels)},
         "average": averages(truth, predicted, scores),
         "confusion_matrix": {
-            "per_label": {name: confusion_matrix(truth[:, i], predicted[:, i], labels=[0, 1]).tolist()
-                          for i, name in enumerate(labels)},
+            "per_label": {
+                name: confusion_matrix(truth[:, i], predicted[:, i], labels=[0, 1]).tolist()
+                for i, name in enumerate(labels)
+            },
             "any_finding": confusion_matrix(any_truth, any_predicted, labels=[0, 1]).tolist(),
             "layout": "[[true negative, false positive], [false negative, true positive]]",
         },
@@ -96,5 +111,9 @@ def mean_average_precision(predictions: list[BoxSet], targets: list[BoxSet], lab
         values = result[key].reshape(-1).tolist()
         return {labels[int(c)]: float(v) for c, v in zip(classes, values, strict=True) if 0 <= int(c) < len(labels)}
 
-    return {"map_50_95": float(main["map"]), "map_50": float(main["map_50"]), "map_40": float(vinbig["map"]),
-            "per_label": {"map_50_95": by_class(main, "map_per_class"), "map_40": by_class(vinbig, "map_per_class")}}
+    return {
+        "map_50_95": float(main["map"]),
+        "map_50": float(main["map_50"]),
+        "map_40": float(vinbig["map"]),
+        "per_label": {"map_50_95": by_class(main, "map_per_class"), "map_40": by_class(vinbig, "map_per_class")},
+    }

@@ -11,15 +11,19 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display on a server; must precede pyplot
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import (ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay,  # noqa: E402
-                             confusion_matrix)
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.metrics import (
+    ConfusionMatrixDisplay,
+    PrecisionRecallDisplay,
+    RocCurveDisplay,
+    confusion_matrix,
+)
 
-from models.evaluation.collect import Evaluated  # noqa: E402
-from models.datasets.base import decode_sample  # noqa: E402
-from models.preprocess import to_uint8  # noqa: E402
-from models.protocol import Box  # noqa: E402
+from models.datasets.base import decode_sample
+from models.evaluation.collect import Evaluated
+from models.preprocess import to_uint8
+from models.protocol import Box
 
 IOU_MATCH = 0.4
 EXAMPLES = 4
@@ -71,10 +75,12 @@ def _ranked(evaluated: Evaluated) -> dict[str, list[tuple[float, int]]]:
     for i in range(len(evaluated.samples)):
         predicted, truth = evaluated.predicted_boxes[i], evaluated.true_boxes[i]
         if len(predicted["boxes"]):
-            true_boxes = [(int(k), Box(*b)) for b, k in zip(truth["boxes"].tolist(), truth["labels"].tolist(),
-                                                            strict=True)]
-            for box, score, label in zip(predicted["boxes"].tolist(), predicted["scores"].tolist(),
-                                         predicted["labels"].tolist(), strict=True):
+            true_boxes = [
+                (int(k), Box(*b)) for b, k in zip(truth["boxes"].tolist(), truth["labels"].tolist(), strict=True)
+            ]
+            for box, score, label in zip(
+                predicted["boxes"].tolist(), predicted["scores"].tolist(), predicted["labels"].tolist(), strict=True
+            ):
                 hit = any(k == label and Box(*box).iou(t) >= IOU_MATCH for k, t in true_boxes)
                 ranked["tp" if hit else "fp"].append((float(score), i))
         elif evaluated.scores.shape[1]:
@@ -96,8 +102,16 @@ def _draw(evaluated: Evaluated, i: int) -> np.ndarray:
     for k in order.tolist():
         x0, y0, x1, y1 = predicted["boxes"][k].tolist()
         cv2.rectangle(canvas, (int(x0), int(y0)), (int(x1), int(y1)), (0, 0, 230), 2)
-        cv2.putText(canvas, f"{float(predicted['scores'][k]):.2f}", (int(x0), max(12, int(y0) - 4)),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 230), 1, cv2.LINE_AA)
+        cv2.putText(
+            canvas,
+            f"{float(predicted['scores'][k]):.2f}",
+            (int(x0), max(12, int(y0) - 4)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.45,
+            (0, 0, 230),
+            1,
+            cv2.LINE_AA,
+        )
     return canvas
 
 

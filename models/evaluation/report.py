@@ -24,21 +24,34 @@ def _number(value: Any) -> str:
 
 
 def _markdown(metrics: dict[str, Any]) -> str:
-    lines = [f"# Evaluation: {metrics['detector']['name']} {metrics['detector']['version']}", "",
-             f"{metrics['dataset']['dataset']}, split {metrics['split']}: {metrics['images']} images; "
-             f"{metrics['created']}.", "", "| label | support | accuracy | precision | recall | F1 | AUROC | AUPRC |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Evaluation: {metrics['detector']['name']} {metrics['detector']['version']}",
+        "",
+        f"{metrics['dataset']['dataset']}, split {metrics['split']}: {metrics['images']} images; {metrics['created']}.",
+        "",
+        "| label | support | accuracy | precision | recall | F1 | AUROC | AUPRC |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for label, row in metrics["classification"]["labels"].items():
-        lines.append(f"| {label} | {int(row['support'])} | " + " | ".join(
-            _number(row[k]) for k in ("accuracy", "precision", "recall", "f1", "auroc", "auprc")) + " |")
+        lines.append(
+            f"| {label} | {int(row['support'])} | "
+            + " | ".join(_number(row[k]) for k in ("accuracy", "precision", "recall", "f1", "auroc", "auprc"))
+            + " |"
+        )
     for average in ("macro", "micro"):
         row = metrics["classification"]["average"][average]
-        lines.append(f"| *{average}* | | " + " | ".join(
-            _number(row[k]) for k in ("accuracy", "precision", "recall", "f1", "auroc", "auprc")) + " |")
+        lines.append(
+            f"| *{average}* | | "
+            + " | ".join(_number(row[k]) for k in ("accuracy", "precision", "recall", "f1", "auroc", "auprc"))
+            + " |"
+        )
     if "detection" in metrics:
         found = metrics["detection"]
-        lines += ["", f"Detection: mAP@0.5 {_number(found['map_50'])}, mAP@0.5:0.95 {_number(found['map_50_95'])}, "
-                      f"mAP@0.4 {_number(found['map_40'])} (VinBigData's metric)."]
+        lines += [
+            "",
+            f"Detection: mAP@0.5 {_number(found['map_50'])}, mAP@0.5:0.95 {_number(found['map_50_95'])}, "
+            f"mAP@0.4 {_number(found['map_40'])} (VinBigData's metric).",
+        ]
     lines += ["", "| compared with | macro AUROC | macro F1 | macro AUPRC |", "|---|---|---|---|"]
     rows = {"this detector": metrics["classification"], **metrics.get("baselines", {})}
     for name, result in rows.items():
@@ -48,8 +61,9 @@ def _markdown(metrics: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def evaluate(detector: Detector, dataset: LabelledSet, split: Split | None, out: Path, baselines: bool = True,
-             seed: int = 0) -> dict[str, Any]:
+def evaluate(
+    detector: Detector, dataset: LabelledSet, split: Split | None, out: Path, baselines: bool = True, seed: int = 0
+) -> dict[str, Any]:
     """Evaluate on ``split`` of ``dataset`` (all of it when None); write metrics.json, plots and report.md."""
     chosen = dataset if split is None else split_samples(dataset, split, seed)
     if not chosen.samples:
@@ -57,14 +71,16 @@ def evaluate(detector: Detector, dataset: LabelledSet, split: Split | None, out:
     evaluated: Evaluated = collect(detector, chosen)
     metrics: dict[str, Any] = {
         "detector": {**asdict(detector.provenance), "labels": list(detector.labels)},
-        "dataset": dataset.describe(), "split": str(split or "all"), "images": len(chosen.samples),
+        "dataset": dataset.describe(),
+        "split": str(split or "all"),
+        "images": len(chosen.samples),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "classification": classification_metrics(evaluated.labels, evaluated.truth, evaluated.predicted,
-                                                 evaluated.scores),
+        "classification": classification_metrics(
+            evaluated.labels, evaluated.truth, evaluated.predicted, evaluated.scores
+        ),
     }
     if chosen.has_boxes:
-        metrics["detection"] = mean_average_precision(evaluated.predicted_boxes, evaluated.true_boxes,
-                                                      evaluated.labels)
+        metrics["detection"] = mean_average_precision(evaluated.predicted_boxes, evaluated.true_boxes, evaluated.labels)
     training = split_samples(dataset, Split.TRAIN, seed)
     if baselines and training.samples and split is not Split.TRAIN:
         metrics["baselines"] = classical_baselines(training, chosen, evaluated.labels, seed)

@@ -14,12 +14,14 @@ from torchvision.transforms import v2
 
 from models.codes import FindingLabel
 
-LATERALISED = frozenset({
-    FindingLabel.CARDIOMEGALY,
-    FindingLabel.HERNIA,
-    FindingLabel.ENLARGED_CARDIOMEDIASTINUM,
-    FindingLabel.AORTIC_ENLARGEMENT,
-})
+LATERALISED = frozenset(
+    {
+        FindingLabel.CARDIOMEGALY,
+        FindingLabel.HERNIA,
+        FindingLabel.ENLARGED_CARDIOMEDIASTINUM,
+        FindingLabel.AORTIC_ENLARGEMENT,
+    }
+)
 
 
 @dataclass(frozen=True)

@@ -54,20 +54,31 @@ def _positive_rates(data: LabelledSet) -> npt.NDArray[np.float64]:
     return np.asarray(counts.mean(axis=0) if len(counts) else np.zeros(len(data.labels)))
 
 
-def _loader(data: ClassificationData, train: LabelledSet, recipe: ClassifierRecipe, options: TrainOptions,
-            shuffle: bool) -> DataLoader[tuple[torch.Tensor, torch.Tensor]]:
+def _loader(
+    data: ClassificationData, train: LabelledSet, recipe: ClassifierRecipe, options: TrainOptions, shuffle: bool
+) -> DataLoader[tuple[torch.Tensor, torch.Tensor]]:
     sampler = None
     if shuffle and recipe.balance == "sampler":
         rates = np.clip(_positive_rates(train), 1e-3, 1.0)
-        weights = [1.0 / float(min((rates[i] for i, n in enumerate(train.labels) if n in s.labels), default=1.0))
-                   for s in train.samples]
+        weights = [
+            1.0 / float(min((rates[i] for i, n in enumerate(train.labels) if n in s.labels), default=1.0))
+            for s in train.samples
+        ]
         sampler = WeightedRandomSampler(weights, num_samples=len(weights), replacement=True)
-    return DataLoader(data, batch_size=options.batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
-                      num_workers=options.workers, persistent_workers=options.workers > 0, drop_last=False)
+    return DataLoader(
+        data,
+        batch_size=options.batch_size,
+        shuffle=shuffle and sampler is None,
+        sampler=sampler,
+        num_workers=options.workers,
+        persistent_workers=options.workers > 0,
+        drop_last=False,
+    )
 
 
-def predict(model: nn.Module, loader: DataLoader[tuple[torch.Tensor, torch.Tensor]],
-            device: torch.device) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+def predict(
+    model: nn.Module, loader: DataLoader[tuple[torch.Tensor, torch.Tensor]], device: torch.device
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
     """Sigmoid outputs and truths over a loader, in order."""
     model.eval()
     scores, truths = [], []
@@ -86,15 +97,17 @@ def macro_auroc(scores: npt.NDArray[np.float32], truths: npt.NDArray[np.int64]) 
     return float(np.mean([roc_auc_score(truths[:, i], scores[:, i]) for i in defined]))
 
 
-def _operating_points(truths: npt.NDArray[np.int64], scores: npt.NDArray[np.float32], labels: tuple[str, ...],
-                      target: float) -> tuple[dict[str, float], float]:
+def _operating_points(
+    truths: npt.NDArray[np.int64], scores: npt.NDArray[np.float32], labels: tuple[str, ...], target: float
+) -> tuple[dict[str, float], float]:
     thresholds = {name: f1_threshold(truths[:, i], scores[:, i]) for i, name in enumerate(labels)}
     gate = sensitivity_threshold(truths.max(axis=1), scores.max(axis=1), target)
     return thresholds, gate
 
 
-def train_classifier(dataset: LabelledSet, recipe: ClassifierRecipe, options: TrainOptions, run_dir: Path,
-                     weights_dir: Path) -> Path:
+def train_classifier(
+    dataset: LabelledSet, recipe: ClassifierRecipe, options: TrainOptions, run_dir: Path, weights_dir: Path
+) -> Path:
     """Train, choose thresholds on validation, and export ``run_dir/model.pt``; returns its path."""
     seed_everything(options.seed)
     train, validation = train_and_validation(dataset, options.seed)
@@ -102,13 +115,22 @@ def train_classifier(dataset: LabelledSet, recipe: ClassifierRecipe, options: Tr
     initialise_classifier(model, recipe.architecture, recipe.init, weights_dir)
     scale, offset = XRV_SCALE if recipe.init == "xrv" else STANDARD_SCALE
     images = PreparedImages(recipe.input_size)
-    train_data = ClassificationData(train.samples, dataset.labels, images,
-                                    classification_transform(recipe.augmentation, recipe.input_size), scale, offset)
+    train_data = ClassificationData(
+        train.samples,
+        dataset.labels,
+        images,
+        classification_transform(recipe.augmentation, recipe.input_size),
+        scale,
+        offset,
+    )
     validation_data = ClassificationData(validation.samples, dataset.labels, images, None, scale, offset)
     trainer = Trainer(model, options, run_dir)
     rates = np.clip(_positive_rates(train), 1e-3, 1 - 1e-3)
-    pos_weight = torch.tensor((1 - rates) / rates if recipe.balance == "weighted-loss" else np.ones_like(rates),
-                              dtype=torch.float32, device=trainer.device)
+    pos_weight = torch.tensor(
+        (1 - rates) / rates if recipe.balance == "weighted-loss" else np.ones_like(rates),
+        dtype=torch.float32,
+        device=trainer.device,
+    )
     loss_function = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
     train_loader = _loader(train_data, train, recipe, options, shuffle=True)
     validation_loader = _loader(validation_data, validation, recipe, options, shuffle=False)
@@ -126,11 +148,26 @@ def train_classifier(dataset: LabelledSet, recipe: ClassifierRecipe, options: Tr
     thresholds, gate = _operating_points(truths, scores, dataset.labels, recipe.target_sensitivity)
     auroc = macro_auroc(scores, truths)
     metadata = CheckpointMetadata(
-        architecture=recipe.architecture, labels=list(dataset.labels), input_size=recipe.input_size,
-        thresholds=thresholds, default_threshold=0.5, version=recipe.version, kind=ModelKind.CLASSIFIER.value,
-        codes=dataset.code_values(), pixel_scale=scale, pixel_offset=offset, gate_threshold=gate,
-        training=training_record(dataset, train, validation, options, recipe.augmentation,
-                                 {"init": recipe.init, "balance": recipe.balance,
-                                  "target_sensitivity": recipe.target_sensitivity}, history),
-        metrics={} if auroc is None else {"auroc_macro": auroc})
+        architecture=recipe.architecture,
+        labels=list(dataset.labels),
+        input_size=recipe.input_size,
+        thresholds=thresholds,
+        default_threshold=0.5,
+        version=recipe.version,
+        kind=ModelKind.CLASSIFIER.value,
+        codes=dataset.code_values(),
+        pixel_scale=scale,
+        pixel_offset=offset,
+        gate_threshold=gate,
+        training=training_record(
+            dataset,
+            train,
+            validation,
+            options,
+            recipe.augmentation,
+            {"init": recipe.init, "balance": recipe.balance, "target_sensitivity": recipe.target_sensitivity},
+            history,
+        ),
+        metrics={} if auroc is None else {"auroc_macro": auroc},
+    )
     return export(trainer.model, metadata, run_dir)

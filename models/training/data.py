@@ -44,8 +44,15 @@ def multi_hot(sample: Sample, labels: Sequence[str]) -> torch.Tensor:
 
 
 class ClassificationData(Dataset[tuple[torch.Tensor, torch.Tensor]]):
-    def __init__(self, samples: Sequence[Sample], labels: Sequence[str], images: PreparedImages,
-                 transform: Transform | None, pixel_scale: float, pixel_offset: float) -> None:
+    def __init__(
+        self,
+        samples: Sequence[Sample],
+        labels: Sequence[str],
+        images: PreparedImages,
+        transform: Transform | None,
+        pixel_scale: float,
+        pixel_offset: float,
+    ) -> None:
         self.samples, self.labels, self.images, self.transform = list(samples), list(labels), images, transform
         self.scale, self.offset = pixel_scale, pixel_offset
 
@@ -64,8 +71,9 @@ class ClassificationData(Dataset[tuple[torch.Tensor, torch.Tensor]]):
 class DetectionData(Dataset[tuple[torch.Tensor, dict[str, torch.Tensor]]]):
     """Targets in model-input pixels; class i+1 is ``labels[i]``; an image with no box is a negative example."""
 
-    def __init__(self, samples: Sequence[Sample], labels: Sequence[str], images: PreparedImages,
-                 transform: Transform | None) -> None:
+    def __init__(
+        self, samples: Sequence[Sample], labels: Sequence[str], images: PreparedImages, transform: Transform | None
+    ) -> None:
         self.samples, self.images, self.transform = list(samples), images, transform
         self.index = {name: i + 1 for i, name in enumerate(labels)}
 
@@ -75,8 +83,10 @@ class DetectionData(Dataset[tuple[torch.Tensor, dict[str, torch.Tensor]]]):
     def target(self, sample: Sample, transform: Letterbox) -> dict[str, torch.Tensor]:
         kept = [a for a in sample.annotations if a.label in self.index]
         boxes = [transform.to_model(a.box.as_tuple()) for a in kept]
-        return {"boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
-                "labels": torch.tensor([self.index[a.label] for a in kept], dtype=torch.int64)}
+        return {
+            "boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
+            "labels": torch.tensor([self.index[a.label] for a in kept], dtype=torch.int64),
+        }
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         sample = self.samples[index]
@@ -85,13 +95,16 @@ class DetectionData(Dataset[tuple[torch.Tensor, dict[str, torch.Tensor]]]):
         target = self.target(sample, transform)
         if self.transform is not None:
             size = (self.images.size, self.images.size)
-            boxed = {"boxes": tv_tensors.BoundingBoxes(target["boxes"], format="XYXY", canvas_size=size),
-                     "labels": target["labels"]}
+            boxed = {
+                "boxes": tv_tensors.BoundingBoxes(target["boxes"], format="XYXY", canvas_size=size),
+                "labels": target["labels"],
+            }
             image, boxed = self.transform(tv_tensors.Image(image), boxed)
             target = {"boxes": boxed["boxes"].as_subclass(torch.Tensor), "labels": boxed["labels"]}
         return image.as_subclass(torch.Tensor), target
 
 
-def collate_detection(batch: list[tuple[torch.Tensor, dict[str, torch.Tensor]]]) -> tuple[list[torch.Tensor],
-                                                                                       list[dict[str, torch.Tensor]]]:
+def collate_detection(
+    batch: list[tuple[torch.Tensor, dict[str, torch.Tensor]]],
+) -> tuple[list[torch.Tensor], list[dict[str, torch.Tensor]]]:
     return [image for image, _ in batch], [target for _, target in batch]

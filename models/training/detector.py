@@ -46,8 +46,9 @@ def boxed_labels(dataset: LabelledSet) -> tuple[str, ...]:
     return tuple(name for name in dataset.labels if name in drawn)
 
 
-def predict_boxes(model: nn.Module, data: DetectionData, device: torch.device,
-                  batch_size: int) -> tuple[list[BoxSet], list[BoxSet]]:
+def predict_boxes(
+    model: nn.Module, data: DetectionData, device: torch.device, batch_size: int
+) -> tuple[list[BoxSet], list[BoxSet]]:
     """Predictions and targets over ``data`` (model-input pixels), in torchmetrics' form with 0-based classes."""
     model.eval()
     predictions, targets = [], []
@@ -55,8 +56,13 @@ def predict_boxes(model: nn.Module, data: DetectionData, device: torch.device,
     with torch.no_grad():
         for images, truths in loader:
             for output, truth in zip(model([image.to(device) for image in images]), truths, strict=True):
-                predictions.append({"boxes": output["boxes"].float().cpu(), "scores": output["scores"].float().cpu(),
-                                    "labels": output["labels"].cpu() - 1})
+                predictions.append(
+                    {
+                        "boxes": output["boxes"].float().cpu(),
+                        "scores": output["scores"].float().cpu(),
+                        "labels": output["labels"].cpu() - 1,
+                    }
+                )
                 targets.append({"boxes": truth["boxes"], "labels": truth["labels"] - 1})
     model.train()
     return predictions, targets
@@ -79,8 +85,9 @@ def _thresholds(predictions: list[BoxSet], targets: list[BoxSet], labels: tuple[
     return {name: f1_threshold(truth[:, k], scores[:, k]) for k, name in enumerate(labels)}
 
 
-def train_detector(dataset: LabelledSet, recipe: DetectorRecipe, options: TrainOptions, run_dir: Path,
-                   weights_dir: Path) -> Path:
+def train_detector(
+    dataset: LabelledSet, recipe: DetectorRecipe, options: TrainOptions, run_dir: Path, weights_dir: Path
+) -> Path:
     """Train, choose thresholds on validation, and export ``run_dir/model.pt``; returns its path."""
     seed_everything(options.seed)
     labels = boxed_labels(dataset)
@@ -90,12 +97,19 @@ def train_detector(dataset: LabelledSet, recipe: DetectorRecipe, options: TrainO
     model = build_detector(recipe.architecture, len(labels), recipe.input_size)
     initialise_detector_backbone(model, recipe.architecture, recipe.init, weights_dir, IMAGENET_BACKBONES)
     images = PreparedImages(recipe.input_size)
-    train_data = DetectionData(train.samples, labels, images,
-                               detection_transform(recipe.augmentation, recipe.input_size))
+    train_data = DetectionData(
+        train.samples, labels, images, detection_transform(recipe.augmentation, recipe.input_size)
+    )
     validation_data = DetectionData(validation.samples, labels, images, None)
     trainer = Trainer(model, options, run_dir)
-    loader = DataLoader(train_data, batch_size=options.batch_size, shuffle=True, collate_fn=collate_detection,
-                        num_workers=options.workers, persistent_workers=options.workers > 0)
+    loader = DataLoader(
+        train_data,
+        batch_size=options.batch_size,
+        shuffle=True,
+        collate_fn=collate_detection,
+        num_workers=options.workers,
+        persistent_workers=options.workers > 0,
+    )
 
     def step(network: nn.Module, batch: Any, device: torch.device) -> tuple[torch.Tensor, int]:
         inputs, targets = batch
@@ -103,18 +117,26 @@ def train_detector(dataset: LabelledSet, recipe: DetectorRecipe, options: TrainO
         return sum(losses.values(), torch.zeros((), device=device)), len(inputs)
 
     def validate() -> dict[str, float]:
-        found = mean_average_precision(*predict_boxes(trainer.model, validation_data, trainer.device,
-                                                      options.batch_size), labels)
+        found = mean_average_precision(
+            *predict_boxes(trainer.model, validation_data, trainer.device, options.batch_size), labels
+        )
         return {"map_50": found["map_50"], "map_40": found["map_40"]}
 
     history = trainer.fit(lambda: loader, len(loader), step, validate)
     predictions, targets = predict_boxes(trainer.model, validation_data, trainer.device, options.batch_size)
     found = mean_average_precision(predictions, targets, labels)
     metadata = CheckpointMetadata(
-        architecture=recipe.architecture, labels=list(labels), input_size=recipe.input_size,
-        thresholds=_thresholds(predictions, targets, labels), default_threshold=0.5, version=recipe.version,
-        kind=ModelKind.DETECTOR.value, codes={k: v for k, v in dataset.code_values().items() if k in labels},
-        training=training_record(dataset, train, validation, options, recipe.augmentation,
-                                 {"init": recipe.init, **dataset.options}, history),
-        metrics={"map_50": found["map_50"], "map_50_95": found["map_50_95"], "map_40": found["map_40"]})
+        architecture=recipe.architecture,
+        labels=list(labels),
+        input_size=recipe.input_size,
+        thresholds=_thresholds(predictions, targets, labels),
+        default_threshold=0.5,
+        version=recipe.version,
+        kind=ModelKind.DETECTOR.value,
+        codes={k: v for k, v in dataset.code_values().items() if k in labels},
+        training=training_record(
+            dataset, train, validation, options, recipe.augmentation, {"init": recipe.init, **dataset.options}, history
+        ),
+        metrics={"map_50": found["map_50"], "map_50_95": found["map_50_95"], "map_40": found["map_40"]},
+    )
     return export(trainer.model, metadata, run_dir)

@@ -17,14 +17,28 @@ from models.training.loop import EpochRecord, TrainOptions
 MODEL_FILE = "model.pt"
 
 
-def training_record(dataset: LabelledSet, train: LabelledSet, validation: LabelledSet, options: TrainOptions,
-                    augmentation: Augmentation, recipe: dict[str, Any],
-                    history: list[EpochRecord]) -> dict[str, Any]:
+def training_record(
+    dataset: LabelledSet,
+    train: LabelledSet,
+    validation: LabelledSet,
+    options: TrainOptions,
+    augmentation: Augmentation,
+    recipe: dict[str, Any],
+    history: list[EpochRecord],
+) -> dict[str, Any]:
     """A description of the training data and run, without file names or patient identifiers."""
-    return {**dataset.describe(), "train_images": len(train.samples), "validation_images": len(validation.samples),
-            "epochs": options.epochs, "batch_size": options.batch_size, "learning_rate": options.learning_rate,
-            "seed": options.seed, "augmentation": asdict(augmentation), **recipe,
-            "history": [vars(record) for record in history]}
+    return {
+        **dataset.describe(),
+        "train_images": len(train.samples),
+        "validation_images": len(validation.samples),
+        "epochs": options.epochs,
+        "batch_size": options.batch_size,
+        "learning_rate": options.learning_rate,
+        "seed": options.seed,
+        "augmentation": asdict(augmentation),
+        **recipe,
+        "history": [vars(record) for record in history],
+    }
 
 
 def export(model: nn.Module, metadata: CheckpointMetadata, run_dir: Path) -> Path:

@@ -66,8 +66,11 @@ class Trainer:
         self.options, self.run_dir = options, run_dir
         self.device = resolve_device(options.device)
         self.model = model.to(self.device)
-        self.optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
-                                           lr=options.learning_rate, weight_decay=options.weight_decay)
+        self.optimizer = torch.optim.AdamW(
+            [p for p in model.parameters() if p.requires_grad],
+            lr=options.learning_rate,
+            weight_decay=options.weight_decay,
+        )
         self.amp = options.amp and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.history: list[EpochRecord] = []
@@ -91,20 +94,40 @@ class Trainer:
 
     def _save_state(self) -> None:
         temporary = self.state_path.with_suffix(".tmp")
-        torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                    "scaler": self.scaler.state_dict(), "history": [vars(r) for r in self.history]}, temporary)
+        torch.save(
+            {
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict(),
+                "history": [vars(r) for r in self.history],
+            },
+            temporary,
+        )
         os.replace(temporary, self.state_path)
 
-    def fit(self, batches: Callable[[], Iterable[Any]], steps: int, step: Step,
-            validate: Callable[[], dict[str, float]] | None = None) -> list[EpochRecord]:
+    def fit(
+        self,
+        batches: Callable[[], Iterable[Any]],
+        steps: int,
+        step: Step,
+        validate: Callable[[], dict[str, float]] | None = None,
+    ) -> list[EpochRecord]:
         """Train until ``options.epochs`` epochs are done (counting those resumed); ``steps`` batches per epoch."""
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   TextColumn("{task.fields[status]}"))
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[status]}"),
+        )
         with Progress(*columns, transient=True) as progress:
             for epoch in range(len(self.history) + 1, self.options.epochs + 1):
                 task = progress.add_task(f"epoch {epoch}/{self.options.epochs}", total=steps, status="")
-                loss, rate = self._epoch(batches(), step, lambda status: progress.update(task, advance=1,
-                                                                                       status=status))
+                loss, rate = self._epoch(
+                    batches(),
+                    step,
+                    lambda status: progress.update(task, advance=1, status=status),  # noqa: B023 (used in this epoch)
+                )
                 record = EpochRecord(epoch, loss, rate, validate() if validate else {})
                 self.history.append(record)
                 self._save_state()

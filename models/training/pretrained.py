@@ -26,7 +26,8 @@ CLASSIFIER_IMAGENET = {
 }
 XRV_DENSENET = "densenet121-res224-all"
 _OLD_DENSENET_KEY = re.compile(
-    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$"
+)
 """torchvision's published DenseNet files name ``norm.1`` what its modules call ``norm1``."""
 STEMS = ("conv1.weight", "features.conv0.weight")
 
@@ -35,8 +36,10 @@ def imagenet_file(weights_name: str, weights_dir: Path) -> Path:
     url = str(torchvision.models.get_weight(weights_name).url)
     path = weights_dir / os.path.basename(url)
     if not path.is_file():
-        raise WeightsMissingError(f"ImageNet weights not found: place {path.name} in {weights_dir} (download it once "
-                                  f"from {url}), or train with --init scratch")
+        raise WeightsMissingError(
+            f"ImageNet weights not found: place {path.name} in {weights_dir} (download it once "
+            f"from {url}), or train with --init scratch"
+        )
     return path
 
 
@@ -77,14 +80,17 @@ def initialise_classifier(model: nn.Module, architecture: str, init: str, weight
     raise ValueError(f"unknown --init {init!r}: use scratch, imagenet or xrv")
 
 
-def initialise_detector_backbone(model: nn.Module, architecture: str, init: str, weights_dir: Path,
-                                 imagenet_backbones: dict[str, str]) -> None:
+def initialise_detector_backbone(
+    model: nn.Module, architecture: str, init: str, weights_dir: Path, imagenet_backbones: dict[str, str]
+) -> None:
     if init == "scratch":
         return
     if init != "imagenet" or architecture not in imagenet_backbones:
-        raise ValueError(f"--init {init} is not available for {architecture}; ImageNet backbones: "
-                         f"{', '.join(imagenet_backbones)}")
-    state = torch.load(imagenet_file(imagenet_backbones[architecture], weights_dir), map_location="cpu",
-                       weights_only=True)
+        raise ValueError(
+            f"--init {init} is not available for {architecture}; ImageNet backbones: {', '.join(imagenet_backbones)}"
+        )
+    state = torch.load(
+        imagenet_file(imagenet_backbones[architecture], weights_dir), map_location="cpu", weights_only=True
+    )
     network: Any = model
     _load_partial(network.backbone.body, state, ("fc.",))

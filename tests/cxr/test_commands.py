@@ -1,4 +1,5 @@
-"""The operator commands as a user runs them: ``cxr echo`` against a real peer, ``cxr requeue`` and ``cxr status``."""
+"""cxr.cli: the operator commands as a user runs them: ``cxr echo`` against a real peer, ``cxr requeue`` and ``cxr
+status``."""
 
 from __future__ import annotations
 
@@ -7,17 +8,20 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from db import repository, views
+from db.audit import audit_trail
 from db.engine import make_engine, make_session_factory
+from db.jobs import create_job, job_events, job_state, transition_job
 from db.migrate import upgrade
 from db.models import AuditKind, JobState, utcnow
-from tests.db.test_repository import facts
+from db.studies import record_instance
 from tests.helpers.peers import free_port, storescp
+from tests.helpers.pipeline import facts
 
 
 def cxr(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cxr", *args, "--config", str(config)], capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "cxr", *args, "--config", str(config)], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_echo_reports_a_reachable_and_an_unreachable_peer(tmp_path: Path) -> None:
@@ -40,8 +44,9 @@ def test_requeue_and_status(tmp_path: Path) -> None:
     engine = make_engine(database_url)
     sessions = make_session_factory(engine)
     with sessions.begin() as s:
-        study_id = repository.record_instance(s, facts("1.2.3.4"), utcnow() + timedelta(hours=1)).study_id
-        job_id = repository.create_job(s, study_id, "baseline", JobState.DEAD_LETTER, "delivery failed: pacs down")
+        study_id = record_instance(s, facts("1.2.3.4"), utcnow() + timedelta(hours=1)).study_id
+        job_id = create_job(s, study_id, "baseline", JobState.QUEUED)
+        transition_job(s, job_id, JobState.DEAD_LETTER, reason="delivery failed: pacs down")
     status = cxr("status", config=config)
     assert status.returncode == 0 and "DEAD_LETTER" in status.stdout
     assert "dead letters: 1" in status.stdout and "oldest waiting job: none" in status.stdout
@@ -51,11 +56,15 @@ def test_requeue_and_status(tmp_path: Path) -> None:
     assert "queue gpu: 1 messages" in after.stdout, after.stdout
     assert f"oldest waiting job: {job_id}" in after.stdout and "dead letters: 0" in after.stdout
     with sessions() as s:
-        assert repository.job_state(s, job_id) is JobState.QUEUED
-        state, detail = repository.job_events(s, job_id)[-1]
+        assert job_state(s, job_id) is JobState.QUEUED
+        state, detail = job_events(s, job_id)[-1]
         assert state is JobState.QUEUED and detail is not None and detail.startswith("requeued by cli:")
-        (audit,) = views.audit_trail(s, kinds=[AuditKind.OPERATOR_ACTION])
-        assert audit.actor is not None and audit.actor.startswith("cli:") and audit.detail == f"requeue job {job_id} (was DEAD_LETTER)"
+        (audit,) = audit_trail(s, kinds=[AuditKind.OPERATOR_ACTION])
+        assert (
+            audit.actor is not None
+            and audit.actor.startswith("cli:")
+            and audit.detail == f"requeue job {job_id} (was DEAD_LETTER)"
+        )
     missing = cxr("requeue", "999", config=config)
     assert missing.returncode == 1 and "does not exist" in missing.stdout
     engine.dispose()

@@ -1,26 +1,25 @@
+"""cxr.detect: ``cxr detect`` on DICOM, PNG and JPEG files, without any server."""
+
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import cv2
 
-from tests.models.weights import write_xrv_weights, xrv_weights_path
-
-
-def run_cli(*arguments: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("CXR_")} | (env or {})
-    return subprocess.run([sys.executable, "-m", "cxr", *arguments], capture_output=True, text=True, timeout=300,
-                          cwd=cwd, env=environment)
+from tests.helpers.cli import run_cli
+from tests.helpers.weights import write_xrv_weights, xrv_weights_path
 
 
 def test_cxr_detect_writes_json_and_overlay(tmp_path: Path, rg1: Path) -> None:
     out = tmp_path / "out"
     result = subprocess.run(
-        [sys.executable, "-m", "cxr", "detect", str(rg1), "--out", str(out)], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "cxr", "detect", str(rg1), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     document = json.loads((out / "findings.json").read_text())
@@ -47,24 +46,47 @@ def test_cxr_detect_reports_undecodable_files(tmp_path: Path) -> None:
 
 def test_cxr_detect_with_torchxrayvision_draws_the_grad_cam_heat(tmp_path: Path, rg1: Path) -> None:
     write_xrv_weights("densenet121-res224-all", tmp_path / "weights")
-    result = run_cli("detect", str(rg1), "--out", str(tmp_path / "out"), "--detector", "xrv:densenet121-res224-all",
-                     "--weights-dir", str(tmp_path / "weights"), "--device", "cpu", cwd=tmp_path)
+    result = run_cli(
+        "detect",
+        str(rg1),
+        "--out",
+        str(tmp_path / "out"),
+        "--detector",
+        "xrv:densenet121-res224-all",
+        "--weights-dir",
+        str(tmp_path / "weights"),
+        "--device",
+        "cpu",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     document = json.loads((tmp_path / "out" / "findings.json").read_text())
     assert document["detector"]["name"] == "torchxrayvision densenet121-res224-all"
     (image,) = document["images"]
-    assert image["findings"] and all(f["box"] is None or f["box"]["x_max"] <= image["columns"]
-                                     for f in image["findings"])
+    assert image["findings"] and all(
+        f["box"] is None or f["box"]["x_max"] <= image["columns"] for f in image["findings"]
+    )
     overlay = cv2.imread(str(tmp_path / "out" / image["overlay"]))
     assert overlay is not None and overlay.shape[:2] == (image["rows"], image["columns"])
 
 
 def test_missing_weights_stop_the_worker_and_detect_at_start_with_the_file_to_place(tmp_path: Path, rg1: Path) -> None:
-    environment = {"CXR_DETECTOR": "xrv:densenet121-res224-all", "CXR_MODEL__WEIGHTS_DIR": str(tmp_path / "empty"),
-                   "CXR_DATA_DIR": str(tmp_path / "var")}
+    environment = {
+        "CXR_DETECTOR": "xrv:densenet121-res224-all",
+        "CXR_MODEL__WEIGHTS_DIR": str(tmp_path / "empty"),
+        "CXR_DATA_DIR": str(tmp_path / "var"),
+    }
     expected = xrv_weights_path("densenet121-res224-all", tmp_path).name
     worker = run_cli("worker", "--queues", "gpu", cwd=tmp_path, env=environment)
     assert worker.returncode == 2 and expected in worker.stdout + worker.stderr
-    detect = run_cli("detect", str(rg1), "--out", str(tmp_path / "out"), "--detector", "xrv:densenet121-res224-all",
-                     cwd=tmp_path, env=environment)
+    detect = run_cli(
+        "detect",
+        str(rg1),
+        "--out",
+        str(tmp_path / "out"),
+        "--detector",
+        "xrv:densenet121-res224-all",
+        cwd=tmp_path,
+        env=environment,
+    )
     assert detect.returncode == 2 and expected in detect.stdout + detect.stderr

@@ -1,4 +1,4 @@
-"""``cxr healthcheck``, what the container HEALTHCHECKs and monitoring run, against a real node."""
+"""cxr.health: ``cxr healthcheck``, what the container HEALTHCHECKs and monitoring run, against a real node."""
 
 from __future__ import annotations
 
@@ -15,8 +15,12 @@ pytestmark = pytest.mark.integration
 
 
 def healthcheck(role: str, config: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cxr", "healthcheck", role, "--config", str(config)],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "cxr", "healthcheck", role, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_healthy_while_serving_and_unhealthy_after(tmp_path: Path) -> None:

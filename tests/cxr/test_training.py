@@ -1,6 +1,7 @@
-"""``cxr train`` → ``cxr model register`` → ``cxr detect`` → ``cxr evaluate``, in every supported dataset layout.
+"""cxr.training: ``cxr train`` → ``cxr model register`` → ``cxr detect`` → ``cxr evaluate``, in every supported dataset
+layout.
 
-Each layout holds 40 synthetic images (tests/models/training/synthetic.py): real radiograph backgrounds with bright
+Each layout holds 40 synthetic images (tests/helpers/synthetic.py): real radiograph backgrounds with bright
 round lesions at known places. Training is 2 epochs on the CPU, through the real command line in its own process.
 A detector must beat the same architecture untrained (``--epochs 0``, same seed) on mAP@0.5 over the test split.
 """
@@ -14,13 +15,23 @@ import cv2
 import pytest
 
 from models.checkpoint import load_checkpoint, sha256_of
-from tests.cxr.test_detect import run_cli
-from tests.models.training.synthetic import SyntheticImage, make_images, write_layout
+from tests.helpers.cli import CLASSIFIER_TRAINING, configure, cxr
+from tests.helpers.synthetic import SyntheticImage, make_images, write_layout
 
-DETECTOR_TRAINING = ("--architecture", "fasterrcnn_compact", "--init", "scratch", "--input-size", "256",
-                     "--batch-size", "1", "--learning-rate", "5e-4", "--device", "cpu")
-CLASSIFIER_TRAINING = ("--architecture", "resnet18", "--init", "scratch", "--input-size", "128", "--batch-size", "8",
-                       "--learning-rate", "1e-3", "--device", "cpu")
+DETECTOR_TRAINING = (
+    "--architecture",
+    "fasterrcnn_compact",
+    "--init",
+    "scratch",
+    "--input-size",
+    "256",
+    "--batch-size",
+    "1",
+    "--learning-rate",
+    "5e-4",
+    "--device",
+    "cpu",
+)
 LAYOUTS = {"nih": "detector", "vindr": "detector", "csv": "detector", "pneumonia": "classifier", "covid": "classifier"}
 PER_LABEL = {"support", "accuracy", "precision", "recall", "f1", "auroc", "auprc"}
 AVERAGED = {"accuracy", "precision", "recall", "f1", "auroc", "auprc"}
@@ -29,18 +40,6 @@ AVERAGED = {"accuracy", "precision", "recall", "f1", "auroc", "auprc"}
 @pytest.fixture(scope="module")
 def images() -> list[SyntheticImage]:
     return make_images()
-
-
-def configure(tmp_path: Path) -> Path:
-    config = tmp_path / "cxr.toml"
-    config.write_text(f'data_dir = "{tmp_path / "var"}"\n\n[model]\nweights_dir = "{tmp_path / "weights"}"\n')
-    return config
-
-
-def cxr(tmp_path: Path, *arguments: str) -> str:
-    result = run_cli(*arguments, "--config", str(tmp_path / "cxr.toml"), cwd=tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
 
 
 def assert_png(path: Path) -> None:
@@ -74,8 +73,18 @@ def assert_complete(metrics: dict[str, object], results: Path, boxes: bool) -> N
 
 
 def evaluate(tmp_path: Path, detector: str, layout: str, data: Path, run: str) -> dict[str, object]:
-    cxr(tmp_path, "evaluate", "--detector", detector, "--layout", layout, "--data", str(data), "--out",
-        str(tmp_path / "results" / run))
+    cxr(
+        tmp_path,
+        "evaluate",
+        "--detector",
+        detector,
+        "--layout",
+        layout,
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "results" / run),
+    )
     metrics: dict[str, object] = json.loads((tmp_path / "results" / run / "metrics.json").read_text())
     return metrics
 
@@ -86,8 +95,20 @@ def test_train_register_detect_evaluate(layout: str, images: list[SyntheticImage
     data = write_layout(layout, tmp_path / "data" / layout, images)
     kind = LAYOUTS[layout]
     training = DETECTOR_TRAINING if kind == "detector" else CLASSIFIER_TRAINING
-    cxr(tmp_path, "train", kind, "--layout", layout, "--data", str(data), "--out", str(tmp_path / "run"),
-        "--epochs", "2", *training)
+    cxr(
+        tmp_path,
+        "train",
+        kind,
+        "--layout",
+        layout,
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "run"),
+        "--epochs",
+        "2",
+        *training,
+    )
     exported = tmp_path / "run" / "model.pt"
     assert (tmp_path / "run" / "model.pt.sha256").read_text().split()[0] == sha256_of(exported)
     metadata, _ = load_checkpoint(exported)
@@ -100,8 +121,9 @@ def test_train_register_detect_evaluate(layout: str, images: list[SyntheticImage
     assert name in output
     assert sha256_of(tmp_path / "weights" / f"{layout}-model.pt") == sha256_of(exported)
 
-    sample = sorted(p for p in (tmp_path / "data").rglob("*") if p.suffix in (".png", ".jpeg", ".dicom")
-                    and "masks" not in p.parts)[:2]
+    sample = sorted(
+        p for p in (tmp_path / "data").rglob("*") if p.suffix in (".png", ".jpeg", ".dicom") and "masks" not in p.parts
+    )[:2]
     cxr(tmp_path, "detect", *map(str, sample), "--out", str(tmp_path / "detect"), "--detector", name)
     document = json.loads((tmp_path / "detect" / "findings.json").read_text())
     assert document["detector"]["weights_sha256"] == sha256_of(exported) and len(document["images"]) == 2
@@ -109,9 +131,20 @@ def test_train_register_detect_evaluate(layout: str, images: list[SyntheticImage
     trained = evaluate(tmp_path, name, layout, data, "trained")
     assert_complete(trained, tmp_path / "results" / "trained", boxes=kind == "detector")
     if kind == "detector":
-        cxr(tmp_path, "train", kind, "--layout", layout, "--data", str(data), "--out", str(tmp_path / "untrained"),
-            "--epochs", "0", *training)
-        untrained = evaluate(tmp_path, f"torchvision:{tmp_path / 'untrained' / 'model.pt'}", layout, data,
-                             "untrained")
+        cxr(
+            tmp_path,
+            "train",
+            kind,
+            "--layout",
+            layout,
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "untrained"),
+            "--epochs",
+            "0",
+            *training,
+        )
+        untrained = evaluate(tmp_path, f"torchvision:{tmp_path / 'untrained' / 'model.pt'}", layout, data, "untrained")
         trained_map, untrained_map = trained["detection"]["map_50"], untrained["detection"]["map_50"]  # type: ignore[index]
         assert trained_map > untrained_map, (trained_map, untrained_map)

@@ -1,83 +1,69 @@
-"""Repository behaviour on SQLite and PostgreSQL (the ``database_url`` fixture runs each test on both)."""
+"""db.studies, db.jobs, db.results and db.deliveries on SQLite and PostgreSQL (the ``database_url`` fixture runs each
+test on both)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
 
-from db import deliveries, repository
+from db import deliveries, jobs, results, studies
 from db.engine import SessionFactory
 from db.models import DeliveryState, JobState, ResultKind, utcnow
-from db.records import InstanceFacts, ResultRecord
-
-
-def facts(sop: str, study: str = "1.2.3", body_part: str | None = "CHEST") -> InstanceFacts:
-    return InstanceFacts(
-        study_instance_uid=study,
-        series_instance_uid=study + ".1",
-        sop_instance_uid=sop,
-        sop_class_uid="1.2.840.10008.5.1.4.1.1.1",
-        transfer_syntax_uid="1.2.840.10008.1.2.1",
-        modality="CR",
-        body_part_examined=body_part,
-        view_position="PA",
-        study_description="THORAX",
-        calling_ae_title="PACS",
-        spool_path=Path("/spool") / study / f"{sop}.dcm",
-    )
+from db.results import ResultRecord
+from tests.helpers.pipeline import encoded_job_with_deliveries, facts
 
 
 def test_duplicate_instance_changes_nothing(session_factory: SessionFactory) -> None:
     later = utcnow() + timedelta(seconds=60)
     with session_factory.begin() as s:
-        first = repository.record_instance(s, facts("1.2.3.4"), later)
+        first = studies.record_instance(s, facts("1.2.3.4"), later)
     with session_factory.begin() as s:
-        again = repository.record_instance(s, facts("1.2.3.4"), later)
+        again = studies.record_instance(s, facts("1.2.3.4"), later)
     assert first.created and not again.created
     assert first.study_id == again.study_id
     with session_factory() as s:
-        assert len(repository.study_facts(s, first.study_id).instances) == 1
+        assert len(studies.study_facts(s, first.study_id).instances) == 1
 
 
 def test_release_brings_completion_forward_and_claims_once(session_factory: SessionFactory) -> None:
     with session_factory.begin() as s:
-        study_id = repository.record_instance(s, facts("1.2.3.4"), utcnow() + timedelta(hours=1)).study_id
+        study_id = studies.record_instance(s, facts("1.2.3.4"), utcnow() + timedelta(hours=1)).study_id
     with session_factory.begin() as s:
-        assert repository.claim_due_studies(s, utcnow()) == [], "not due before release or the stability timeout"
-        repository.schedule_completion(s, [study_id], utcnow())
+        assert studies.claim_due_studies(s, utcnow()) == [], "not due before release or the stability timeout"
+        studies.schedule_completion(s, [study_id], utcnow())
     with session_factory.begin() as s:
-        assert repository.claim_due_studies(s, utcnow()) == [study_id]
+        assert studies.claim_due_studies(s, utcnow()) == [study_id]
     with session_factory.begin() as s:
-        assert repository.claim_due_studies(s, utcnow() + timedelta(hours=2)) == [], "a claimed study is not due again"
-        repository.schedule_completion(s, [study_id], utcnow())
-        assert repository.claim_due_studies(s, utcnow()) == [], "release without new instances makes no new job"
+        assert studies.claim_due_studies(s, utcnow() + timedelta(hours=2)) == [], "a claimed study is not due again"
+        studies.schedule_completion(s, [study_id], utcnow())
+        assert studies.claim_due_studies(s, utcnow()) == [], "release without new instances makes no new job"
 
 
 def test_job_lifecycle_is_recorded_as_events(session_factory: SessionFactory) -> None:
     with session_factory.begin() as s:
-        study_id = repository.record_instance(s, facts("1.2.3.4"), utcnow()).study_id
-        job_id = repository.create_job(s, study_id, "baseline", JobState.QUEUED)
+        study_id = studies.record_instance(s, facts("1.2.3.4"), utcnow()).study_id
+        job_id = jobs.create_job(s, study_id, "baseline", JobState.QUEUED)
     with session_factory.begin() as s:
-        work = repository.start_attempt(s, job_id, utcnow() + timedelta(seconds=60), max_attempts=3)
+        work = jobs.start_attempt(s, job_id, utcnow() + timedelta(seconds=60), max_attempts=3)
         assert work.study_instance_uid == "1.2.3" and len(work.instances) == 1
-        repository.transition_job(s, job_id, JobState.ENCODED, "3 objects")
+        jobs.transition_job(s, job_id, JobState.ENCODED, "3 objects")
     with session_factory() as s:
-        assert [state for state, _ in repository.job_events(s, job_id)] == [
+        assert [state for state, _ in jobs.job_events(s, job_id)] == [
             JobState.QUEUED,
             JobState.ANALYZING,
             JobState.ENCODED,
         ]
-        assert repository.job_summary(s, job_id).attempts == 1
+        assert jobs.job_summary(s, job_id).attempts == 1
 
 
 def test_result_objects_and_deliveries_are_idempotent(session_factory: SessionFactory) -> None:
     with session_factory.begin() as s:
-        study_id = repository.record_instance(s, facts("1.2.3.4"), utcnow()).study_id
-        job_id = repository.create_job(s, study_id, "baseline", JobState.QUEUED)
+        study_id = studies.record_instance(s, facts("1.2.3.4"), utcnow()).study_id
+        job_id = jobs.create_job(s, study_id, "baseline", JobState.QUEUED)
     record = ResultRecord(ResultKind.SR, "1.2.840.10008.5.1.4.1.1.88.34", "2.25.1", "2.25.2", Path("/r/sr.dcm"))
     with session_factory.begin() as s:
-        result_id = repository.upsert_result_object(s, job_id, record)
-        assert repository.upsert_result_object(s, job_id, record) == result_id
+        result_id = results.upsert_result_object(s, job_id, record)
+        assert results.upsert_result_object(s, job_id, record) == result_id
         first = deliveries.ensure_deliveries(s, [result_id], ["pacs"])
         assert len(first) == 1
         deliveries.record_delivery_attempt(s, first[0], DeliveryState.SENT, None)
@@ -86,22 +72,8 @@ def test_result_objects_and_deliveries_are_idempotent(session_factory: SessionFa
         assert deliveries.job_delivery_states(s, job_id) == [DeliveryState.SENT]
 
 
-def _encoded_job_with_deliveries(session_factory: SessionFactory, count: int) -> tuple[int, list[int], list[str]]:
-    with session_factory.begin() as s:
-        study_id = repository.record_instance(s, facts("1.2.3.4"), utcnow()).study_id
-        job_id = repository.create_job(s, study_id, "baseline", JobState.ENCODED)
-        uids = [f"2.25.{i + 10}" for i in range(count)]
-        result_ids = [
-            repository.upsert_result_object(s, job_id, ResultRecord(ResultKind.SC, "1.2.840.10008.5.1.4.1.1.7", uid,
-                                                                    "2.25.9", Path(f"/r/{uid}.dcm")))
-            for uid in uids
-        ]
-        delivery_ids = deliveries.ensure_deliveries(s, result_ids, ["pacs"])
-    return job_id, delivery_ids, uids
-
-
 def test_commitment_report_delivers_even_when_it_overtakes_the_sender(session_factory: SessionFactory) -> None:
-    job_id, (first, second), (uid1, uid2) = _encoded_job_with_deliveries(session_factory, 2)
+    job_id, (first, second), (uid1, uid2) = encoded_job_with_deliveries(session_factory, 2)
     with session_factory.begin() as s:
         deliveries.prepare_commitment(s, first, "2.25.501")
         deliveries.prepare_commitment(s, second, "2.25.502")
@@ -109,16 +81,16 @@ def test_commitment_report_delivers_even_when_it_overtakes_the_sender(session_fa
         assert deliveries.record_commitment(s, "2.25.501", {uid1}, {}) == [job_id]
         assert deliveries.await_commitment(s, first) is DeliveryState.SENT, "the sender does not undo the report"
         assert deliveries.await_commitment(s, second) is DeliveryState.COMMIT_PENDING
-        assert repository.job_state(s, job_id) is JobState.ENCODED, "not delivered until every object is committed"
+        assert jobs.job_state(s, job_id) is JobState.ENCODED, "not delivered until every object is committed"
     with session_factory.begin() as s:
         assert deliveries.record_commitment(s, "2.25.999", {uid2}, {}) == [], "another transaction changes nothing"
         deliveries.record_commitment(s, "2.25.502", {uid2}, {})
     with session_factory() as s:
-        assert repository.job_state(s, job_id) is JobState.DELIVERED
+        assert jobs.job_state(s, job_id) is JobState.DELIVERED
 
 
 def test_a_failed_commitment_dead_letters_with_the_reason(session_factory: SessionFactory) -> None:
-    job_id, (delivery,), (uid,) = _encoded_job_with_deliveries(session_factory, 1)
+    job_id, (delivery,), (uid,) = encoded_job_with_deliveries(session_factory, 1)
     with session_factory.begin() as s:
         deliveries.prepare_commitment(s, delivery, "2.25.601")
         deliveries.await_commitment(s, delivery)
@@ -126,6 +98,6 @@ def test_a_failed_commitment_dead_letters_with_the_reason(session_factory: Sessi
         deliveries.record_commitment(s, "2.25.601", set(), {uid: 0x0110})
     with session_factory() as s:
         work = deliveries.delivery_work(s, delivery)
-        job = repository.job_summary(s, job_id)
+        job = jobs.job_summary(s, job_id)
     assert work.state is DeliveryState.DEAD_LETTER
     assert job.state is JobState.DEAD_LETTER and "0x0110" in (job.reason or "")

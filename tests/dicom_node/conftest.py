@@ -1,29 +1,14 @@
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from config.settings import ScpSettings, Settings
 from db.engine import SessionFactory
-from db.settings import ScpSettings, Settings
-from dicom_node.scp import StorageNode, start_node
-
-
-@dataclass
-class Node:
-    running: StorageNode
-    settings: Settings
-    enqueued: list[int] = field(default_factory=list)
-
-    @property
-    def port(self) -> int:
-        return self.running.port
-
-    def spooled_files(self) -> list[Path]:
-        return sorted(p for p in self.settings.spool_dir.rglob("*") if p.is_file())
+from dicom_node.scp import start_node
+from tests.helpers.scp import Node
 
 
 @pytest.fixture
@@ -37,12 +22,3 @@ def node(tmp_path: Path, session_factory: SessionFactory) -> Iterator[Node]:
     running = start_node(settings, session_factory, enqueued.append)
     yield Node(running, settings, enqueued)
     running.stop()
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")

@@ -1,5 +1,6 @@
-"""Bad input, table-driven, over real associations: each case gets its DIMSE status (or its context rejected), the node
-keeps serving the next association, and nothing but complete, accepted instances is left in the spool."""
+"""dicom_node.ingest and dicom_node.validation: bad input, table-driven, over real associations: each case gets its
+DIMSE status (or its context rejected), the node keeps serving the next association, and nothing but complete, accepted
+instances is left in the spool."""
 
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ from pydicom.uid import UID, ExplicitVRLittleEndian
 from pynetdicom import AE, _config
 
 from db.engine import SessionFactory
-from tests.dicom_node.conftest import Node, wait_for
 from tests.helpers.peers import storescu
 from tests.helpers.relay import cutting_relay
+from tests.helpers.scp import Node, wait_for
 
 CR = UID("1.2.840.10008.5.1.4.1.1.1")
 CT = UID("1.2.840.10008.5.1.4.1.1.2")
@@ -180,7 +181,7 @@ def test_a_database_that_cannot_commit_answers_out_of_resources_and_keeps_no_fil
 
 
 def test_associations_beyond_the_limit_are_rejected(tmp_path: Path, session_factory: SessionFactory) -> None:
-    from db.settings import ScpSettings, Settings
+    from config.settings import ScpSettings, Settings
     from dicom_node.scp import start_node
 
     settings = Settings(data_dir=tmp_path / "var", scp=ScpSettings(host="127.0.0.1", port=0, maximum_associations=1))

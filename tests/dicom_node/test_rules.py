@@ -1,11 +1,13 @@
+"""dicom_node.rules: which studies are analysed, which get a not-performed SR, and the patient's age."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
-from db.records import InstanceSummary, StudyFacts
-from db.settings import RulesSettings
+from config.settings import RulesSettings
+from db.studies import InstanceSummary, StudyFacts
 from dicom_node.rules import Verdict, evaluate, patient_age_years
 
 CR = "1.2.840.10008.5.1.4.1.1.1"
@@ -19,7 +21,17 @@ def instance(
     age: int | None = 50,
     source: str = "PACS",
 ) -> InstanceSummary:
-    return InstanceSummary(1, "1.2.3.4", sop_class, modality, body_part, view, source, Path("/x"), age)
+    return InstanceSummary(
+        instance_id=1,
+        modality=modality,
+        body_part_examined=body_part,
+        view_position=view,
+        calling_ae_title=source,
+        sop_instance_uid="1.2.3.4",
+        sop_class_uid=sop_class,
+        spool_path=Path("/x"),
+        patient_age_years=age,
+    )
 
 
 def study(*instances: InstanceSummary, description: str | None = "THORAX") -> StudyFacts:
@@ -32,7 +44,7 @@ def test_chest_pa_cr_is_analysed() -> None:
 
 
 @pytest.mark.parametrize(
-    "facts,reason",
+    ("facts", "reason"),
     [
         (study(instance("EXTREMITY"), description="Non-ossifying fibroma"), "EXTREMITY"),
         (study(instance(None), description="XR KNEE"), "not a chest study"),
@@ -73,10 +85,17 @@ def test_allowed_source_aets() -> None:
 
 
 @pytest.mark.parametrize(
-    "age,birth,study_date,years",
-    [("045Y", None, None, 45), ("018M", None, None, 1), ("010D", None, None, 0), ("002W", None, None, 0),
-     (None, "19800615", "20040826", 24), (None, "19800827", "20040826", 23), (None, None, "20040826", None),
-     ("garbage", "19801341", "20040826", None)],
+    ("age", "birth", "study_date", "years"),
+    [
+        ("045Y", None, None, 45),
+        ("018M", None, None, 1),
+        ("010D", None, None, 0),
+        ("002W", None, None, 0),
+        (None, "19800615", "20040826", 24),
+        (None, "19800827", "20040826", 23),
+        (None, None, "20040826", None),
+        ("garbage", "19801341", "20040826", None),
+    ],
 )
 def test_patient_age_years(age: str | None, birth: str | None, study_date: str | None, years: int | None) -> None:
     assert patient_age_years(age, birth, study_date) == years

@@ -1,4 +1,5 @@
-"""The SCP with real associations (DCMTK and pynetdicom peers) and a real database."""
+"""dicom_node.scp, dicom_node.handlers and dicom_node.completion: the SCP with real associations (DCMTK and pynetdicom
+peers) and a real database."""
 
 from __future__ import annotations
 
@@ -13,14 +14,15 @@ from pynetdicom import AE
 from pynetdicom.sop_class import ComputedRadiographyImageStorage
 from sqlalchemy import select
 
-from db import repository
+from config.settings import ScpSettings, Settings
 from db.engine import SessionFactory
+from db.jobs import list_jobs
 from db.models import JobState, Study
-from db.settings import ScpSettings, Settings
-from dicom_node.scp import start_node
+from db.studies import study_facts
 from dicom_node.rules import patient_age_years
-from tests.dicom_node.conftest import Node, wait_for
+from dicom_node.scp import start_node
 from tests.helpers.peers import require_tool, storescu
+from tests.helpers.scp import Node, wait_for
 
 
 def test_echo_with_dcmtk(node: Node) -> None:
@@ -29,9 +31,7 @@ def test_echo_with_dcmtk(node: Node) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_store_spools_records_and_completes_once(
-    node: Node, session_factory: SessionFactory, rg1: Path
-) -> None:
+def test_store_spools_records_and_completes_once(node: Node, session_factory: SessionFactory, rg1: Path) -> None:
     running, enqueued, settings = node, node.enqueued, node.settings
     result = storescu(rg1, running.port)
     assert result.returncode == 0, result.stderr
@@ -44,10 +44,10 @@ def test_store_spools_records_and_completes_once(
     time.sleep(0.5)
     assert len(enqueued) == 1
     with session_factory() as s:
-        jobs = repository.list_jobs(s, ds.StudyInstanceUID)
+        jobs = list_jobs(s, ds.StudyInstanceUID)
     assert [j.state for j in jobs] == [JobState.QUEUED]
     with session_factory() as s:
-        (recorded,) = repository.study_facts(s, jobs[0].study_id).instances
+        (recorded,) = study_facts(s, jobs[0].study_id).instances
     assert recorded.patient_age_years == patient_age_years(
         ds.get("PatientAge"), ds.get("PatientBirthDate"), ds.get("StudyDate")
     )
@@ -58,20 +58,18 @@ def test_jpeg2000_is_accepted(node: Node, rg1_j2kr: Path) -> None:
     assert storescu(rg1_j2kr, node.port, "CXR_AI", "-xv").returncode == 0
 
 
-def test_non_chest_study_is_accepted_but_not_eligible(
-    node: Node, session_factory: SessionFactory, rg3: Path
-) -> None:
+def test_non_chest_study_is_accepted_but_not_eligible(node: Node, session_factory: SessionFactory, rg3: Path) -> None:
     running, enqueued = node, node.enqueued
     assert storescu(rg3, running.port).returncode == 0
     study = pydicom.dcmread(rg3, stop_before_pixels=True).StudyInstanceUID
 
     def recorded() -> bool:
         with session_factory() as s:
-            return bool(repository.list_jobs(s, study))
+            return bool(list_jobs(s, study))
 
     wait_for(recorded)
     with session_factory() as s:
-        (job,) = repository.list_jobs(s, study)
+        (job,) = list_jobs(s, study)
     assert job.state is JobState.NOT_ELIGIBLE and "EXTREMITY" in (job.reason or "")
     assert enqueued == []
 
@@ -90,8 +88,9 @@ def _send(port: int, ds: pydicom.Dataset, priority: int = 2, calling_ae: str = "
 def test_high_priority_or_a_stat_sender_puts_the_study_in_the_stat_lane(
     tmp_path: Path, session_factory: SessionFactory, rg1_dataset: pydicom.Dataset
 ) -> None:
-    settings = Settings(data_dir=tmp_path / "var", scp=ScpSettings(host="127.0.0.1", port=0,
-                                                                   stat_calling_aets=["ED_CR"]))
+    settings = Settings(
+        data_dir=tmp_path / "var", scp=ScpSettings(host="127.0.0.1", port=0, stat_calling_aets=["ED_CR"])
+    )
     running = start_node(settings, session_factory, lambda _: None)
     sent = {}
     try:
@@ -124,14 +123,15 @@ def test_uid_mismatch_and_traversal_are_refused_and_nothing_is_spooled(
 def test_an_association_left_open_completes_by_the_stability_timeout(
     tmp_path: Path, session_factory: SessionFactory, rg1: Path
 ) -> None:
-    from db.settings import ScpSettings, Settings
+    from config.settings import ScpSettings, Settings
     from dicom_node.scp import start_node
 
     enqueued: list[int] = []
     settings = Settings(
         data_dir=tmp_path / "var",
-        scp=ScpSettings(host="127.0.0.1", port=0, completion_debounce_s=0, completion_stability_s=2.0,
-                        completion_poll_s=0.05),
+        scp=ScpSettings(
+            host="127.0.0.1", port=0, completion_debounce_s=0, completion_stability_s=2.0, completion_poll_s=0.05
+        ),
     )
     running = start_node(settings, session_factory, enqueued.append)
     try:
@@ -150,7 +150,7 @@ def test_an_association_left_open_completes_by_the_stability_timeout(
 
 
 def test_a_late_image_starts_a_follow_up_job(node: Node, rg1: Path, tmp_path: Path) -> None:
-    from tests.worker.encode_cases import second_view
+    from tests.helpers.encode_cases import second_view
 
     assert storescu(rg1, node.port).returncode == 0
     wait_for(lambda: len(node.enqueued) == 1)
@@ -163,7 +163,7 @@ def test_a_late_image_starts_a_follow_up_job(node: Node, rg1: Path, tmp_path: Pa
 
 def test_a_pending_study_survives_an_scp_restart(tmp_path: Path, session_factory: SessionFactory, rg1: Path) -> None:
     """Completion state is in the database: a study received just before a restart still becomes a job."""
-    from db.settings import ScpSettings, Settings
+    from config.settings import ScpSettings, Settings
     from dicom_node.scp import start_node
 
     settings = Settings(

@@ -1,4 +1,5 @@
-"""Who may talk to the node: calling-AE allowlist with an audit trail, and DICOM TLS on the SCP and the SCU."""
+"""dicom_node.scp and dicom_node.tls: who may talk to the node: calling-AE allowlist with an audit trail, and DICOM TLS
+on the SCP and the SCU."""
 
 from __future__ import annotations
 
@@ -9,15 +10,15 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from db import repository
+from config.settings import Destination, ScpSettings, Settings, TlsSettings
+from db import audit
 from db.engine import SessionFactory
 from db.models import AuditKind
-from db.settings import Destination, ScpSettings, Settings, TlsSettings
 from dicom_node.scp import StorageNode, start_node
 from dicom_node.scu import echo, send_files
-from tests.dicom_node.conftest import wait_for
 from tests.helpers.certificates import Pki, make_pki
 from tests.helpers.peers import require_tool, storescp, storescu
+from tests.helpers.scp import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,9 @@ def allowlisted(tmp_path: Path, session_factory: SessionFactory) -> Iterator[Sto
 
 def echoscu(port: int, *options: str) -> subprocess.CompletedProcess[bytes]:
     require_tool("echoscu")
-    return subprocess.run(["echoscu", *options, "-aec", "CXR_AI", "127.0.0.1", str(port)], capture_output=True, timeout=60)
+    return subprocess.run(
+        ["echoscu", *options, "-aec", "CXR_AI", "127.0.0.1", str(port)], capture_output=True, timeout=60
+    )
 
 
 def test_unknown_calling_ae_is_rejected_and_audited(allowlisted: StorageNode, session_factory: SessionFactory) -> None:
@@ -47,22 +50,32 @@ def test_unknown_calling_ae_is_rejected_and_audited(allowlisted: StorageNode, se
 
     def audited() -> list[tuple[str | None, str | None]]:
         with session_factory() as s:
-            return [(ae, address) for _, ae, address in repository.audit_events(s, AuditKind.ASSOCIATION_REJECTED)]
+            return [
+                (a.calling_ae_title, a.peer_address)
+                for a in audit.audit_trail(s, kinds=[AuditKind.ASSOCIATION_REJECTED])
+            ]
 
     wait_for(lambda: bool(audited()))
     assert audited() == [("INTRUDER", "127.0.0.1")]
 
 
 def test_wrong_called_ae_is_rejected(allowlisted: StorageNode) -> None:
-    result = subprocess.run(["echoscu", "-aet", "PACS", "-aec", "NOT_US", "127.0.0.1", str(allowlisted.port)],
-                            capture_output=True, timeout=60)
+    result = subprocess.run(
+        ["echoscu", "-aet", "PACS", "-aec", "NOT_US", "127.0.0.1", str(allowlisted.port)],
+        capture_output=True,
+        timeout=60,
+    )
     assert result.returncode != 0
 
 
 @pytest.fixture
 def tls_node(tmp_path: Path, session_factory: SessionFactory, pki: Pki) -> Iterator[StorageNode]:
-    tls = TlsSettings(certificate=pki.server_certificate, private_key=pki.server_key, ca_certificates=pki.ca,
-                      require_client_certificate=True)
+    tls = TlsSettings(
+        certificate=pki.server_certificate,
+        private_key=pki.server_key,
+        ca_certificates=pki.ca,
+        require_client_certificate=True,
+    )
     node = start(tmp_path, session_factory, ScpSettings(host="127.0.0.1", port=0, tls=tls))
     yield node
     node.stop()
@@ -84,8 +97,16 @@ def tls_storescp(tmp_path: Path, pki: Pki) -> Iterator[int]:
 
 
 def destination(port: int, pki: Pki, ca: Path, host: str = "127.0.0.1") -> Destination:
-    return Destination(name="pacs", ae_title="PACS", host=host, port=port, tls=True, tls_ca_certificates=ca,
-                       tls_certificate=pki.client_certificate, tls_private_key=pki.client_key)
+    return Destination(
+        name="pacs",
+        ae_title="PACS",
+        host=host,
+        port=port,
+        tls=True,
+        tls_ca_certificates=ca,
+        tls_certificate=pki.client_certificate,
+        tls_private_key=pki.client_key,
+    )
 
 
 def test_tls_scu_delivers_to_a_verified_destination(tls_storescp: int, pki: Pki, rg1: Path) -> None:
@@ -118,7 +139,7 @@ def test_connections_from_outside_the_allowed_networks_are_closed_and_audited(
 
         def refused() -> list[str | None]:
             with session_factory() as s:
-                return [address for _, _, address in repository.audit_events(s, AuditKind.CONNECTION_REFUSED)]
+                return [a.peer_address for a in audit.audit_trail(s, kinds=[AuditKind.CONNECTION_REFUSED])]
 
         wait_for(lambda: bool(refused()))
         assert refused() == ["127.0.0.1"]
@@ -130,7 +151,7 @@ def test_secondary_capture_is_accepted_only_when_configured(
     tmp_path: Path, session_factory: SessionFactory, rg1: Path
 ) -> None:
     from db.models import ResultKind
-    from tests.worker.encode_cases import analysed, context
+    from tests.helpers.encode_cases import analysed, context
     from worker.encode.bundle import encode_study
 
     sc = next(o for o in encode_study(context(analysed([pydicom.dcmread(rg1)]))) if o.kind is ResultKind.SC)
@@ -140,7 +161,9 @@ def test_secondary_capture_is_accepted_only_when_configured(
         assert storescu(sc_path, default.port).returncode != 0, "not offered by default"
     finally:
         default.stop()
-    configured = start(tmp_path / "b", session_factory, ScpSettings(host="127.0.0.1", port=0, accept_secondary_capture=True))
+    configured = start(
+        tmp_path / "b", session_factory, ScpSettings(host="127.0.0.1", port=0, accept_secondary_capture=True)
+    )
     try:
         assert storescu(sc_path, configured.port).returncode == 0
     finally:

@@ -1,3 +1,5 @@
+"""dicom_node.spool: UID checks, atomic adoption, and partial receptions."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +10,7 @@ from dicom_node.spool import InvalidUIDError, Spool, is_valid_uid
 
 
 @pytest.mark.parametrize(
-    "uid,valid",
+    ("uid", "valid"),
     [
         ("1.2.840.10008.5.1.4.1.1.1", True),
         ("2.25.123", True),

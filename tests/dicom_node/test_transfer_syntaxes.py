@@ -1,5 +1,5 @@
-"""Every transfer syntax the SCP offers, sent by DCMTK storescu from files DCMTK itself encoded, and decoded by the
-worker's own decoder from the spool: offered means tested."""
+"""dicom_node.contexts and dicom_node.ingest: every transfer syntax the SCP offers, sent by DCMTK storescu from files
+DCMTK itself encoded, and decoded by the worker's own decoder from the spool: offered means tested."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from pydicom import uid
 
 from dicom_node.scp import TRANSFER_SYNTAXES
 from models.imaging import decode_file
-from tests.dicom_node.conftest import Node
+from tests.helpers.encode_cases import derived_uid
 from tests.helpers.peers import require_tool, storescu
-from tests.worker.encode_cases import derived_uid
+from tests.helpers.scp import Node
 
 
 @dataclass(frozen=True)
@@ -95,8 +95,8 @@ def test_dcmtk_sends_and_the_worker_decodes(
 
 
 def test_jpeg_lossless_process_14(node: Node, rg1: Path, tmp_path: Path) -> None:
+    from config.settings import Destination
     from dicom_node.scu import send_files
-    from db.settings import Destination
 
     require_tool("dcmcjpeg")
     source, target = tmp_path / "source.dcm", tmp_path / "p14.dcm"

@@ -1,4 +1,5 @@
-"""The compose file, checked by Debian's docker-compose and against our own Settings and CLI (no engine runs here)."""
+"""docker/compose.yml: the compose file, checked by Debian's docker-compose and against our own Settings and CLI (no
+engine runs here)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,15 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from config.settings import Settings
 from cxr.cli import app
-from db.settings import Settings
 from tests.helpers.peers import require_tool
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
@@ -23,8 +25,15 @@ def compose_config(*profiles: str) -> dict[str, Any]:
     require_tool("docker-compose")
     options = [argument for profile in profiles for argument in ("--profile", profile)]
     result = subprocess.run(
-        ["docker-compose", "-f", str(DOCKER / "compose.yml"), "--env-file", str(DOCKER / ".env.example"), *options,
-         "config"],
+        [
+            "docker-compose",
+            "-f",
+            str(DOCKER / "compose.yml"),
+            "--env-file",
+            str(DOCKER / ".env.example"),
+            *options,
+            "config",
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -119,10 +128,19 @@ def test_dockerfile_has_cpu_and_cuda_targets_non_root_with_healthcheck_and_pinne
         assert users and users[-1].split(":")[0] not in ("root", "0"), name
     assert "download.pytorch.org/whl/cpu" in targets["cpu"] and "download.pytorch.org" not in targets["cuda"]
     base = targets["base"]
-    assert 'HEALTHCHECK' in base and '["cxr", "healthcheck", "scp"]' in base and 'ENTRYPOINT ["cxr"]' in base
+    assert "HEALTHCHECK" in base and '["cxr", "healthcheck", "scp"]' in base and 'ENTRYPOINT ["cxr"]' in base
     assert "org.opencontainers.image.title" in base and "org.opencontainers.image.source" in base
     pyproject = (DOCKER.parent / "pyproject.toml").read_text()
     assert '"torch==2.14.1"' in pyproject and '"torchvision==0.29.1"' in pyproject
+
+
+def test_the_image_holds_every_package_the_project_installs() -> None:
+    """Each package that pyproject installs is copied into the image (a package the image lacks fails at import)."""
+    include = tomllib.loads((DOCKER.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    packages = {pattern.rstrip("*") for pattern in include["include"]}
+    copied = set(re.findall(r"^COPY (\w+) \./\1$", (DOCKER / "Dockerfile").read_text(), re.M))
+    assert packages == {"config", "cxr", "dashboard", "db", "dicom_node", "models", "worker"}
+    assert copied == packages
 
 
 def test_hadolint_finds_nothing() -> None:
@@ -144,8 +162,11 @@ def test_gpu_workers_reserve_an_nvidia_gpu_from_the_cuda_image(resolved: dict[st
     assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"] and device["device_ids"] == ["0"]
     assert worker["build"]["target"] == "cuda" and worker["environment"]["CXR_WORKER__DEVICE"] == "cuda"
     assert resolved["services"]["worker-cpu"]["profiles"] == ["cpu"]
-    assert all(s["volumes"][-1].startswith("models:/models") for s in cxr_services(resolved).values()
-               if s["command"][0] == "worker"), "workers read weights from the models volume"
+    assert all(
+        s["volumes"][-1].startswith("models:/models")
+        for s in cxr_services(resolved).values()
+        if s["command"][0] == "worker"
+    ), "workers read weights from the models volume"
 
 
 def test_the_demo_pacs_and_the_node_point_at_each_other(resolved: dict[str, Any]) -> None:
@@ -159,8 +180,11 @@ def test_the_demo_pacs_and_the_node_point_at_each_other(resolved: dict[str, Any]
     assert config["DicomModalities"]["cxr"] == [node["CXR_SCP__AE_TITLE"], "scp", 11112]
     assert config["DicomAet"] in json.loads(node["CXR_SCP__ALLOWED_CALLING_AETS"])
     (destination,) = json.loads(resolved["services"]["worker-io"]["environment"]["CXR_DESTINATIONS"])
-    assert (destination["ae_title"], destination["host"], destination["port"]) == (config["DicomAet"], "orthanc",
-                                                                                   config["DicomPort"])
+    assert (destination["ae_title"], destination["host"], destination["port"]) == (
+        config["DicomAet"],
+        "orthanc",
+        config["DicomPort"],
+    )
     assert "pacs" in resolved["services"]["worker-io"]["networks"] and "pacs" in orthanc["networks"]
 
 

@@ -49,11 +49,13 @@ def wait_for(check: Any, timeout_s: float) -> None:
 
 def test_a_chest_study_is_forwarded_once_and_its_results_come_back(tmp_path: Path, rg1: Path, rg3: Path) -> None:
     config = demo_config()
-    (user, password), = config["RegisteredUsers"].items()
+    ((user, password),) = config["RegisteredUsers"].items()
     node_port = free_port()
     modalities = {"cxr": ("CXR_AI", "127.0.0.1", node_port)}
-    with orthanc(tmp_path / "pacs", modalities, config, (user, password)) as pacs, \
-            cxr_serve(tmp_path / "node", pacs.dicom_port, port=node_port, destination_ae=config["DicomAet"]) as node:
+    with (
+        orthanc(tmp_path / "pacs", modalities, config, (user, password)) as pacs,
+        cxr_serve(tmp_path / "node", pacs.dicom_port, port=node_port, destination_ae=config["DicomAet"]) as node,
+    ):
         for source in (rg1, rg3):
             pacs.post("/instances", source.read_bytes(), "application/dicom")
         chest, other = (str(pydicom.dcmread(p, stop_before_pixels=True).StudyInstanceUID) for p in (rg1, rg3))

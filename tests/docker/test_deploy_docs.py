@@ -58,7 +58,8 @@ def test_systemd_units_verify(unit: Path, tmp_path: Path) -> None:
     installed = Path(sys.executable).parent / "cxr"
     copy = tmp_path / unit.name
     copy.write_text(unit.read_text().replace(INSTALLED_CXR, str(installed)))
-    result = subprocess.run(["systemd-analyze", "verify", "--man=no", str(copy)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(copy)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0 and result.stdout.strip() == "" and "ignoring" not in result.stderr, result.stderr
     assert "User=cxr" in unit.read_text() and "ProtectSystem=strict" in unit.read_text()

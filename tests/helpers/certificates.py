@@ -26,8 +26,22 @@ def _openssl(*args: str, cwd: Path) -> None:
 
 def _ca(directory: Path, name: str) -> tuple[Path, Path]:
     key, certificate = directory / f"{name}.key", directory / f"{name}.crt"
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key.name, "-out", certificate.name,
-             "-days", "2", "-subj", f"/CN={name}", cwd=directory)
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        key.name,
+        "-out",
+        certificate.name,
+        "-days",
+        "2",
+        "-subj",
+        f"/CN={name}",
+        cwd=directory,
+    )
     return certificate, key
 
 
@@ -35,10 +49,37 @@ def _leaf(directory: Path, name: str, ca: tuple[Path, Path], san: str) -> tuple[
     key, request, certificate = directory / f"{name}.key", directory / f"{name}.csr", directory / f"{name}.crt"
     extensions = directory / f"{name}.ext"
     extensions.write_text(f"subjectAltName={san}\n")
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key.name, "-out", request.name,
-             "-subj", f"/CN={name}", cwd=directory)
-    _openssl("x509", "-req", "-in", request.name, "-CA", ca[0].name, "-CAkey", ca[1].name, "-CAcreateserial",
-             "-out", certificate.name, "-days", "2", "-extfile", extensions.name, cwd=directory)
+    _openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        key.name,
+        "-out",
+        request.name,
+        "-subj",
+        f"/CN={name}",
+        cwd=directory,
+    )
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        request.name,
+        "-CA",
+        ca[0].name,
+        "-CAkey",
+        ca[1].name,
+        "-CAcreateserial",
+        "-out",
+        certificate.name,
+        "-days",
+        "2",
+        "-extfile",
+        extensions.name,
+        cwd=directory,
+    )
     return certificate, key
 
 

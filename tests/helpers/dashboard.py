@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
+import pydicom
 
-from worker.dashboard.auth import hash_password
+from dashboard.auth import hash_password
+from db.engine import SessionFactory
+from db.models import JobState
+from tests.helpers.node import RunningNode
+from tests.helpers.peers import storescp
 
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -44,3 +52,35 @@ def logged_in(base_url: str, user: Login) -> httpx.Client:
     response = client.post("/login", data={"username": user.name, "password": user.password, "csrf_token": token})
     assert response.status_code == 303, response.text
     return client
+
+
+PHI_MARKERS = ("ZZMARKER^Patient", "ZZMARKER-ID-4711", "ZZMARKACC99")
+
+
+UPLOAD_LIMIT = 16 * 1024 * 1024
+
+
+@dataclass
+class Site:
+    node: RunningNode
+    pacs_port: int
+    pacs_dir: Path
+    sessions: SessionFactory
+    studies: list[pydicom.Dataset]
+    stack: ExitStack = field(default_factory=ExitStack)
+    pacs_started: bool = False
+
+    def start_pacs(self) -> None:
+        """The destination comes up (and stays up until the package's tests end)."""
+        if not self.pacs_started:
+            self.stack.enter_context(storescp(self.pacs_dir, "PACS", self.pacs_port))
+            self.pacs_started = True
+
+    def wait_for_states(self, wanted: set[JobState], count: int, timeout_s: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            states = [j.state for j in self.node.jobs()]
+            if sum(s in wanted for s in states) >= count:
+                return
+            time.sleep(0.3)
+        raise TimeoutError(f"wanted {count} jobs in {wanted}, have {[j.state for j in self.node.jobs()]}")

@@ -9,15 +9,16 @@ from pathlib import Path
 
 import pydicom
 
-from db import repository
+from db import jobs
 from db.engine import SessionFactory, make_engine, make_session_factory
 from db.migrate import upgrade
 from db.models import JobState
-from tests.worker.encode_cases import derived_uid
+from tests.helpers.encode_cases import derived_uid
 
 
-def write_copies(source: pydicom.Dataset, directory: Path, count: int, tag: str,
-                 study_uid: str | None = None) -> list[Path]:
+def write_copies(
+    source: pydicom.Dataset, directory: Path, count: int, tag: str, study_uid: str | None = None
+) -> list[Path]:
     """``count`` copies of ``source`` with UIDs derived from ``tag``: each its own study, or all in ``study_uid``."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -45,7 +46,7 @@ def node_database(database_url: str) -> Iterator[SessionFactory]:
 
 def job_states(sessions: SessionFactory) -> list[JobState]:
     with sessions() as session:
-        return [job.state for job in repository.list_jobs(session)]
+        return [job.state for job in jobs.list_jobs(session)]
 
 
 def assert_each_object_once(pacs: Path, receptions: Path, studies: int) -> None:
@@ -54,3 +55,11 @@ def assert_each_object_once(pacs: Path, receptions: Path, studies: int) -> None:
     assert len(received) == 3 * studies, f"each object exactly once: {len(received)} receptions"
     sop_uids = [pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID for p in pacs.iterdir()]
     assert len(set(sop_uids)) == len(sop_uids) == 3 * studies
+
+
+STUDIES = 20
+
+
+def copies(rg1: pydicom.Dataset, directory: Path) -> list[Path]:
+    """``STUDIES`` one-image studies."""
+    return write_copies(rg1, directory, STUDIES, "killed")

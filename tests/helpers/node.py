@@ -15,10 +15,10 @@ from pathlib import Path
 import pydicom
 
 from cxr.serve import stop_processes
-from db import deliveries, repository
+from db import deliveries, jobs
 from db.engine import make_engine, make_session_factory
+from db.jobs import JobSummary
 from db.models import DeliveryState
-from db.records import JobSummary
 from tests.helpers.peers import free_port, wait_for_port
 
 
@@ -39,7 +39,7 @@ class RunningNode:
         engine = make_engine(self.database_url)
         try:
             with make_session_factory(engine)() as session:
-                return repository.list_jobs(session, study_uid)
+                return jobs.list_jobs(session, study_uid)
         finally:
             engine.dispose()
 
@@ -91,14 +91,22 @@ def cxr_serve(
     lines += ["[dashboard]", f"port = {dashboard_port}", dashboard_toml]
     lines += ["[scp]", 'host = "127.0.0.1"', f"port = {port}", "completion_debounce_s = 0.5", scp_toml]
     if destination_port is not None:
-        lines += ["[[destinations]]", 'name = "pacs"', f'ae_title = "{destination_ae}"', 'host = "127.0.0.1"',
-                  f"port = {destination_port}"]
+        lines += [
+            "[[destinations]]",
+            'name = "pacs"',
+            f'ae_title = "{destination_ae}"',
+            'host = "127.0.0.1"',
+            f"port = {destination_port}",
+        ]
     config.write_text("\n".join(lines) + "\n" + extra_toml)
     log = workdir / "serve.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CXR_")}
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "cxr", "serve", "--config", str(config)], stdout=sink, stderr=subprocess.STDOUT, env=env,
+            [sys.executable, "-m", "cxr", "serve", "--config", str(config)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=env,
             start_new_session=True,  # its own process group, so that nothing it started can outlive the test
         )
     node = RunningNode(config, port, database_url, process, log, dashboard_port)
@@ -136,12 +144,17 @@ def start_cxr(command: str, config: Path, log: Path, *extra: str) -> subprocess.
     """One ``cxr`` part (scp, worker, sweeper...) as its own process, as on a scaled-out site."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CXR_")}
     with log.open("ab") as sink:
-        return subprocess.Popen([sys.executable, "-m", "cxr", command, *extra, "--config", str(config)],
-                                stdout=sink, stderr=subprocess.STDOUT, env=env)
+        return subprocess.Popen(
+            [sys.executable, "-m", "cxr", command, *extra, "--config", str(config)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
 
 
-def split_node_config(workdir: Path, broker_url: str, scp_port: int, pacs_port: int, worker_toml: str,
-                      database_url: str = "") -> Path:
+def split_node_config(
+    workdir: Path, broker_url: str, scp_port: int, pacs_port: int, worker_toml: str, database_url: str = ""
+) -> Path:
     """A configuration for parts started one by one: the given broker and database (default SQLite in
     ``workdir``), one destination."""
     config = workdir / "cxr.toml"
@@ -173,8 +186,11 @@ class SplitNode:
 
 @contextmanager
 def split_node(config: Path, log: Path) -> Iterator[SplitNode]:
-    parts = [start_cxr("scp", config, log), start_cxr("worker", config, log, "--queues", "io"),
-             start_cxr("sweeper", config, log)]
+    parts = [
+        start_cxr("scp", config, log),
+        start_cxr("worker", config, log, "--queues", "io"),
+        start_cxr("sweeper", config, log),
+    ]
     node = SplitNode(config, log, parts, start_cxr("worker", config, log, "--queues", "gpu"))
     try:
         yield node

@@ -32,8 +32,9 @@ class Orthanc:
         if self.credentials is not None:
             token = base64.b64encode(":".join(self.credentials).encode()).decode()
             headers["Authorization"] = f"Basic {token}"
-        return urllib.request.Request(self.url(path), data=body, method="POST" if body is not None else "GET",
-                                      headers=headers)
+        return urllib.request.Request(
+            self.url(path), data=body, method="POST" if body is not None else "GET", headers=headers
+        )
 
     def get(self, path: str) -> Any:
         with urllib.request.urlopen(self._request(path), timeout=30) as response:
@@ -61,15 +62,23 @@ def orthanc(
     require_tool("Orthanc")
     workdir.mkdir(parents=True, exist_ok=True)
     server = Orthanc(http_port=free_port(), dicom_port=free_port(), credentials=credentials)
-    config = {"Name": "test-pacs", "RemoteAccessAllowed": False, "AuthenticationEnabled": False, "Plugins": [],
-              "DicomAet": server.ae_title, **(base_config or {})}
-    config.update({
-        "StorageDirectory": str(workdir / "storage"),
-        "IndexDirectory": str(workdir / "index"),
-        "HttpPort": server.http_port,
-        "DicomPort": server.dicom_port,
-        "DicomModalities": {name: list(value) for name, value in modalities.items()},
-    })
+    config = {
+        "Name": "test-pacs",
+        "RemoteAccessAllowed": False,
+        "AuthenticationEnabled": False,
+        "Plugins": [],
+        "DicomAet": server.ae_title,
+        **(base_config or {}),
+    }
+    config.update(
+        {
+            "StorageDirectory": str(workdir / "storage"),
+            "IndexDirectory": str(workdir / "index"),
+            "HttpPort": server.http_port,
+            "DicomPort": server.dicom_port,
+            "DicomModalities": {name: list(value) for name, value in modalities.items()},
+        }
+    )
     (workdir / "orthanc.json").write_text(json.dumps(config))
     with (workdir / "orthanc.log").open("wb") as log:
         process = subprocess.Popen(["Orthanc", str(workdir / "orthanc.json")], stdout=log, stderr=subprocess.STDOUT)

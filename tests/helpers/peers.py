@@ -116,8 +116,10 @@ def pixelmed_sr_errors(path: Path) -> list[str]:
     return [error for error in errors if not _pixelmed_single_region_defect(path, error)]
 
 
-_WITHIN = re.compile(r"^Error: Template 1410 PlanarROIMeasurements/.*\[Row [57]\] .*: within ([\d.]+): .*"
-                     r"Missing conditional content item$")
+_WITHIN = re.compile(
+    r"^Error: Template 1410 PlanarROIMeasurements/.*\[Row [57]\] .*: within ([\d.]+): .*"
+    r"Missing conditional content item$"
+)
 
 
 def _pixelmed_single_region_defect(path: Path, error: str) -> bool:
@@ -135,7 +137,8 @@ def _pixelmed_single_region_defect(path: Path, error: str) -> bool:
     items = pydicom.dcmread(path).ContentSequence
     for index in indices[:-1]:
         items = items[index].ContentSequence
-    with_region = [group for group in items
-                   if any(item.ValueType == "SCOORD" for item in group.get("ContentSequence", []))]
+    with_region = [
+        group for group in items if any(item.ValueType == "SCOORD" for item in group.get("ContentSequence", []))
+    ]
     flagged = items[indices[-1]]
     return len(with_region) == 1 and flagged not in with_region

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 
 def _pump(source: socket.socket, sink: socket.socket, budget: list[int] | None, done: threading.Event) -> None:
@@ -25,16 +25,15 @@ def _pump(source: socket.socket, sink: socket.socket, budget: list[int] | None, 
     finally:
         done.set()
         for s in (source, sink):
-            try:
+            with suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             s.close()
 
 
 @contextmanager
 def cutting_relay(target_port: int, cut_after_bytes: int) -> Iterator[int]:
-    """Yields a port; the first connection to it is relayed to ``target_port`` and cut after that many bytes upstream."""
+    """Yields a port; the first connection to it is relayed to ``target_port`` and cut after that many bytes
+    upstream."""
     listener = socket.create_server(("127.0.0.1", 0))
     port = int(listener.getsockname()[1])
 

@@ -44,8 +44,11 @@ def sr_findings(sr: pydicom.Dataset) -> list[tuple[str, tuple[float, ...]]]:
     findings = []
     for group in sr.ContentSequence[-1].ContentSequence:  # Imaging Measurements container
         items = group.get("ContentSequence", [])
-        codes = [i.ConceptCodeSequence[0].CodeValue for i in items
-                 if i.ValueType == "CODE" and i.ConceptNameCodeSequence[0].CodeValue == "121071"]
+        codes = [
+            i.ConceptCodeSequence[0].CodeValue
+            for i in items
+            if i.ValueType == "CODE" and i.ConceptNameCodeSequence[0].CodeValue == "121071"
+        ]
         coords = [tuple(float(v) for v in i.GraphicData) for i in items if i.ValueType == "SCOORD"]
         if coords:
             findings.append((codes[0] if codes else "", coords[0]))
@@ -71,8 +74,14 @@ def test_rg1_results_arrive_in_the_source_study(rg1_run: Delivered, rg1_dataset:
     objects = rg1_run.objects
     for ds in objects.values():
         assert ds.StudyInstanceUID == rg1_dataset.StudyInstanceUID
-    assert objects[SR_CLASS].CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence[0] \
-        .ReferencedSOPSequence[0].ReferencedSOPInstanceUID == rg1_dataset.SOPInstanceUID
+    assert (
+        objects[SR_CLASS]
+        .CurrentRequestedProcedureEvidenceSequence[0]
+        .ReferencedSeriesSequence[0]
+        .ReferencedSOPSequence[0]
+        .ReferencedSOPInstanceUID
+        == rg1_dataset.SOPInstanceUID
+    )
     gsps_reference = objects[GSPS_CLASS].ReferencedSeriesSequence[0].ReferencedImageSequence[0]
     assert gsps_reference.ReferencedSOPInstanceUID == rg1_dataset.SOPInstanceUID
     assert len(sr_findings(objects[SR_CLASS])) >= 1
@@ -104,9 +113,7 @@ def test_non_chest_study_is_accepted_and_recorded_not_eligible(rg1_run: Delivere
     assert len(list(rg1_run.destination.iterdir())) == 3, "nothing is written into a non-chest study"
 
 
-def test_jpeg2000_lossless_gives_the_same_findings(
-    rg1_run: Delivered, rg1_j2kr: Path, tmp_path: Path
-) -> None:
+def test_jpeg2000_lossless_gives_the_same_findings(rg1_run: Delivered, rg1_j2kr: Path, tmp_path: Path) -> None:
     for j2k in run_once(tmp_path, rg1_j2kr):
         assert sr_findings(j2k.objects[SR_CLASS]) == sr_findings(rg1_run.objects[SR_CLASS])
 
@@ -145,9 +152,7 @@ def redis_contents(url: str) -> bytes:
     return b"\n".join(parts)
 
 
-def test_postgresql_and_redis_need_no_code_change_and_hold_no_phi(
-    rg1_dataset: pydicom.Dataset, tmp_path: Path
-) -> None:
+def test_postgresql_and_redis_need_no_code_change_and_hold_no_phi(rg1_dataset: pydicom.Dataset, tmp_path: Path) -> None:
     """The production stack, fed a study with marker patient identifiers: results flow, and the markers appear in no
     log, no Redis key or value (task messages included) and no database row."""
     marked = copy.deepcopy(rg1_dataset)

@@ -9,15 +9,14 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from db import repository
+from db import jobs
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade
 from db.models import JobState
 from tests.helpers.databases import redis_broker
-from tests.helpers.peers import free_port, storescp, wait_for_port
+from tests.helpers.flow import copies, write_copies
 from tests.helpers.node import split_node, split_node_config
-from tests.integration.test_worker_killed import copies
-from tests.helpers.flow import write_copies
+from tests.helpers.peers import free_port, storescp, wait_for_port
 
 pytestmark = pytest.mark.integration
 
@@ -38,8 +37,13 @@ def test_a_study_that_always_kills_its_worker_is_dead_lettered(rg1_dataset: pydi
     poison_uid = str(pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
     uids = [str(pydicom.dcmread(f, stop_before_pixels=True).StudyInstanceUID) for f in files]
     with storescp(tmp_path / "pacs") as pacs:
-        config = split_node_config(tmp_path, broker, port, pacs, "queue_lease_s = 5.0\nanalysis_lease_s = 10.0\n"
-                                   f"sweep_interval_s = 1.0\nmax_attempts = {ATTEMPTS}")
+        config = split_node_config(
+            tmp_path,
+            broker,
+            port,
+            pacs,
+            f"queue_lease_s = 5.0\nanalysis_lease_s = 10.0\nsweep_interval_s = 1.0\nmax_attempts = {ATTEMPTS}",
+        )
         # Its instances arrive together: one study, one job.
         config.write_text(config.read_text().replace("completion_debounce_s = 0", "completion_debounce_s = 1.0"))
         upgrade(database_url)
@@ -48,8 +52,11 @@ def test_a_study_that_always_kills_its_worker_is_dead_lettered(rg1_dataset: pydi
 
         def states() -> dict[str, JobState]:
             with sessions() as s:
-                return {("poison" if uid == poison_uid else uid): job.state
-                        for uid in uids for job in repository.list_jobs(s, uid)}
+                return {
+                    ("poison" if uid == poison_uid else uid): job.state
+                    for uid in uids
+                    for job in jobs.list_jobs(s, uid)
+                }
 
         kills = 0
         try:
@@ -58,14 +65,19 @@ def test_a_study_that_always_kills_its_worker_is_dead_lettered(rg1_dataset: pydi
                 # The poison study first, so the others queue behind it. It has several images, so that its
                 # analysis lasts long enough to be caught (and killed) every time.
                 poison_files = [files[0], *poison_instances(rg1_dataset, poison_uid, tmp_path / "poison")]
-                assert subprocess.run(["storescu", "-aec", "CXR_AI", "127.0.0.1", str(port),
-                                       *map(str, [*poison_files, *files[1:]])], capture_output=True).returncode == 0
+                assert (
+                    subprocess.run(
+                        ["storescu", "-aec", "CXR_AI", "127.0.0.1", str(port), *map(str, [*poison_files, *files[1:]])],
+                        capture_output=True,
+                    ).returncode
+                    == 0
+                )
                 deadline = time.monotonic() + 240
                 killed_attempt = 0
                 while time.monotonic() < deadline:
                     now = states()
                     with sessions() as s:
-                        job = next(iter(repository.list_jobs(s, poison_uid)), None)
+                        job = next(iter(jobs.list_jobs(s, poison_uid)), None)
                     # Each new attempt is killed: the sweeper may hand the job back and a worker start it again
                     # between two looks, so the attempt count, not the state alone, says which attempt runs.
                     if job is not None and job.state is JobState.ANALYZING and job.attempts > killed_attempt:
@@ -77,7 +89,7 @@ def test_a_study_that_always_kills_its_worker_is_dead_lettered(rg1_dataset: pydi
                         break
                     time.sleep(0.05)
                 with sessions() as s:
-                    (poison,) = repository.list_jobs(s, poison_uid)
+                    (poison,) = jobs.list_jobs(s, poison_uid)
                 final = states()
         finally:
             engine.dispose()

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from db.models import JobState
-from tests.helpers.redis_server import redis_server
 from tests.helpers.node import cxr_serve, wait_for_files
 from tests.helpers.peers import storescp, storescu
+from tests.helpers.redis_server import redis_server
 
 pytestmark = pytest.mark.integration
 
@@ -22,8 +22,11 @@ sweep_interval_s = 1.0
 
 
 def test_a_study_received_while_redis_is_down_is_delivered_once_it_is_back(rg1: Path, tmp_path: Path) -> None:
-    with redis_server(tmp_path / "redis", started=False) as redis, storescp(tmp_path / "pacs") as pacs_port, \
-            cxr_serve(tmp_path / "node", pacs_port, broker_url=redis.url, extra_toml=FAST_SWEEP) as node:
+    with (
+        redis_server(tmp_path / "redis", started=False) as redis,
+        storescp(tmp_path / "pacs") as pacs_port,
+        cxr_serve(tmp_path / "node", pacs_port, broker_url=redis.url, extra_toml=FAST_SWEEP) as node,
+    ):
         assert storescu(rg1, node.port).returncode == 0, "the SCP acknowledges: the instance is on disk and recorded"
         deadline = time.monotonic() + 20
         while not node.jobs() and time.monotonic() < deadline:

@@ -12,11 +12,10 @@ import pydicom
 import pytest
 
 from db.models import JobState
-from tests.helpers.flow import assert_each_object_once, job_states, node_database
+from tests.helpers.flow import STUDIES, assert_each_object_once, copies, job_states, node_database
 from tests.helpers.node import split_node, split_node_config
 from tests.helpers.peers import free_port, storescp, wait_for_port
 from tests.helpers.redis_server import redis_server
-from tests.integration.test_worker_killed import STUDIES, copies
 
 pytestmark = pytest.mark.integration
 
@@ -26,15 +25,30 @@ DOWN_S = 3.0
 def test_no_study_is_lost_or_duplicated_across_a_redis_restart(rg1_dataset: pydicom.Dataset, tmp_path: Path) -> None:
     port = free_port()
     receptions = tmp_path / "receptions.log"
-    with redis_server(tmp_path / "redis") as redis, \
-            storescp(tmp_path / "pacs", "PACS", None, "--exec-on-reception", f"echo #f >> {receptions}") as pacs, \
-            node_database(f"sqlite:///{tmp_path / 'var' / 'cxr.sqlite'}") as sessions:
-        config = split_node_config(tmp_path, redis.url, port, pacs, "queue_lease_s = 5.0\nanalysis_lease_s = 5.0\n"
-                                   "sweep_interval_s = 1.0\nmax_attempts = 6")
+    with (
+        redis_server(tmp_path / "redis") as redis,
+        storescp(tmp_path / "pacs", "PACS", None, "--exec-on-reception", f"echo #f >> {receptions}") as pacs,
+        node_database(f"sqlite:///{tmp_path / 'var' / 'cxr.sqlite'}") as sessions,
+    ):
+        config = split_node_config(
+            tmp_path,
+            redis.url,
+            port,
+            pacs,
+            "queue_lease_s = 5.0\nanalysis_lease_s = 5.0\nsweep_interval_s = 1.0\nmax_attempts = 6",
+        )
         with split_node(config, tmp_path / "node.log"):
             wait_for_port(port)
-            sender = subprocess.Popen(["storescu", "-aec", "CXR_AI", "127.0.0.1", str(port),
-                                       *map(str, copies(rg1_dataset, tmp_path / "studies"))])
+            sender = subprocess.Popen(
+                [
+                    "storescu",
+                    "-aec",
+                    "CXR_AI",
+                    "127.0.0.1",
+                    str(port),
+                    *map(str, copies(rg1_dataset, tmp_path / "studies")),
+                ]
+            )
             deadline = time.monotonic() + 60
             while job_states(sessions).count(JobState.DELIVERED) < 2 and time.monotonic() < deadline:
                 time.sleep(0.05)

@@ -41,8 +41,10 @@ def test_a_stat_study_overtakes_routine_work(tmp_path: Path, rg1: Path, broker: 
     routine = copies(rg1, tmp_path / "routine", ROUTINE)
     (urgent,) = copies(rg1, tmp_path / "urgent", 1)
     urls = {"broker_url": redis_broker("stat_lane")} if broker == "redis" else {}
-    with storescp(tmp_path / "pacs") as pacs, cxr_serve(tmp_path / "node", pacs, scp_toml='stat_calling_aets = ["ED_CR"]',
-                                                         **urls) as node:
+    with (
+        storescp(tmp_path / "pacs") as pacs,
+        cxr_serve(tmp_path / "node", pacs, scp_toml='stat_calling_aets = ["ED_CR"]', **urls) as node,
+    ):
         assert storescu(routine[0].parent, node.port, "CXR_AI", "+sd").returncode == 0  # one association, 30 studies
         time.sleep(1.0)  # the routine studies are complete and queued before the urgent one arrives
         assert storescu(urgent, node.port, "CXR_AI", "-aet", "ED_CR").returncode == 0

@@ -62,7 +62,9 @@ def test_post_coordinated_findings_are_narrowed_by_their_site() -> None:
     """A descriptor or a morphology as the finding says nothing without where it is."""
     assert (code_for("Aortic enlargement").value, site_for("Aortic enlargement").meaning) == ("25322007", "Aorta")
     assert (code_for("Enlarged cardiomediastinum").value, site_for("Enlarged cardiomediastinum").meaning) == (
-        "260376009", "Mediastinum")
+        "260376009",
+        "Mediastinum",
+    )
     assert site_for("Pleural thickening").value == "3120008"
 
 

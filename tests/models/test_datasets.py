@@ -1,4 +1,4 @@
-"""The dataset readers on each layout as downloaded (built by tests/models/training/synthetic.py)."""
+"""models.datasets: the dataset readers on each layout as downloaded (built by tests/helpers/synthetic.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from models.datasets import DatasetLayoutError, Split, read_dataset, split_sampl
 from models.datasets.base import Annotation
 from models.datasets.vindr import fuse_boxes
 from models.protocol import Box
-from tests.models.training.synthetic import SyntheticImage, make_images, write_layout
+from tests.helpers.synthetic import SyntheticImage, make_images, write_layout
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +22,9 @@ def images() -> list[SyntheticImage]:
 @pytest.fixture(scope="module")
 def layouts(images: list[SyntheticImage], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("layouts")
-    return {layout: write_layout(layout, root / layout, images) for layout in ("nih", "vindr", "pneumonia", "covid",
-                                                                               "csv")}
+    return {
+        layout: write_layout(layout, root / layout, images) for layout in ("nih", "vindr", "pneumonia", "covid", "csv")
+    }
 
 
 def positives(images: list[SyntheticImage]) -> int:
@@ -31,8 +32,9 @@ def positives(images: list[SyntheticImage]) -> int:
 
 
 @pytest.mark.parametrize("layout", ["nih", "vindr", "pneumonia", "covid", "csv"])
-def test_every_layout_reads_every_image_with_its_labels(layout: str, layouts: dict[str, Path],
-                                                        images: list[SyntheticImage]) -> None:
+def test_every_layout_reads_every_image_with_its_labels(
+    layout: str, layouts: dict[str, Path], images: list[SyntheticImage]
+) -> None:
     dataset = read_dataset(layout, layouts[layout])
     assert len(dataset.samples) == len(images)
     assert sum(1 for s in dataset.samples if s.labels) == positives(images)
@@ -81,13 +83,20 @@ def test_vindr_reader_choices(layouts: dict[str, Path], images: list[SyntheticIm
 
 
 def test_box_fusion_averages_overlaps_and_keeps_lone_boxes() -> None:
-    fused = fuse_boxes([Annotation("Nodule/Mass", Box(10, 10, 50, 50), "R8"),
-                        Annotation("Nodule/Mass", Box(14, 12, 54, 52), "R9"),
-                        Annotation("Nodule/Mass", Box(200, 200, 220, 220), "R10"),
-                        Annotation("Pleural effusion", Box(12, 10, 52, 50), "R10")])
+    fused = fuse_boxes(
+        [
+            Annotation("Nodule/Mass", Box(10, 10, 50, 50), "R8"),
+            Annotation("Nodule/Mass", Box(14, 12, 54, 52), "R9"),
+            Annotation("Nodule/Mass", Box(200, 200, 220, 220), "R10"),
+            Annotation("Pleural effusion", Box(12, 10, 52, 50), "R10"),
+        ]
+    )
     by_label = sorted((a.label, a.box.as_tuple()) for a in fused)
-    assert by_label == [("Nodule/Mass", (12.0, 11.0, 52.0, 51.0)), ("Nodule/Mass", (200.0, 200.0, 220.0, 220.0)),
-                        ("Pleural effusion", (12.0, 10.0, 52.0, 50.0))]
+    assert by_label == [
+        ("Nodule/Mass", (12.0, 11.0, 52.0, 51.0)),
+        ("Nodule/Mass", (200.0, 200.0, 220.0, 220.0)),
+        ("Pleural effusion", (12.0, 10.0, 52.0, 50.0)),
+    ]
 
 
 def test_nih_reads_infiltrate_boxes_as_infiltration(tmp_path: Path, images: list[SyntheticImage]) -> None:
@@ -101,13 +110,22 @@ def test_nih_reads_infiltrate_boxes_as_infiltration(tmp_path: Path, images: list
 
 def test_covid_pairs_each_image_with_its_mask(layouts: dict[str, Path]) -> None:
     dataset = read_dataset("covid", layouts["covid"])
-    assert all(s.mask is not None and s.mask.name == s.image.name and s.mask.parent.name == "masks"
-               for s in dataset.samples)
+    assert all(
+        s.mask is not None and s.mask.name == s.image.name and s.mask.parent.name == "masks" for s in dataset.samples
+    )
 
 
-@pytest.mark.parametrize(("layout", "message"), [("nih", "Data_Entry_2017.csv"), ("vindr", "annotations"),
-                                                 ("pneumonia", "NORMAL"), ("covid", "COVID"), ("csv", "label CSV"),
-                                                 ("kaggle", "unknown dataset layout")])
+@pytest.mark.parametrize(
+    ("layout", "message"),
+    [
+        ("nih", "Data_Entry_2017.csv"),
+        ("vindr", "annotations"),
+        ("pneumonia", "NORMAL"),
+        ("covid", "COVID"),
+        ("csv", "label CSV"),
+        ("kaggle", "unknown dataset layout"),
+    ],
+)
 def test_a_wrong_folder_names_what_is_missing(layout: str, message: str, tmp_path: Path) -> None:
     with pytest.raises(DatasetLayoutError, match=message):
         read_dataset(layout, tmp_path / "labels.csv" if layout == "csv" else tmp_path)
@@ -115,5 +133,5 @@ def test_a_wrong_folder_names_what_is_missing(layout: str, message: str, tmp_pat
 
 def test_generic_csv_rejects_a_missing_image(tmp_path: Path) -> None:
     (tmp_path / "labels.csv").write_text("path,labels\nabsent.png,Nodule\n")
-    with pytest.raises(DatasetLayoutError, match="line 2: image absent.png not found"):
+    with pytest.raises(DatasetLayoutError, match=r"line 2: image absent\.png not found"):
         read_dataset("csv", tmp_path / "labels.csv")

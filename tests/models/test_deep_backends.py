@@ -1,4 +1,5 @@
-"""The deep-learning backends, loaded from weight files the tests make (real architectures, random weights)."""
+"""models.xrv, models.tvdetector and models.twostage: the deep-learning backends, loaded from weight files the tests
+make (real architectures, random weights)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,15 @@ import numpy as np
 import pydicom
 import pytest
 
+from models.checkpoint import WeightsMissingError, load_checkpoint, sha256_of
 from models.codes import XRV_LABELS, require_known_labels
 from models.imaging import DecodedImage, decode_dataset
 from models.protocol import DetectorOptions, ImageResult
 from models.registry import load_detector
-from models.checkpoint import load_checkpoint
 from models.tvdetector import TorchvisionDetector
 from models.twostage import TwoStageDetector
-from models.checkpoint import WeightsMissingError, sha256_of
 from models.xrv import XrvDetector
-from tests.models.weights import write_detector_checkpoint, write_xrv_weights, xrv_weights_path
+from tests.helpers.weights import write_detector_checkpoint, write_xrv_weights, xrv_weights_path
 
 DENSENET = "densenet121-res224-all"
 
@@ -87,8 +87,9 @@ def test_site_thresholds_override_the_operating_points(weights_dir: Path, rg1_im
 
 def test_xrv_batches_give_the_same_scores_as_single_images(weights_dir: Path, rg1_image: DecodedImage) -> None:
     strict = {str(label): 0.9 for label in XRV_LABELS.values() if label is not None}
-    detector = load_detector(f"xrv:{DENSENET}", DetectorOptions(weights_dir=weights_dir, device="cpu",
-                                                                thresholds=strict))
+    detector = load_detector(
+        f"xrv:{DENSENET}", DetectorOptions(weights_dir=weights_dir, device="cpu", thresholds=strict)
+    )
     flipped = DecodedImage(np.ascontiguousarray(rg1_image.pixels[:, ::-1]), None)
     batch = detector.detect([rg1_image, flipped])
     single = [detector.detect([image])[0] for image in (rg1_image, flipped)]
@@ -106,7 +107,7 @@ def test_detector_checkpoint_loads_with_its_metadata(weights_dir: Path, rg1_imag
     assert detector.provenance.weights_sha256 == sha256_of(weights_dir / "vindr.pt")
     (result,) = detector.detect([rg1_image])
     assert boxes_inside(result, rg1_image)
-    with pytest.raises(WeightsMissingError, match="absent.pt"):
+    with pytest.raises(WeightsMissingError, match=r"absent\.pt"):
         TorchvisionDetector("absent.pt", DetectorOptions(weights_dir=weights_dir, device="cpu"))
 
 
@@ -141,8 +142,9 @@ def test_two_stage_runs_the_detector_only_on_abnormal_images(weights_dir: Path, 
 def test_xrv_resnet50_at_512_loads_with_its_own_resolution(tmp_path: Path, rg1_image: DecodedImage) -> None:
     write_xrv_weights("resnet50-res512-all", tmp_path)
     strict = {str(label): 0.9 for label in XRV_LABELS.values() if label is not None}
-    detector = XrvDetector("resnet50-res512-all", DetectorOptions(weights_dir=tmp_path, device="cpu",
-                                                                  thresholds=strict))
+    detector = XrvDetector(
+        "resnet50-res512-all", DetectorOptions(weights_dir=tmp_path, device="cpu", thresholds=strict)
+    )
     assert detector.resolution == 512 and detector.provenance.parameters["input_resolution"] == "512"
     assert len(detector.labels) == 18
     (result,) = detector.detect([rg1_image])
@@ -152,7 +154,7 @@ def test_xrv_resnet50_at_512_loads_with_its_own_resolution(tmp_path: Path, rg1_i
 def test_grad_cam_hooks_the_model_only_while_it_computes_a_map(weights_dir: Path, rg1_image: DecodedImage) -> None:
     """Hooks left in place fired on every classification, and grad-cam kept each activation until the next map."""
     coded = [str(label) for label in XRV_LABELS.values() if label is not None]
-    one_positive = {**{label: 0.9 for label in coded}, "Fibrosis": 1e-6}
+    one_positive = {**dict.fromkeys(coded, 0.9), "Fibrosis": 1e-6}
     detector = XrvDetector(DENSENET, DetectorOptions(weights_dir=weights_dir, device="cpu", thresholds=one_positive))
     layer = detector.model.features[-1]
     assert not layer._forward_hooks

@@ -1,6 +1,7 @@
-"""The deep backends on CUDA: the same answers as on the CPU, in fp16 with channels_last, batched.
+"""models.device and the deep backends: the deep backends on CUDA: the same answers as on the CPU, in fp16 with
+channels_last, batched.
 
-Marked ``gpu``: skipped where torch sees no GPU (tests/conftest.py). Weights are random (tests/models/weights.py),
+Marked ``gpu``: skipped where torch sees no GPU (tests/conftest.py). Weights are random (tests/helpers/weights.py),
 so these check the serving path on the GPU, not accuracy.
 """
 
@@ -19,7 +20,7 @@ from models.imaging import DecodedImage, decode_dataset
 from models.protocol import DetectorOptions, ImageResult
 from models.tvdetector import TorchvisionDetector
 from models.xrv import XrvDetector
-from tests.models.weights import write_detector_checkpoint, write_xrv_weights
+from tests.helpers.weights import write_detector_checkpoint, write_xrv_weights
 
 pytestmark = pytest.mark.gpu
 
@@ -51,8 +52,7 @@ def boxes_inside(results: list[ImageResult], image: DecodedImage) -> bool:
     return all(f.box.inside(rows, columns) for r in results for f in r.findings if f.box is not None)
 
 
-def test_xrv_on_cuda_runs_in_channels_last_and_matches_the_cpu(weights_dir: Path,
-                                                               images: list[DecodedImage]) -> None:
+def test_xrv_on_cuda_runs_in_channels_last_and_matches_the_cpu(weights_dir: Path, images: list[DecodedImage]) -> None:
     on_cpu = XrvDetector(DENSENET, DetectorOptions(weights_dir=weights_dir, device="cpu"))
     on_gpu = XrvDetector(DENSENET, DetectorOptions(weights_dir=weights_dir, device="auto"))
     assert on_gpu.device.type == "cuda", "auto picks the GPU when one is visible"
@@ -72,9 +72,12 @@ def test_xrv_on_cuda_runs_in_channels_last_and_matches_the_cpu(weights_dir: Path
 
 def test_xrv_grad_cam_on_cuda_agrees_with_the_cpu(weights_dir: Path, images: list[DecodedImage]) -> None:
     every_label = {str(label): 1e-6 for label in XRV_LABELS.values() if label is not None}
-    results = {device: XrvDetector(DENSENET, DetectorOptions(weights_dir=weights_dir, device=device,
-                                                             thresholds=every_label)).detect(images)
-               for device in ("cpu", "cuda")}
+    results = {
+        device: XrvDetector(
+            DENSENET, DetectorOptions(weights_dir=weights_dir, device=device, thresholds=every_label)
+        ).detect(images)
+        for device in ("cpu", "cuda")
+    }
     for cpu_result, gpu_result in zip(results["cpu"], results["cuda"], strict=True):
         assert cpu_result.heatmap is not None and gpu_result.heatmap is not None
         correlation = float(np.corrcoef(cpu_result.heatmap.ravel(), gpu_result.heatmap.ravel())[0, 1])
@@ -83,8 +86,10 @@ def test_xrv_grad_cam_on_cuda_agrees_with_the_cpu(weights_dir: Path, images: lis
         assert cpu_boxes.keys() == gpu_boxes.keys() == set(every_label)
         # With random weights a label's CAM can be a nearly cancelling sum at the level of float noise; such a
         # label has no box on either device, or an unstable one. Most labels must agree.
-        overlap = {label: (box.iou(gpu_boxes[label]) if box and gpu_boxes[label] else box is gpu_boxes[label])
-                   for label, box in cpu_boxes.items()}
+        overlap = {
+            label: (box.iou(gpu_boxes[label]) if box and gpu_boxes[label] else box is gpu_boxes[label])
+            for label, box in cpu_boxes.items()
+        }
         agreeing = [label for label, value in overlap.items() if value is True or (value and value >= 0.5)]
         assert correlation >= 0.9 and len(agreeing) >= 12, f"heat correlation {correlation:.3f}; {overlap}"
     assert boxes_inside(results["cuda"], images[0])

@@ -15,8 +15,19 @@ def test_batches_are_padded_to_the_next_power_of_two() -> None:
 
 def small_network() -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 4, 3, stride=2),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten()).cuda().eval().half()
+    return (
+        nn.Sequential(
+            nn.Conv2d(1, 8, 3, padding=1),
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+            nn.Conv2d(8, 4, 3, stride=2),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
+        .cuda()
+        .eval()
+        .half()
+    )
 
 
 @pytest.mark.gpu

@@ -1,3 +1,5 @@
+"""models.imaging: decoding, the LUT pipeline and MONOCHROME1."""
+
 from __future__ import annotations
 
 import copy
@@ -26,7 +28,7 @@ def test_monochrome1_is_inverted_so_lungs_are_dark(rg1_dataset: pydicom.Dataset)
     decoded = decode_dataset(rg1_dataset)
     pixels = decoded.pixels
     assert pixels.dtype == np.float32 and pixels.shape == (1955, 1841)
-    assert 0.0 <= pixels.min() and pixels.max() <= 1.0
+    assert pixels.min() >= 0.0 and pixels.max() <= 1.0
     rows, cols = pixels.shape
     # The right lung (image left, mid height) is aerated and darker than the spine in the middle column.
     lung = pixels[rows // 3 : rows // 2, cols // 5 : cols // 3].mean()

@@ -1,4 +1,5 @@
-"""The letterbox every deep backend uses: aspect kept, padding centred, boxes mapped back within a pixel."""
+"""models.preprocess: the letterbox every deep backend uses: aspect kept, padding centred, boxes mapped back within a
+pixel."""
 
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ def test_letterbox_all_equals_letterbox_image_by_image_in_order() -> None:
         np.testing.assert_array_equal(array, expected)
 
 
-def _letterbox_in_child(queue: "multiprocessing.Queue[tuple[int, int]]") -> None:
+def _letterbox_in_child(queue: multiprocessing.Queue[tuple[int, int]]) -> None:
     (array, _), _ = letterbox_all([np.ones((64, 32), dtype=np.float32)] * 2, 16)
     queue.put(array.shape)
 

@@ -1,3 +1,5 @@
+"""models.registry: detector names, loading and caching."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

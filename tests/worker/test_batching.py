@@ -1,4 +1,5 @@
-"""Dynamic batching: one detector pass over the images of several queued jobs, taken from the database."""
+"""worker.batching: dynamic batching: one detector pass over the images of several queued jobs, taken from the
+database."""
 
 from __future__ import annotations
 
@@ -10,15 +11,16 @@ from pathlib import Path
 
 import pydicom
 
-from db import repository
+from config.settings import Settings, WorkerSettings
 from db.engine import SessionFactory
+from db.jobs import job_events, job_state, job_summary
 from db.models import Job, JobState, Study
-from db.settings import Settings, WorkerSettings
+from db.studies import study_facts
 from models.baseline import BaselineDetector
 from models.imaging import DecodedImage
 from models.protocol import Detector, ImageResult
 from tests.helpers.flow import write_copies
-from tests.worker.test_pipeline import record
+from tests.helpers.pipeline import record
 from worker.analyze import analyze_batch, analyze_job
 from worker.celery_app import create_celery_app
 from worker.context import WorkerContext
@@ -50,8 +52,9 @@ def studies(rg1: Path, directory: Path, count: int) -> list[Path]:
     return write_copies(pydicom.dcmread(rg1), directory, count, "batch")
 
 
-def setup(tmp_path: Path, sessions: SessionFactory, rg1: Path, count: int,
-          **worker: float) -> tuple[RecordingContext, list[int]]:
+def setup(
+    tmp_path: Path, sessions: SessionFactory, rg1: Path, count: int, **worker: float
+) -> tuple[RecordingContext, list[int]]:
     settings = Settings(data_dir=tmp_path / "var", worker=WorkerSettings(**worker))  # type: ignore[arg-type]
     context = RecordingContext(settings, sessions, TaskQueue(create_celery_app(settings)))
     return context, [record(sessions, settings, path) for path in studies(rg1, tmp_path / "studies", count)]
@@ -59,11 +62,12 @@ def setup(tmp_path: Path, sessions: SessionFactory, rg1: Path, count: int,
 
 def states(sessions: SessionFactory, job_ids: list[int]) -> list[JobState]:
     with sessions() as session:
-        return [repository.job_state(session, job_id) for job_id in job_ids]
+        return [job_state(session, job_id) for job_id in job_ids]
 
 
-def test_one_pass_takes_queued_jobs_up_to_the_batch_size(tmp_path: Path, session_factory: SessionFactory,
-                                                         rg1: Path) -> None:
+def test_one_pass_takes_queued_jobs_up_to_the_batch_size(
+    tmp_path: Path, session_factory: SessionFactory, rg1: Path
+) -> None:
     context, jobs = setup(tmp_path, session_factory, rg1, 5, batch_max_images=3)
     outcomes = analyze_batch(context, jobs[0])
     assert context.passes == [3] and len(outcomes) == 3
@@ -72,7 +76,7 @@ def test_one_pass_takes_queued_jobs_up_to_the_batch_size(tmp_path: Path, session
     assert analyze_job(context, jobs[1]).state is JobState.COMPLETED
     assert context.passes == [3]
     with session_factory() as session:
-        events = repository.job_events(session, jobs[1])
+        events = job_events(session, jobs[1])
     assert any((detail or "").startswith("attempt 1 on ") for state, detail in events if state is JobState.ANALYZING)
 
 
@@ -82,8 +86,9 @@ def test_batching_is_off_by_default(tmp_path: Path, session_factory: SessionFact
     assert context.passes == [1] and states(session_factory, jobs)[1] is JobState.QUEUED
 
 
-def test_a_batch_waits_for_jobs_that_arrive_within_the_wait(tmp_path: Path, session_factory: SessionFactory,
-                                                            rg1: Path) -> None:
+def test_a_batch_waits_for_jobs_that_arrive_within_the_wait(
+    tmp_path: Path, session_factory: SessionFactory, rg1: Path
+) -> None:
     context, jobs = setup(tmp_path, session_factory, rg1, 1, batch_max_images=2, batch_wait_ms=5000)
     late = studies(rg1, tmp_path / "late", 2)[1]
     arrived: list[int] = []
@@ -100,19 +105,17 @@ def test_a_batch_waits_for_jobs_that_arrive_within_the_wait(tmp_path: Path, sess
 def test_stat_jobs_join_a_batch_first(tmp_path: Path, session_factory: SessionFactory, rg1: Path) -> None:
     context, jobs = setup(tmp_path, session_factory, rg1, 4, batch_max_images=2)
     with session_factory.begin() as session:
-        study = session.get(Study, repository.job_summary(session, jobs[3]).study_id)
+        study = session.get(Study, job_summary(session, jobs[3]).study_id)
         assert study is not None
         study.stat = True
     analyze_batch(context, jobs[0])
-    assert states(session_factory, jobs) == [JobState.COMPLETED, JobState.QUEUED, JobState.QUEUED,
-                                             JobState.COMPLETED]
+    assert states(session_factory, jobs) == [JobState.COMPLETED, JobState.QUEUED, JobState.QUEUED, JobState.COMPLETED]
 
 
 def test_an_undecodable_companion_fails_alone(tmp_path: Path, session_factory: SessionFactory, rg1: Path) -> None:
     context, jobs = setup(tmp_path, session_factory, rg1, 2, batch_max_images=2)
     with session_factory() as session:
-        (spooled,) = [i.spool_path for i in repository.study_facts(
-            session, repository.job_summary(session, jobs[1]).study_id).instances]
+        (spooled,) = [i.spool_path for i in study_facts(session, job_summary(session, jobs[1]).study_id).instances]
     data = pydicom.dcmread(spooled)
     data.PixelData = data.PixelData[:1000]  # truncated pixel data: the header reads, the pixels do not
     data.save_as(spooled)
@@ -121,8 +124,9 @@ def test_an_undecodable_companion_fails_alone(tmp_path: Path, session_factory: S
     assert context.passes == [1], "the detector saw only the image it could read"
 
 
-def test_a_retried_job_runs_alone_and_is_no_ones_companion(tmp_path: Path, session_factory: SessionFactory,
-                                                           rg1: Path) -> None:
+def test_a_retried_job_runs_alone_and_is_no_ones_companion(
+    tmp_path: Path, session_factory: SessionFactory, rg1: Path
+) -> None:
     """A study that crashed its worker may do it again: on its retries it must not take other jobs' attempts."""
     context, jobs = setup(tmp_path, session_factory, rg1, 4, batch_max_images=2)
     with session_factory.begin() as session:

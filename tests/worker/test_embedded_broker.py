@@ -1,4 +1,5 @@
-"""The embedded broker: kombu's SQLite transport polled every 100 ms; a message goes in and comes out."""
+"""worker.embedded_broker: the embedded broker: kombu's SQLite transport polled every 100 ms; a message goes in and
+comes out."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import threading
 import time
 from pathlib import Path
 
-from db.settings import Settings
+from config.settings import Settings
 from worker.celery_app import create_celery_app
 from worker.embedded_broker import POLLING_INTERVAL_S, EmbeddedTransport
 

@@ -1,5 +1,5 @@
-"""Every result object × every input: encoded, written, read back, checked for content, and validated by dciodvfy
-(0 errors) and, for SRs, PixelMed's DicomSRValidator (0 errors)."""
+"""worker.encode: every result object × every input: encoded, written, read back, checked for content, and validated by
+dciodvfy (0 errors) and, for SRs, PixelMed's DicomSRValidator (0 errors)."""
 
 from __future__ import annotations
 
@@ -10,28 +10,35 @@ import pydicom
 import pytest
 from pydicom.multival import MultiValue
 
+from config.settings import EquipmentSettings, ResultsSettings
 from db.models import ResultKind
-from db.settings import EquipmentSettings, ResultsSettings
 from models.baseline import BaselineDetector
 from models.overlay import layout_for
 from models.protocol import ImageResult
+from tests.helpers.encode_cases import CASES, analysed, case_sources, content_items, context, write_all
 from tests.helpers.peers import dciodvfy_errors, pixelmed_sr_errors
-from tests.worker.encode_cases import CASES, analysed, case_sources, context
-from worker.encode.bundle import EncodedObject, encode_not_performed, encode_study
-from worker.encode.common import AnalysedImage, banner_for, software_version
+from worker.encode.banner import banner_for
+from worker.encode.bundle import encode_not_performed, encode_study
+from worker.encode.header import software_version
+from worker.encode.inputs import AnalysedImage
 
 SR_CLASS = "1.2.840.10008.5.1.4.1.1.88.34"
-EQUIPMENT = EquipmentSettings(manufacturer="Example Hospital Imaging AI", model_name="Chest Node",
-                              device_serial_number="SN-0042", institution_name="Example Hospital")
-MODALITY_EQUIPMENT = ("Manufacturer", "ManufacturerModelName", "StationName", "DeviceSerialNumber", "SoftwareVersions",
-                      "InstitutionName", "InstitutionalDepartmentName", "InstitutionAddress")
-
-
-def write_all(objects: list[EncodedObject], out: Path) -> dict[str, list[Path]]:
-    paths: dict[str, list[Path]] = {}
-    for obj in objects:
-        paths.setdefault(obj.kind.value, []).append(obj.write(out))
-    return paths
+EQUIPMENT = EquipmentSettings(
+    manufacturer="Example Hospital Imaging AI",
+    model_name="Chest Node",
+    device_serial_number="SN-0042",
+    institution_name="Example Hospital",
+)
+MODALITY_EQUIPMENT = (
+    "Manufacturer",
+    "ManufacturerModelName",
+    "StationName",
+    "DeviceSerialNumber",
+    "SoftwareVersions",
+    "InstitutionName",
+    "InstitutionalDepartmentName",
+    "InstitutionAddress",
+)
 
 
 @pytest.fixture(scope="module", params=CASES)
@@ -41,14 +48,6 @@ def encoded(
     sources = case_sources(request.param, rg1, rg1_j2ki)
     objects = encode_study(context(analysed(sources), equipment=EQUIPMENT))
     return sources, write_all(objects, tmp_path_factory.mktemp(request.param))
-
-
-def content_items(items: pydicom.Sequence) -> list[pydicom.Dataset]:
-    out = []
-    for item in items:
-        out.append(item)
-        out.extend(content_items(item.get("ContentSequence", [])))
-    return out
 
 
 def test_dciodvfy_reports_no_error_for_any_object(encoded: tuple[list[pydicom.Dataset], dict[str, list[Path]]]) -> None:
@@ -83,9 +82,16 @@ def test_sr_round_trips_references_codes_coordinates_and_provenance(
         referenced = by_uid[scoord.ContentSequence[0].ReferencedSOPSequence[0].ReferencedSOPInstanceUID]
         points = np.array(scoord.GraphicData, dtype=float).reshape(-1, 2)
         assert scoord.GraphicType == "POLYLINE" and len(points) == 5 and (points[0] == points[-1]).all()
-        assert (points >= 0).all() and (points[:, 0] <= referenced.Columns).all() and (points[:, 1] <= referenced.Rows).all()
-    codes = {(i.ConceptCodeSequence[0].CodingSchemeDesignator, i.ConceptCodeSequence[0].CodeValue)
-             for i in items if i.ValueType == "CODE"}
+        assert (
+            (points >= 0).all()
+            and (points[:, 0] <= referenced.Columns).all()
+            and (points[:, 1] <= referenced.Rows).all()
+        )
+    codes = {
+        (i.ConceptCodeSequence[0].CodingSchemeDesignator, i.ConceptCodeSequence[0].CodeValue)
+        for i in items
+        if i.ValueType == "CODE"
+    }
     assert ("SCT", "27925004") in codes or ("SCT", "4147007") in codes
     assert ("SCT", "52101004") in codes, "the overall result says Present"
     texts = {i.TextValue for i in items if i.ValueType == "TEXT"}
@@ -139,7 +145,10 @@ def test_equipment_is_ours_and_nothing_comes_from_the_modality(
     for path in [p for group in paths.values() for p in group]:
         ds = pydicom.dcmread(path)
         assert (ds.Manufacturer, ds.ManufacturerModelName, ds.DeviceSerialNumber) == (
-            EQUIPMENT.manufacturer, EQUIPMENT.model_name, EQUIPMENT.device_serial_number), path
+            EQUIPMENT.manufacturer,
+            EQUIPMENT.model_name,
+            EQUIPMENT.device_serial_number,
+        ), path
         assert ds.SoftwareVersions == software_version() and ds.InstitutionName == EQUIPMENT.institution_name
         assert not modality & _string_values(ds), f"{path.name} copies {modality & _string_values(ds)}"
 
@@ -158,7 +167,7 @@ def test_not_performed_sr_validates_and_says_why(rg1: Path, tmp_path: Path) -> N
 
 def test_superseding_sr_references_its_predecessor(rg1: Path, tmp_path: Path) -> None:
     base = pydicom.dcmread(rg1)
-    from tests.worker.encode_cases import second_view
+    from tests.helpers.encode_cases import second_view
 
     first = encode_study(context(analysed([base])))[0]
     follow_up = encode_study(context(analysed([base, second_view(base)])), predecessors=[first.dataset])[0]
@@ -218,7 +227,9 @@ def test_jpeg_sc_is_small_and_marked_lossy(rg1: Path, tmp_path: Path) -> None:
 
 
 def test_text_needing_utf8_survives(rg1: Path, tmp_path: Path) -> None:
-    equipment = EquipmentSettings(institution_name="H\u00f4pital Saint-\u00c9loi \u2013 \u6771\u4eac", manufacturer="Acme \u2265 1")
+    equipment = EquipmentSettings(
+        institution_name="H\u00f4pital Saint-\u00c9loi \u2013 \u6771\u4eac", manufacturer="Acme \u2265 1"
+    )
     objects = encode_study(context(analysed([pydicom.dcmread(rg1)]), equipment=equipment))
     for obj in objects:
         path = obj.write(tmp_path)

@@ -1,48 +1,21 @@
-"""The pipeline stages as plain functions, without Celery: analyse a recorded job, then deliver to a real storescp."""
+"""worker.analyze and worker.deliver: the pipeline stages as plain functions, without Celery: analyse a recorded job,
+then deliver to a real storescp."""
 
 from __future__ import annotations
 
-import shutil
-from datetime import timedelta
 from pathlib import Path
 
 import pydicom
 import pytest
 
-from db import deliveries, repository
+from config.settings import Settings
+from db import deliveries, jobs, results
 from db.engine import SessionFactory
-from db.models import JobState, ResultKind, utcnow
-from db.records import InstanceFacts
-from db.settings import Destination, Settings
-from worker.analyze import analyze_job
-from worker.celery_app import create_celery_app
-from worker.context import WorkerContext
-from worker.deliver import DeliveryOutcome, deliver_result
-from worker.queue import TaskQueue
+from db.models import JobState, ResultKind
 from tests.helpers.peers import free_port, received, storescp
-
-
-def record(session_factory: SessionFactory, settings: Settings, source: Path, detector: str = "baseline") -> int:
-    ds = pydicom.dcmread(source, stop_before_pixels=True)
-    spooled = settings.spool_dir / ds.StudyInstanceUID / f"{ds.SOPInstanceUID}.dcm"
-    spooled.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(source, spooled)
-    facts = InstanceFacts(
-        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID, ds.SOPClassUID, "1.2.840.10008.1.2.1",
-        ds.Modality, ds.get("BodyPartExamined"), ds.get("ViewPosition"), ds.get("StudyDescription"), "PACS", spooled,
-    )
-    with session_factory.begin() as s:
-        study_id = repository.record_instance(s, facts, utcnow() + timedelta(seconds=60)).study_id
-        return repository.create_job(s, study_id, detector, JobState.QUEUED)
-
-
-def with_pacs(tmp_path: Path, port: int, **overrides: object) -> Settings:
-    destination = Destination(name="pacs", ae_title="PACS", host="127.0.0.1", port=port)
-    return Settings(data_dir=tmp_path / "var", destinations=[destination], **overrides)  # type: ignore[arg-type]
-
-
-def context_for(settings: Settings, session_factory: SessionFactory) -> WorkerContext:
-    return WorkerContext(settings=settings, session_factory=session_factory, queue=TaskQueue(create_celery_app(settings)))
+from tests.helpers.pipeline import context_for, record, with_pacs
+from worker.analyze import analyze_job
+from worker.deliver import DeliveryOutcome, deliver_result
 
 
 def test_analyse_then_deliver_exactly_once(tmp_path: Path, session_factory: SessionFactory, rg1: Path) -> None:
@@ -57,13 +30,13 @@ def test_analyse_then_deliver_exactly_once(tmp_path: Path, session_factory: Sess
         first_uids = sorted(ds.SOPInstanceUID for ds in received(tmp_path / "pacs"))
         # A re-run (operator requeue) yields the same objects and sends nothing twice.
         with session_factory.begin() as s:
-            repository.transition_job(s, job_id, JobState.QUEUED, "requeued")
+            jobs.transition_job(s, job_id, JobState.QUEUED, "requeued")
         again = analyze_job(context, job_id)
     assert again.state is JobState.DELIVERED and again.delivery_ids == ()
     with session_factory() as s:
-        assert sorted(r.sop_instance_uid for r in repository.job_results(s, job_id)) == first_uids
-        states = [state for state, _ in repository.job_events(s, job_id)]
-        findings = repository.job_findings(s, job_id)
+        assert sorted(r.sop_instance_uid for r in results.job_results(s, job_id)) == first_uids
+        states = [state for state, _ in jobs.job_events(s, job_id)]
+        findings = results.job_findings(s, job_id)
     assert JobState.DELIVERED in states and states[0] is JobState.QUEUED
     assert findings and all(f.code_scheme == "SCT" for f in findings)
 
@@ -93,14 +66,14 @@ def test_undecodable_image_fails_and_the_study_gets_a_not_performed_sr(
         (sr,) = received(tmp_path / "pacs")
     assert sr.SOPClassUID == "1.2.840.10008.5.1.4.1.1.88.34" and "NOT PERFORMED" in sr.SeriesDescription
     with session_factory() as s:
-        job = repository.job_summary(s, job_id)
+        job = jobs.job_summary(s, job_id)
     assert job.state is JobState.FAILED and "cannot be decoded" in (job.reason or ""), "the job stays FAILED"
 
 
 def test_a_late_image_makes_a_follow_up_sr_that_supersedes_the_first(
     tmp_path: Path, session_factory: SessionFactory, rg1: Path
 ) -> None:
-    from tests.worker.encode_cases import second_view
+    from tests.helpers.encode_cases import second_view
 
     settings = Settings(data_dir=tmp_path / "var")
     context = context_for(settings, session_factory)
@@ -111,12 +84,15 @@ def test_a_late_image_makes_a_follow_up_sr_that_supersedes_the_first(
     follow_up = record(session_factory, settings, late)
     assert analyze_job(context, follow_up).state is JobState.COMPLETED
     with session_factory() as s:
-        (first_sr,) = [r for r in repository.job_results(s, first_job) if r.kind is ResultKind.SR]
-        (second_sr,) = [r for r in repository.job_results(s, follow_up) if r.kind is ResultKind.SR]
+        (first_sr,) = [r for r in results.job_results(s, first_job) if r.kind is ResultKind.SR]
+        (second_sr,) = [r for r in results.job_results(s, follow_up) if r.kind is ResultKind.SR]
     superseding = pydicom.dcmread(second_sr.path)
     reference = superseding.PredecessorDocumentsSequence[0].ReferencedSeriesSequence[0].ReferencedSOPSequence[0]
     assert reference.ReferencedSOPInstanceUID == first_sr.sop_instance_uid
-    assert len(superseding.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence[0].ReferencedSOPSequence) == 2
+    assert (
+        len(superseding.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence[0].ReferencedSOPSequence)
+        == 2
+    )
 
 
 def test_unreachable_destination_retries_then_dead_letters(
@@ -130,19 +106,21 @@ def test_unreachable_destination_retries_then_dead_letters(
     assert deliver_result(context, delivery) is DeliveryOutcome.DEAD_LETTER
     with session_factory() as s:
         work = deliveries.delivery_work(s, delivery)
-        job = repository.job_summary(s, work.job_id)
+        job = jobs.job_summary(s, work.job_id)
     assert work.attempts == 2 and job.state is JobState.DEAD_LETTER and "pacs" in (job.reason or "")
 
 
-@pytest.mark.parametrize("attempt,low,high", [(1, 1.0, 2.0), (3, 4.0, 8.0), (30, 150.0, 300.0)])
+@pytest.mark.parametrize(("attempt", "low", "high"), [(1, 1.0, 2.0), (3, 4.0, 8.0), (30, 150.0, 300.0)])
 def test_backoff_grows_and_is_capped(attempt: int, low: float, high: float) -> None:
-    from db.settings import WorkerSettings
+    from config.settings import WorkerSettings
     from worker.deliver import backoff_seconds
 
     assert low <= backoff_seconds(attempt, WorkerSettings()) <= high
 
 
-def test_jpeg_overlay_is_delivered_in_its_own_syntax(tmp_path: Path, session_factory: SessionFactory, rg1: Path) -> None:
+def test_jpeg_overlay_is_delivered_in_its_own_syntax(
+    tmp_path: Path, session_factory: SessionFactory, rg1: Path
+) -> None:
     with storescp(tmp_path / "pacs") as port:
         settings = with_pacs(tmp_path, port, results={"sc_compression": "jpeg"})
         context = context_for(settings, session_factory)
@@ -163,8 +141,8 @@ def test_a_lateral_only_chest_study_gets_a_not_performed_sr(
     job_id = record(session_factory, settings, lateral)
     assert analyze_job(context_for(settings, session_factory), job_id).state is JobState.NOT_ELIGIBLE
     with session_factory() as s:
-        (sr,) = repository.job_results(s, job_id)
-        job = repository.job_summary(s, job_id)
+        (sr,) = results.job_results(s, job_id)
+        job = jobs.job_summary(s, job_id)
     assert sr.kind is ResultKind.SR and "frontal" in (job.reason or "")
     assert "NOT PERFORMED" in pydicom.dcmread(sr.path).SeriesDescription
 
@@ -172,7 +150,7 @@ def test_a_lateral_only_chest_study_gets_a_not_performed_sr(
 def test_a_dead_lettered_job_is_requeued_and_delivered_once_the_destination_is_back(
     tmp_path: Path, session_factory: SessionFactory, rg1: Path
 ) -> None:
-    from worker.operations import requeue_job
+    from worker.operator_actions import requeue_job
 
     port = free_port()
     settings = with_pacs(tmp_path, port, worker={"delivery_max_retries": 0})
@@ -188,14 +166,15 @@ def test_a_dead_lettered_job_is_requeued_and_delivered_once_the_destination_is_b
         assert sorted(again.delivery_ids) == sorted(first.delivery_ids), "the same deliveries, not new ones"
         assert [deliver_result(context, d) for d in again.delivery_ids] == [DeliveryOutcome.SENT] * 3
     with session_factory() as s:
-        assert repository.job_summary(s, job_id).state is JobState.DELIVERED
+        assert jobs.job_summary(s, job_id).state is JobState.DELIVERED
     assert len(received(tmp_path / "pacs")) == 3
 
 
 def test_a_destination_that_refuses_an_object_is_not_retried_in_a_loop(
     tmp_path: Path, session_factory: SessionFactory, rg1: Path
 ) -> None:
-    """A real SCP answers 0xA900 (data set does not match SOP class): one attempt, then a dead letter with the reason."""
+    """A real SCP answers 0xA900 (data set does not match SOP class): one attempt, then a dead letter with the
+    reason."""
     from pydicom.uid import ExplicitVRLittleEndian
     from pynetdicom import AE, evt
 
@@ -220,5 +199,5 @@ def test_a_destination_that_refuses_an_object_is_not_retried_in_a_loop(
     assert sorted(results.values()) == [DeliveryOutcome.DEAD_LETTER] * 3
     assert len(attempts) == 3 and len(set(attempts)) == 3, "each object was sent exactly once"
     with session_factory() as s:
-        job = repository.job_summary(s, job_id)
+        job = jobs.job_summary(s, job_id)
     assert job.state is JobState.DEAD_LETTER and "0xA900" in (job.reason or "")

@@ -1,4 +1,5 @@
-"""What a reader sees: the GSPS rendered by DCMTK, and the overlay SC compared pixel by pixel with the source."""
+"""worker.encode.gsps and worker.encode.sc: what a reader sees: the GSPS rendered by DCMTK, and the overlay SC compared
+pixel by pixel with the source."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ from db.models import ResultKind
 from models.overlay import HEAT_FLOOR, layout_for
 from models.preprocess import to_uint8
 from models.protocol import ImageResult
+from tests.helpers.encode_cases import analysed, context
 from tests.helpers.peers import require_tool
-from tests.worker.encode_cases import analysed, context
 from worker.encode.bundle import encode_study
-from worker.encode.common import AnalysedImage
+from worker.encode.inputs import AnalysedImage
 from worker.encode.sc import build_overlay_sc
 
 
@@ -34,7 +35,9 @@ def test_gsps_rendered_by_dcmtk_is_not_inverted_against_the_source(rg1: Path, tm
     gsps = next(o for o in encode_study(context(analysed([pydicom.dcmread(rg1)]))) if o.kind is ResultKind.GSPS)
     gsps_path = gsps.write(tmp_path)
     subprocess.run(["dcm2pnm", "+Wi", "1", str(rg1), str(tmp_path / "source.pgm")], check=True, capture_output=True)
-    subprocess.run(["dcmp2pgm", "-p", str(gsps_path), str(rg1), str(tmp_path / "gsps.pgm")], check=True, capture_output=True)
+    subprocess.run(
+        ["dcmp2pgm", "-p", str(gsps_path), str(rg1), str(tmp_path / "gsps.pgm")], check=True, capture_output=True
+    )
     source = cv2.imread(str(tmp_path / "source.pgm"), cv2.IMREAD_GRAYSCALE)
     through_gsps = cv2.imread(str(tmp_path / "gsps.pgm"), cv2.IMREAD_GRAYSCALE)
     assert source is not None and through_gsps is not None and source.shape == through_gsps.shape
@@ -43,7 +46,9 @@ def test_gsps_rendered_by_dcmtk_is_not_inverted_against_the_source(rg1: Path, tm
     assert source_lung < source_spine, "the source itself shows dark lungs"
     assert gsps_lung < gsps_spine, "the GSPS shows dark lungs too: it is not inverted"
     assert abs(gsps_lung - source_lung) < 25
-    small = [cv2.resize(i, (256, 256), interpolation=cv2.INTER_AREA).astype(float).ravel() for i in (source, through_gsps)]
+    small = [
+        cv2.resize(i, (256, 256), interpolation=cv2.INTER_AREA).astype(float).ravel() for i in (source, through_gsps)
+    ]
     assert np.corrcoef(*small)[0, 1] > 0.95
 
 
@@ -56,14 +61,16 @@ def annotation_mask(image: AnalysedImage, rows: int, cols: int) -> npt.NDArray[n
     band = layout.line + 1
     for finding in image.result.findings:
         assert finding.box is not None
-        x0, y0, x1, y1 = (int(round(v)) for v in finding.box.as_tuple())
+        x0, y0, x1, y1 = (round(v) for v in finding.box.as_tuple())
         outer = mask[max(0, y0 - band) : y1 + band, max(0, x0 - band) : x1 + band]
         outer[:] = True
         inner_y0, inner_x0 = y0 + band + 1, x0 + band + 1
         if y1 - band - 1 > inner_y0 and x1 - band - 1 > inner_x0:
             mask[inner_y0 : y1 - band - 1, inner_x0 : x1 - band - 1] = False
         ax, ay = layout.label_anchor(finding.box.as_tuple(), rows)
-        mask[max(0, int(ay) - 2) : int(ay) + 2 * layout.font_size, max(0, int(ax) - 2) : int(ax) + 14 * layout.font_size] = True
+        mask[
+            max(0, int(ay) - 2) : int(ay) + 2 * layout.font_size, max(0, int(ax) - 2) : int(ax) + 14 * layout.font_size
+        ] = True
     return mask
 
 
@@ -80,7 +87,7 @@ def test_sc_matches_the_windowed_source_outside_annotations(rg1: Path) -> None:
     assert (~allowed).mean() > 0.8, "most of the image is compared"
     for finding in image.result.findings:
         assert finding.box is not None
-        x0, y0, x1, y1 = (int(round(v)) for v in finding.box.as_tuple())
+        x0, y0, x1, _y1 = (round(v) for v in finding.box.as_tuple())
         assert changed[y0 : y0 + 2, x0:x1].mean() > 0.9, "the box outline is drawn on its edge"
 
 

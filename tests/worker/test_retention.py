@@ -1,4 +1,5 @@
-"""Retention on real databases: spooled files go when allowed, the records stay, work in progress is never touched."""
+"""worker.retention and db.retention: retention on real databases: spooled files go when allowed, the records stay, work
+in progress is never touched."""
 
 from __future__ import annotations
 
@@ -8,13 +9,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from db import repository
+from config.settings import RetentionSettings, Settings
+from db import jobs, results, studies
 from db.engine import SessionFactory
 from db.models import Instance, JobState, utcnow
-from db.settings import RetentionSettings, Settings
-from tests.worker.test_pipeline import context_for, record
+from tests.helpers.pipeline import context_for, record
 from worker.analyze import analyze_job
-from worker.operations import NotAllowedError, requeue_job
+from worker.operator_actions import NotAllowedError, requeue_job
 from worker.retention import purge_spool
 
 
@@ -30,7 +31,7 @@ def test_after_delivery_the_pixels_go_and_the_records_stay(
     settings = Settings(data_dir=tmp_path / "var")
     job_id = record(session_factory, settings, rg1)
     with session_factory.begin() as s:  # the study is complete: only its job holds it
-        repository.claim_due_studies(s, utcnow() + timedelta(hours=2))
+        studies.claim_due_studies(s, utcnow() + timedelta(hours=2))
     after_delivery = RetentionSettings(purge_after_delivery=True)
     assert purge_spool(session_factory, after_delivery) == 0, "a queued job still needs its images"
     assert analyze_job(context_for(settings, session_factory), job_id).state is JobState.COMPLETED
@@ -38,7 +39,7 @@ def test_after_delivery_the_pixels_go_and_the_records_stay(
     ((path, purged),) = spool_paths(session_factory).values()
     assert purged and not path.exists()
     with session_factory() as s:
-        assert repository.job_findings(s, job_id) and repository.job_results(s, job_id), "records stay"
+        assert results.job_findings(s, job_id) and results.job_results(s, job_id), "records stay"
     assert purge_spool(session_factory, after_delivery) == 0, "nothing twice"
     with pytest.raises(NotAllowedError, match="retention"):
         requeue_job(session_factory, lambda _: None, job_id)
@@ -50,9 +51,10 @@ def test_old_files_go_whatever_happened_but_never_during_work(
     settings = Settings(data_dir=tmp_path / "var")
     old_job, busy_job = record(session_factory, settings, rg3), record(session_factory, settings, rg1)
     with session_factory.begin() as s:
-        repository.claim_due_studies(s, utcnow() + timedelta(hours=2))
-        repository.transition_job(s, old_job, JobState.NOT_ELIGIBLE, reason="not a chest radiograph")
-        repository.transition_job(s, busy_job, JobState.ANALYZING, "attempt 1")
+        studies.claim_due_studies(s, utcnow() + timedelta(hours=2))
+        jobs.transition_job(s, old_job, JobState.ANALYZING)  # a worker found it is not a chest radiograph
+        jobs.transition_job(s, old_job, JobState.NOT_ELIGIBLE, reason="not a chest radiograph")
+        jobs.transition_job(s, busy_job, JobState.ANALYZING, "attempt 1")
         s.execute(update(Instance).values(received_at=utcnow() - timedelta(days=10)))
     days = RetentionSettings(spool_days=7)
     assert purge_spool(session_factory, days) == 1

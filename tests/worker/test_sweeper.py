@@ -1,29 +1,20 @@
-"""The sweeper and the attempt limit: lost messages, dead workers and poison studies, decided by the database."""
+"""worker.sweeper: the sweeper and the attempt limit: lost messages, dead workers and poison studies, decided by the
+database."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
 
-from db import deliveries, repository
+from config.settings import Settings
+from db import deliveries, jobs, results
 from db.engine import SessionFactory
 from db.models import DeliveryState, JobState, ResultKind, utcnow
-from db.records import ResultRecord
-from db.settings import Settings, WorkerSettings
-from tests.db.test_repository import facts
-from tests.worker.test_pipeline import context_for, record
+from db.results import ResultRecord
+from tests.helpers.pipeline import SETTINGS, context_for, queued_job, record
 from worker.analyze import analyze_job
-from worker.operations import requeue_job
+from worker.operator_actions import requeue_job
 from worker.sweeper import sweep
-
-SETTINGS = WorkerSettings(max_attempts=2, queue_lease_s=60, analysis_lease_s=60, delivery_lease_s=600)
-
-
-def queued_job(session_factory: SessionFactory, lease_in_s: float) -> int:
-    with session_factory.begin() as s:
-        study_id = repository.record_instance(s, facts("1.2.3.4"), utcnow() + timedelta(hours=1)).study_id
-        return repository.create_job(s, study_id, "baseline", JobState.QUEUED, None,
-                                     utcnow() + timedelta(seconds=lease_in_s))
 
 
 def run_sweep(session_factory: SessionFactory, sent: list[int], resent: list[int] | None = None) -> None:
@@ -39,20 +30,20 @@ def test_a_lost_message_is_sent_again_once(session_factory: SessionFactory) -> N
     run_sweep(session_factory, sent)
     assert sent == [lost], "its lease was renewed: not sent twice"
     with session_factory() as s:
-        assert "sent again by the sweeper" in (repository.job_events(s, lost)[-1][1] or "")
-        assert repository.job_state(s, fresh) is JobState.QUEUED
+        assert "sent again by the sweeper" in (jobs.job_events(s, lost)[-1][1] or "")
+        assert jobs.job_state(s, fresh) is JobState.QUEUED
 
 
 def test_a_job_whose_worker_died_is_sent_again_then_dead_lettered(session_factory: SessionFactory) -> None:
     job_id = queued_job(session_factory, lease_in_s=60)
     sent: list[int] = []
-    for attempt in (1, 2):
+    for _attempt in (1, 2):
         with session_factory.begin() as s:  # a worker starts, then dies: its lease runs out
-            repository.start_attempt(s, job_id, utcnow() - timedelta(seconds=1), SETTINGS.max_attempts)
+            jobs.start_attempt(s, job_id, utcnow() - timedelta(seconds=1), SETTINGS.max_attempts)
         run_sweep(session_factory, sent)
     assert sent == [job_id], "sent again after the first death"
     with session_factory() as s:
-        summary = repository.job_summary(s, job_id)
+        summary = jobs.job_summary(s, job_id)
     assert summary.state is JobState.DEAD_LETTER and "gave up after 2 attempts" in (summary.reason or "")
     assert summary.lease_expires_at is None
 
@@ -64,13 +55,14 @@ def test_a_worker_refuses_a_job_that_used_its_attempts(
     job_id = record(session_factory, settings, rg1)
     with session_factory.begin() as s:
         for _ in range(SETTINGS.max_attempts):
-            repository.start_attempt(s, job_id, utcnow() - timedelta(seconds=1), SETTINGS.max_attempts)
-        repository.transition_job(s, job_id, JobState.QUEUED, "redelivered", lease_expires_at=utcnow())
+            jobs.start_attempt(s, job_id, utcnow() - timedelta(seconds=1), SETTINGS.max_attempts)
+        jobs.transition_job(s, job_id, JobState.QUEUED, "redelivered", lease_expires_at=utcnow())
     assert analyze_job(context_for(settings, session_factory), job_id).state is JobState.DEAD_LETTER
     requeued: list[int] = []
     requeue_job(session_factory, requeued.append, job_id)
-    assert analyze_job(context_for(settings, session_factory), job_id).state is JobState.COMPLETED, \
+    assert analyze_job(context_for(settings, session_factory), job_id).state is JobState.COMPLETED, (
         "an operator's requeue gives fresh attempts"
+    )
 
 
 def test_a_duplicate_message_does_not_start_a_second_analysis(
@@ -79,16 +71,16 @@ def test_a_duplicate_message_does_not_start_a_second_analysis(
     settings = Settings(data_dir=tmp_path / "var", worker=SETTINGS)
     job_id = record(session_factory, settings, rg1)
     with session_factory.begin() as s:
-        repository.start_attempt(s, job_id, utcnow() + timedelta(seconds=60), SETTINGS.max_attempts)
+        jobs.start_attempt(s, job_id, utcnow() + timedelta(seconds=60), SETTINGS.max_attempts)
     assert analyze_job(context_for(settings, session_factory), job_id).state is JobState.ANALYZING
     with session_factory() as s:
-        assert repository.job_summary(s, job_id).attempts == 1
+        assert jobs.job_summary(s, job_id).attempts == 1
 
 
 def pending_delivery(session_factory: SessionFactory) -> int:
     job_id = queued_job(session_factory, lease_in_s=60)
     with session_factory.begin() as s:
-        result_id = repository.upsert_result_object(
+        result_id = results.upsert_result_object(
             s, job_id, ResultRecord(ResultKind.SR, "1.2.840.10008.5.1.4.1.1.88.34", "2.25.77", "2.25.78", Path("/r"))
         )
         (delivery_id,) = deliveries.ensure_deliveries(s, [result_id], ["pacs"])
@@ -109,9 +101,11 @@ def test_a_delivery_never_tried_is_sent_again_after_the_queue_lease(session_fact
     not wait the delivery lease. One that was tried and is backing off does wait."""
     never_tried = pending_delivery(session_factory)
     with session_factory.begin() as s:
-        result_id = repository.upsert_result_object(
-            s, repository.list_jobs(s)[0].job_id,
-            ResultRecord(ResultKind.SC, "1.2.840.10008.5.1.4.1.1.7", "2.25.79", "2.25.80", Path("/s")))
+        result_id = results.upsert_result_object(
+            s,
+            jobs.list_jobs(s)[0].job_id,
+            ResultRecord(ResultKind.SC, "1.2.840.10008.5.1.4.1.1.7", "2.25.79", "2.25.80", Path("/s")),
+        )
         (backing_off,) = deliveries.ensure_deliveries(s, [result_id], ["pacs"])
         deliveries.record_delivery_attempt(s, backing_off, DeliveryState.PENDING, "association refused")
     resent: list[int] = []

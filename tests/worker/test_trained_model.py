@@ -1,5 +1,6 @@
-"""A model trained by ``cxr train`` in its own process, registered, then loaded by a worker: the SR it produces names
-the checkpoint's sha256 and what it was trained on, and passes dciodvfy and PixelMed's SR validator.
+"""worker.analyze with a trained checkpoint: A model trained by ``cxr train`` in its own process, registered, then
+loaded by a worker: the SR it produces names the checkpoint's sha256 and what it was trained on, and passes dciodvfy and
+PixelMed's SR validator.
 
 The two-stage gate: the classifier's gate threshold, chosen on validation, reaches the target sensitivity there.
 """
@@ -12,19 +13,19 @@ import pydicom
 import pytest
 from sqlalchemy import select
 
+from config.settings import ModelSettings, Settings
 from db.engine import SessionFactory
 from db.models import JobState, ResultKind, ResultObject
-from db.settings import ModelSettings, Settings
 from models.checkpoint import sha256_of
 from models.datasets import Split, read_dataset, split_samples
 from models.imaging import decode_file
 from models.protocol import DetectorOptions
 from models.registry import load_detector
-from tests.cxr.test_training import CLASSIFIER_TRAINING, configure, cxr
+from tests.helpers.cli import CLASSIFIER_TRAINING, configure, cxr
+from tests.helpers.encode_cases import content_items
 from tests.helpers.peers import dciodvfy_errors, pixelmed_sr_errors
-from tests.models.training.synthetic import make_images, write_layout
-from tests.worker.test_encode import content_items
-from tests.worker.test_pipeline import context_for, record
+from tests.helpers.pipeline import context_for, record
+from tests.helpers.synthetic import make_images, write_layout
 from worker.analyze import analyze_job
 
 TARGET_SENSITIVITY = 0.9
@@ -36,25 +37,43 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("trained")
     configure(root)
     data = write_layout("pneumonia", root / "data", make_images())
-    cxr(root, "train", "classifier", "--layout", "pneumonia", "--data", str(data), "--out", str(root / "run"),
-        "--epochs", "2", "--target-sensitivity", str(TARGET_SENSITIVITY), *CLASSIFIER_TRAINING)
+    cxr(
+        root,
+        "train",
+        "classifier",
+        "--layout",
+        "pneumonia",
+        "--data",
+        str(data),
+        "--out",
+        str(root / "run"),
+        "--epochs",
+        "2",
+        "--target-sensitivity",
+        str(TARGET_SENSITIVITY),
+        *CLASSIFIER_TRAINING,
+    )
     cxr(root, "model", "register", str(root / "run" / "model.pt"), "--name", "pneumonia")
     return root
 
 
-def test_the_worker_sr_carries_the_checkpoint_sha256(trained: Path, tmp_path: Path, session_factory: SessionFactory,
-                                                      rg1: Path) -> None:
+def test_the_worker_sr_carries_the_checkpoint_sha256(
+    trained: Path, tmp_path: Path, session_factory: SessionFactory, rg1: Path
+) -> None:
     weights = trained / "weights"
-    settings = Settings(data_dir=tmp_path / "var", detector="classifier:pneumonia",
-                        model=ModelSettings(weights_dir=weights))
+    settings = Settings(
+        data_dir=tmp_path / "var", detector="classifier:pneumonia", model=ModelSettings(weights_dir=weights)
+    )
     job_id = record(session_factory, settings, rg1, detector="classifier:pneumonia")
     outcome = analyze_job(context_for(settings, session_factory), job_id)
     assert outcome.state is JobState.COMPLETED  # encoded, and no destination is configured to send to
     with session_factory() as session:
-        (path,) = session.scalars(select(ResultObject.path).where(ResultObject.job_id == job_id,
-                                                                  ResultObject.kind == ResultKind.SR)).all()
-    texts = {item.TextValue for item in content_items(pydicom.dcmread(path).ContentSequence)
-             if item.ValueType == "TEXT"}
+        (path,) = session.scalars(
+            select(ResultObject.path).where(ResultObject.job_id == job_id, ResultObject.kind == ResultKind.SR)
+        ).all()
+    texts = {
+        item.TextValue for item in content_items(pydicom.dcmread(path).ContentSequence) if item.ValueType == "TEXT"
+    }
     assert f"weights_sha256={sha256_of(weights / 'pneumonia.pt')}" in texts
     assert "classifier resnet18" in texts and "trained_on=pneumonia (40 images)" in texts
     assert dciodvfy_errors(Path(path)) == []

@@ -1,3 +1,5 @@
+"""worker.encode.uids: deterministic result UIDs."""
+
 from __future__ import annotations
 
 from dicom_node.spool import is_valid_uid

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 
+from config.settings import EquipmentSettings
 from db.models import ResultKind
-from db.settings import EquipmentSettings
 from models.protocol import Provenance
-from worker.encode.common import EncodeContext
 from worker.encode.gsps import build_gsps
+from worker.encode.inputs import EncodeContext
 from worker.encode.sc import build_overlay_sc
 from worker.encode.sr import build_not_performed_sr, build_sr
 

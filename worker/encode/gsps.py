@@ -7,7 +7,9 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
-from worker.encode.common import AnalysedImage, EncodeContext, closed_rectangle, finish
+from worker.encode.geometry import closed_rectangle
+from worker.encode.header import finish
+from worker.encode.inputs import AnalysedImage, EncodeContext
 from worker.encode.uids import UIDKind, derive_uid
 
 GSPS_SERIES_NUMBER = 9003

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import highdicom as hd
 from pydicom.dataset import Dataset
-from pydicom.sr.codedict import codes
 from pydicom.multival import MultiValue
+from pydicom.sr.codedict import codes
 from pydicom.uid import UID, ExplicitVRLittleEndian, JPEGBaseline8Bit
 
 from models.overlay import render_overlay
-from worker.encode.common import AnalysedImage, EncodeContext, finish
+from worker.encode.header import finish
+from worker.encode.inputs import AnalysedImage, EncodeContext
 from worker.encode.uids import UIDKind, derive_uid
 
 SC_SERIES_NUMBER = 9002

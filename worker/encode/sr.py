@@ -17,19 +17,19 @@ from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 from pydicom.uid import UID
 
-from db.settings import EquipmentSettings
+from config.settings import EquipmentSettings
 from models.codes import code_for, site_for
 from models.protocol import Finding, Provenance
-from worker.encode.common import AnalysedImage, EncodeContext, closed_rectangle, finish
+from worker.encode.geometry import closed_rectangle
+from worker.encode.header import finish
+from worker.encode.inputs import AnalysedImage, EncodeContext
 from worker.encode.uids import UIDKind, derive_uid
 
 SR_SERIES_NUMBER = 9001
 PROCEDURE_REPORTED = codes.SCT.ImagingProcedure
 QUALITATIVE_EVALUATIONS = hd.sr.CodedConcept("C0034375", "UMLS", "Qualitative Evaluations")
 
-MeasurementGroup = (
-    hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations | hd.sr.MeasurementsAndQualitativeEvaluations
-)
+MeasurementGroup = hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations | hd.sr.MeasurementsAndQualitativeEvaluations
 
 
 def _concept(label: str) -> hd.sr.CodedConcept:

@@ -1,21 +1,37 @@
-"""Our metric outputs on fixed predictions, checked against values computed independently: torchmetrics'
-classification metrics (a different library from the scikit-learn we use), and detection cases whose average
-precision can be worked out by hand."""
+"""models.evaluation.metrics: our metric outputs on fixed predictions, checked against values computed independently:
+torchmetrics' classification metrics (a different library from the scikit-learn we use), and detection cases whose
+average precision can be worked out by hand."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-from torchmetrics.classification import (BinaryAUROC, BinaryAveragePrecision, MultilabelAUROC, MultilabelF1Score,
-                                         MultilabelPrecision, MultilabelRecall)
+from torchmetrics.classification import (
+    BinaryAUROC,
+    BinaryAveragePrecision,
+    MultilabelAUROC,
+    MultilabelF1Score,
+    MultilabelPrecision,
+    MultilabelRecall,
+)
 
 from models.evaluation.metrics import classification_metrics, mean_average_precision
 
 LABELS = ["Nodule", "Effusion", "Cardiomegaly"]
 TRUTH = np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0], [0, 0, 1], [0, 0, 0], [1, 0, 1], [0, 1, 1], [0, 0, 0]])
-SCORES = np.array([[0.9, 0.2, 0.1], [0.3, 0.8, 0.4], [0.6, 0.4, 0.2], [0.2, 0.1, 0.7], [0.1, 0.3, 0.6],
-                   [0.7, 0.2, 0.9], [0.4, 0.9, 0.3], [0.5, 0.6, 0.2]])
+SCORES = np.array(
+    [
+        [0.9, 0.2, 0.1],
+        [0.3, 0.8, 0.4],
+        [0.6, 0.4, 0.2],
+        [0.2, 0.1, 0.7],
+        [0.1, 0.3, 0.6],
+        [0.7, 0.2, 0.9],
+        [0.4, 0.9, 0.3],
+        [0.5, 0.6, 0.2],
+    ]
+)
 PREDICTED = (SCORES >= 0.5).astype(np.int64)
 
 
@@ -42,8 +58,7 @@ def test_averages_match_torchmetrics(ours: dict[str, object], average: str) -> N
     assert row["auroc"] == pytest.approx(float(MultilabelAUROC(3, average=average)(scores, truth)), abs=1e-6)
     decisions = torch.tensor(PREDICTED)  # the same 0/1 decisions; torchmetrics would binarise scores with ">"
     assert row["f1"] == pytest.approx(float(MultilabelF1Score(3, average=average)(decisions, truth)), abs=1e-6)
-    assert row["precision"] == pytest.approx(float(MultilabelPrecision(3, average=average)(decisions, truth)),
-                                             abs=1e-6)
+    assert row["precision"] == pytest.approx(float(MultilabelPrecision(3, average=average)(decisions, truth)), abs=1e-6)
     assert row["recall"] == pytest.approx(float(MultilabelRecall(3, average=average)(decisions, truth)), abs=1e-6)
 
 
@@ -61,10 +76,13 @@ def test_a_single_label_is_averaged_as_itself() -> None:
         assert metrics["average"][average]["auroc"] == metrics["labels"]["Nodule"]["auroc"]
 
 
-def boxes(*rows: tuple[float, float, float, float], scores: list[float] | None = None,
-          labels: list[int] | None = None) -> dict[str, torch.Tensor]:
-    found = {"boxes": torch.tensor(rows, dtype=torch.float32).reshape(-1, 4),
-             "labels": torch.tensor(labels if labels is not None else [0] * len(rows), dtype=torch.int64)}
+def boxes(
+    *rows: tuple[float, float, float, float], scores: list[float] | None = None, labels: list[int] | None = None
+) -> dict[str, torch.Tensor]:
+    found = {
+        "boxes": torch.tensor(rows, dtype=torch.float32).reshape(-1, 4),
+        "labels": torch.tensor(labels if labels is not None else [0] * len(rows), dtype=torch.int64),
+    }
     if scores is not None:
         found["scores"] = torch.tensor(scores, dtype=torch.float32)
     return found
@@ -76,8 +94,10 @@ def test_map_of_hand_worked_cases() -> None:
     assert mean_average_precision(perfect, truth, ["Nodule"])["map_50"] == pytest.approx(1.0)
     # The best-scored box is a false positive, then both hits: precision 1/2 at recall 1/2, 2/3 at recall 1; COCO's
     # 101-point interpolation gives (51 × 2/3 + 50 × 2/3) / 101 = 2/3.
-    ranked = [boxes((10, 10, 50, 50), (200, 200, 240, 240), scores=[0.8, 0.95]), boxes((100, 100, 140, 140),
-                                                                                       scores=[0.7])]
+    ranked = [
+        boxes((10, 10, 50, 50), (200, 200, 240, 240), scores=[0.8, 0.95]),
+        boxes((100, 100, 140, 140), scores=[0.7]),
+    ]
     assert mean_average_precision(ranked, truth, ["Nodule"])["map_50"] == pytest.approx(2 / 3, abs=1e-6)
 
 

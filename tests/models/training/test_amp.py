@@ -1,4 +1,5 @@
-"""Training with AMP on CUDA: both trainers run in fp16 with a gradient scaler, and what they export serves on the GPU.
+"""models.training: training with AMP on CUDA: both trainers run in fp16 with a gradient scaler, and what they export
+serves on the GPU.
 
 Marked ``gpu``: skipped where torch sees no GPU (tests/conftest.py).
 """
@@ -20,7 +21,7 @@ from models.training.augment import Augmentation
 from models.training.classifier import ClassifierRecipe, train_classifier
 from models.training.detector import DetectorRecipe, train_detector
 from models.training.loop import STATE_FILE, TrainOptions
-from tests.models.training.synthetic import make_images, write_layout
+from tests.helpers.synthetic import make_images, write_layout
 
 pytestmark = pytest.mark.gpu
 

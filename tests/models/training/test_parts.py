@@ -1,4 +1,5 @@
-"""The training parts on their own: thresholds, checkpoints and registration, starting weights, resume, augmentation."""
+"""models.training: the training parts on their own: thresholds, checkpoints and registration, starting weights, resume,
+augmentation."""
 
 from __future__ import annotations
 
@@ -13,8 +14,15 @@ import torchvision
 from torchvision import tv_tensors
 
 from models.architectures import build_classifier
-from models.checkpoint import (ChecksumMismatchError, WeightsMissingError, load_checkpoint, register,
-                               registered_models, resolve)
+from models.checkpoint import (
+    ChecksumMismatchError,
+    WeightsMissingError,
+    load_checkpoint,
+    register,
+    registered_models,
+    resolve,
+)
+from models.codes import NIH_LABELS, VINDR_LABELS
 from models.datasets import read_dataset
 from models.imaging import UndecodableImageError
 from models.training.augment import Augmentation, detection_transform, flip_allowed
@@ -22,9 +30,8 @@ from models.training.classifier import ClassifierRecipe, train_classifier
 from models.training.loop import TrainOptions
 from models.training.pretrained import initialise_classifier
 from models.training.thresholds import f1_threshold, sensitivity_threshold
-from models.codes import NIH_LABELS, VINDR_LABELS
-from tests.models.training.synthetic import make_images, write_layout
-from tests.models.weights import write_xrv_weights
+from tests.helpers.synthetic import make_images, write_layout
+from tests.helpers.weights import write_xrv_weights
 
 TINY = ClassifierRecipe("resnet18", "scratch", 64, augmentation=Augmentation())
 
@@ -54,8 +61,9 @@ def test_training_resumes_from_its_state(pneumonia: Path, tmp_path: Path) -> Non
     run = tmp_path / "run"
     train_classifier(dataset, TINY, TrainOptions(epochs=1, batch_size=8, device="cpu"), run, tmp_path)
     first, _ = load_checkpoint(run / "model.pt")
-    path = train_classifier(dataset, TINY, TrainOptions(epochs=2, batch_size=8, device="cpu", resume=True), run,
-                            tmp_path)
+    path = train_classifier(
+        dataset, TINY, TrainOptions(epochs=2, batch_size=8, device="cpu", resume=True), run, tmp_path
+    )
     resumed, _ = load_checkpoint(path)
     assert [r["epoch"] for r in resumed.training["history"]] == [1, 2]
     assert resumed.training["history"][0] == first.training["history"][0]
@@ -66,15 +74,14 @@ def test_training_resumes_from_its_state(pneumonia: Path, tmp_path: Path) -> Non
 @pytest.fixture(scope="module")
 def exported(pneumonia: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = tmp_path_factory.mktemp("exported")
-    return train_classifier(read_dataset("pneumonia", pneumonia), TINY, TrainOptions(epochs=1, device="cpu"), run,
-                            run)
+    return train_classifier(read_dataset("pneumonia", pneumonia), TINY, TrainOptions(epochs=1, device="cpu"), run, run)
 
 
 def test_register_copies_the_checkpoint_with_its_checksum(exported: Path, tmp_path: Path) -> None:
     registered = register(exported, tmp_path / "weights", "pneumo-v1")
     assert registered.detector_name == "classifier:pneumo-v1" and registered.path == tmp_path / "weights/pneumo-v1.pt"
     assert resolve("pneumo-v1", tmp_path / "weights") == registered.path
-    (listed, metadata), = registered_models(tmp_path / "weights")
+    ((listed, metadata),) = registered_models(tmp_path / "weights")
     assert listed.sha256 == registered.sha256 and metadata.codes == {"PNEUMONIA": "Pneumonia"}
     with pytest.raises(ValueError, match="model name"):
         register(exported, tmp_path / "weights", "../escape")
@@ -99,7 +106,7 @@ def imagenet_file(weights_dir: Path, model: torch.nn.Module, weights: str) -> Pa
 
 
 def test_imagenet_start_sums_the_colour_stem_into_one_channel(tmp_path: Path) -> None:
-    with pytest.raises(WeightsMissingError, match="resnet18-f37072fd.pth"):
+    with pytest.raises(WeightsMissingError, match=r"resnet18-f37072fd\.pth"):
         initialise_classifier(build_classifier("resnet18", 2), "resnet18", "imagenet", tmp_path)
     source = torchvision.models.resnet18(weights=None)
     imagenet_file(tmp_path, source, "ResNet18_Weights.IMAGENET1K_V1")
@@ -144,8 +151,9 @@ def test_augmented_boxes_follow_the_lesion() -> None:
     image[:, 40:52, 70:82] = 1.0
     torch.manual_seed(0)
     for _ in range(20):
-        boxes = tv_tensors.BoundingBoxes(torch.tensor([[70.0, 40.0, 82.0, 52.0]]), format="XYXY",
-                                         canvas_size=(128, 128))
+        boxes = tv_tensors.BoundingBoxes(
+            torch.tensor([[70.0, 40.0, 82.0, 52.0]]), format="XYXY", canvas_size=(128, 128)
+        )
         out, target = transform(tv_tensors.Image(image), {"boxes": boxes, "labels": torch.tensor([1])})
         if not len(target["boxes"]):
             continue  # cropped away, and dropped with its label
@@ -159,5 +167,5 @@ def test_an_unreadable_image_stops_training_with_its_path(pneumonia: Path, tmp_p
     broken = tmp_path / "broken.jpeg"
     broken.write_bytes(b"not an image")
     bad = dataset.subset([replace(dataset.samples[0], image=broken), *dataset.samples[1:]])
-    with pytest.raises(UndecodableImageError, match="broken.jpeg: not a readable PNG/JPEG image"):
+    with pytest.raises(UndecodableImageError, match=r"broken\.jpeg: not a readable PNG/JPEG image"):
         train_classifier(bad, TINY, TrainOptions(epochs=1, device="cpu"), tmp_path / "run", tmp_path)

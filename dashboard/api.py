@@ -1,0 +1,190 @@
+"""The JSON API under /api/ (schema at /api/openapi.json) and the operator actions, shared with the pages' forms.
+
+An action is a POST that needs the operator role and the session's CSRF token, and is written to the audit log. A form
+submission (which asks for HTML) is redirected back to its page; an API client gets JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from dashboard import phi, queries
+from dashboard.auth import User, check_csrf, current_user, require_operator
+from dashboard.services import DashboardServices
+from dashboard.view_models import OverviewState, StudyState, job_page, overview_state, study_state
+from db import audit
+from db.audit import AuditRecord
+from db.models import JobState
+from models.codes import code_for
+from worker.operator_actions import NotAllowedError, cancel_job, requeue_job, resend_delivery, set_destination_paused
+
+router = APIRouter(prefix="/api")
+Viewer = Annotated[User, Depends(current_user)]
+
+
+def services_of(request: Request) -> DashboardServices:
+    services: DashboardServices = request.app.state.services
+    return services
+
+
+Services = Annotated[DashboardServices, Depends(services_of)]
+
+
+def operator(user: Viewer) -> User:
+    require_operator(user)
+    return user
+
+
+async def acting_operator(request: Request, user: Annotated[User, Depends(operator)]) -> User:
+    """A state-changing request: logged in (else 401), an operator (else 403), and carrying the CSRF token
+    (else 403)."""
+    await check_csrf(request)
+    return user
+
+
+Operator = Annotated[User, Depends(acting_operator)]
+
+
+@dataclass(frozen=True)
+class LabelInfo:
+    label: str
+    code: str
+    meaning: str
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    detector: str
+    name: str
+    version: str
+    weights_sha256: str | None
+    abnormal_threshold: float
+    parameters: dict[str, str]
+    labels: list[LabelInfo]
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    ok: bool
+    detail: str
+
+
+@router.get("/overview")
+def get_overview(user: Viewer, services: Services) -> OverviewState:
+    return overview_state(services)
+
+
+@router.get("/jobs")
+def get_jobs(
+    user: Viewer, services: Services, page: int = 1, state: JobState | None = None, detector: str | None = None
+) -> queries.JobPage:
+    return job_page(services, page, state, detector)
+
+
+@router.get("/studies/{study_id}")
+def get_study(study_id: int, user: Viewer, services: Services) -> StudyState:
+    return study_state(services, study_id)
+
+
+def model_info(services: DashboardServices) -> ModelInfo:
+    detector = services.detector()
+    p = detector.provenance
+    labels = [
+        LabelInfo(label, f"{code_for(label).scheme} {code_for(label).value}", code_for(label).meaning)
+        for label in detector.labels
+    ]
+    return ModelInfo(
+        services.settings.detector,
+        p.name,
+        p.version,
+        p.weights_sha256,
+        detector.abnormal_threshold,
+        dict(p.parameters),
+        labels,
+    )
+
+
+@router.get("/model")
+def get_model(user: Viewer, services: Services) -> ModelInfo:
+    return model_info(services)
+
+
+@router.get("/audit")
+def get_audit(user: Annotated[User, Depends(operator)], services: Services, limit: int = 100) -> list[AuditRecord]:
+    with services.session_factory() as session:
+        return audit.audit_trail(session, min(limit, 1000))
+
+
+def _done(request: Request, detail: str, back: str) -> Response:
+    if "text/html" in request.headers.get("accept", ""):
+        return RedirectResponse(back, status.HTTP_303_SEE_OTHER)
+    return JSONResponse(asdict(ActionResult(True, detail)))
+
+
+def _study_page(services: DashboardServices, job_id: int) -> str:
+    with services.session_factory() as session:
+        return f"/studies/{queries.study_of_job(session, job_id)}"
+
+
+def _run(action: object) -> None:
+    try:
+        action()  # type: ignore[operator]
+    except NotAllowedError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+
+
+@router.post("/jobs/{job_id}/requeue", response_model=ActionResult)
+def post_requeue(job_id: int, request: Request, user: Operator, services: Services) -> Response:
+    _run(
+        lambda: requeue_job(
+            services.session_factory,
+            services.queue.enqueue_analysis,
+            job_id,
+            services.settings.worker.queue_lease_s,
+            actor=user.name,
+        )
+    )
+    return _done(request, f"job {job_id} queued", _study_page(services, job_id))
+
+
+@router.post("/jobs/{job_id}/cancel", response_model=ActionResult)
+def post_cancel(job_id: int, request: Request, user: Operator, services: Services) -> Response:
+    _run(lambda: cancel_job(services.session_factory, job_id, actor=user.name))
+    return _done(request, f"job {job_id} cancelled", _study_page(services, job_id))
+
+
+@router.post("/deliveries/{delivery_id}/resend", response_model=ActionResult)
+def post_resend(delivery_id: int, request: Request, user: Operator, services: Services) -> Response:
+    _run(
+        lambda: resend_delivery(services.session_factory, services.queue.enqueue_delivery, delivery_id, actor=user.name)
+    )
+    with services.session_factory() as session:
+        back = f"/studies/{queries.study_of_delivery(session, delivery_id)}"
+    return _done(request, f"delivery {delivery_id} queued", back)
+
+
+def _set_paused(name: str, paused: bool, request: Request, user: User, services: DashboardServices) -> Response:
+    if name not in {d.name for d in services.settings.destinations}:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no destination named {name!r}")
+    sent = set_destination_paused(services.session_factory, services.queue.enqueue_delivery, name, paused, user.name)
+    return _done(request, f"{name} {'paused' if paused else f'resumed; {sent} deliveries sent'}", "/")
+
+
+@router.post("/destinations/{name}/pause", response_model=ActionResult)
+def post_pause(name: str, request: Request, user: Operator, services: Services) -> Response:
+    return _set_paused(name, True, request, user, services)
+
+
+@router.post("/destinations/{name}/resume", response_model=ActionResult)
+def post_resume(name: str, request: Request, user: Operator, services: Services) -> Response:
+    return _set_paused(name, False, request, user, services)
+
+
+@router.post("/studies/{study_id}/reveal")
+def post_reveal(study_id: int, request: Request, user: Operator, services: Services) -> phi.PatientIdentity:
+    client = request.client.host if request.client else None
+    return phi.reveal_identity(services, study_id, user, client)

@@ -1,0 +1,83 @@
+"""/metrics: Prometheus exposition built from the database at scrape time.
+
+The SCP, the workers and the dashboard are separate processes, possibly on several hosts. Counting in each process
+would need prometheus-client's multiprocess mode on one host only; reading the system of record instead gives one
+consistent set of numbers, equal to the database's by construction, that survives restarts. No label carries PHI:
+the only labels are job states, delivery states, queue names and association outcomes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from dashboard import metrics_queries
+from db.engine import SessionFactory
+from db.models import DeliveryState, JobState
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def _histogram(name: str, documentation: str, histogram: metrics_queries.Histogram) -> HistogramMetricFamily:
+    buckets = [
+        (f"{bound:g}", float(count)) for bound, count in zip(histogram.bounds, histogram.cumulative, strict=True)
+    ]
+    buckets.append(("+Inf", float(histogram.count)))
+    return HistogramMetricFamily(name, documentation, buckets=buckets, sum_value=histogram.total)
+
+
+class NodeCollector(Collector):
+    def __init__(self, session_factory: SessionFactory, depths: Callable[[], dict[str, int | None]]) -> None:
+        self._session_factory = session_factory
+        self._depths = depths
+
+    def collect(self) -> Iterator[Metric]:
+        with self._session_factory() as session:
+            snapshot = metrics_queries.metrics_snapshot(session)
+        yield CounterMetricFamily(
+            "cxr_instances_received", "DICOM instances received and recorded.", value=snapshot.instances_received
+        )
+        associations = CounterMetricFamily("cxr_associations", "DICOM associations by outcome.", labels=["outcome"])
+        for outcome, count in sorted(snapshot.associations.items()):
+            associations.add_metric([outcome], count)
+        yield associations
+        jobs = GaugeMetricFamily("cxr_jobs", "Jobs by state.", labels=["state"])
+        for state in JobState:
+            jobs.add_metric([state.value], snapshot.jobs_by_state.get(state, 0))
+        yield jobs
+        depth = GaugeMetricFamily("cxr_queue_depth", "Messages waiting in each broker queue.", labels=["queue"])
+        for queue, value in sorted(self._depths().items()):
+            if value is not None:
+                depth.add_metric([queue], value)
+        yield depth
+        yield _histogram(
+            "cxr_analysis_seconds", "Wall time of analysis (decode, detect, encode, write).", snapshot.analysis_seconds
+        )
+        yield _histogram(
+            "cxr_end_to_end_seconds",
+            "From a study's last instance received to its job's end.",
+            snapshot.end_to_end_seconds,
+        )
+        yield CounterMetricFamily(
+            "cxr_delivery_attempts", "C-STORE attempts of result objects.", value=snapshot.delivery_attempts
+        )
+        yield CounterMetricFamily(
+            "cxr_delivery_failures", "C-STORE attempts that failed.", value=snapshot.delivery_failures
+        )
+        deliveries = GaugeMetricFamily("cxr_deliveries", "Deliveries by state.", labels=["state"])
+        for delivery_state in DeliveryState:
+            deliveries.add_metric([delivery_state.value], snapshot.deliveries_by_state.get(delivery_state, 0))
+        yield deliveries
+        dead = GaugeMetricFamily("cxr_dead_letters", "Dead-lettered jobs and deliveries.", labels=["kind"])
+        dead.add_metric(["job"], snapshot.dead_letter_jobs)
+        dead.add_metric(["delivery"], snapshot.dead_letter_deliveries)
+        yield dead
+
+
+def exposition(collector: NodeCollector) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    return generate_latest(registry)

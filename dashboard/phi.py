@@ -1,0 +1,71 @@
+"""Revealing a study's patient identity to an operator, on request, audited.
+
+The database stores no patient attribute. A reveal reads them from the spooled DICOM header (the instance itself, which
+the node must keep anyway), writes who looked at which study to the audit log, and returns them for one response.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydicom import dcmread
+from pydicom.errors import InvalidDicomError
+
+from dashboard import queries
+from dashboard.auth import User
+from dashboard.services import DashboardServices
+from db import audit
+from db.models import AuditKind
+
+logger = logging.getLogger(__name__)
+
+IDENTITY_KEYWORDS = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "AccessionNumber",
+    "StudyInstanceUID",
+    "StudyDate",
+    "ReferringPhysicianName",
+)
+
+
+@dataclass(frozen=True)
+class PatientIdentity:
+    patient_name: str | None
+    patient_id: str | None
+    patient_birth_date: str | None
+    accession_number: str | None
+    study_instance_uid: str | None
+    study_date: str | None
+    referring_physician: str | None
+    available: bool
+    """False when the spooled instance is gone (purged); the audit row is written all the same."""
+
+
+def _read_identity(path: str | None) -> PatientIdentity:
+    if path is None or not Path(path).is_file():
+        return PatientIdentity(None, None, None, None, None, None, None, available=False)
+    try:
+        ds = dcmread(path, stop_before_pixels=True, specific_tags=list(IDENTITY_KEYWORDS))
+    except (InvalidDicomError, OSError) as exc:
+        logger.warning("identity not readable from the spool: %s", type(exc).__name__)
+        return PatientIdentity(None, None, None, None, None, None, None, available=False)
+
+    def text(keyword: str) -> str | None:
+        value = ds.get(keyword)
+        return str(value) if value not in (None, "") else None
+
+    name, patient_id, birth_date, accession, study_uid, study_date, referrer = (text(k) for k in IDENTITY_KEYWORDS)
+    return PatientIdentity(name, patient_id, birth_date, accession, study_uid, study_date, referrer, available=True)
+
+
+def reveal_identity(services: DashboardServices, study_id: int, user: User, client: str | None) -> PatientIdentity:
+    with services.session_factory.begin() as session:
+        queries.study_detail(session, study_id)  # raises NotFoundError for an unknown study
+        path = queries.first_instance_path(session, study_id)
+        audit.record_audit(session, AuditKind.PHI_REVEALED, None, client, f"study {study_id}", actor=user.name)
+    logger.info("patient identity of study %d revealed to %s", study_id, user.name)
+    return _read_identity(path)

@@ -1,0 +1,99 @@
+"""What each page and API response shows, composed from the database and the cached slow facts.
+
+Pages render these dataclasses and the API returns them as JSON, so both always show the same thing. Studies are
+named by row id and the keyed UID digest that the logs use; never by a patient attribute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from config.privacy import uid_digest
+from dashboard import queries
+from dashboard.destination_health import DestinationHealth
+from dashboard.services import DashboardServices
+from db import destinations, heartbeats
+from db.heartbeats import WorkerRecord
+from db.models import JobState, utcnow
+from db.studies import InstanceHeader
+from worker.heartbeat import ONLINE_WITHIN_S
+
+
+@dataclass(frozen=True)
+class OverviewState:
+    generated_at: datetime
+    queue_depths: dict[str, int | None]
+    in_flight: int
+    jobs_by_state: dict[str, int]
+    pending_deliveries: int
+    dead_letter_jobs: int
+    dead_letter_deliveries: int
+    oldest_waiting_job: int | None
+    oldest_waiting_seconds: float | None
+    recent_failures: list[queries.JobRow]
+    last_hour: queries.WindowStats
+    last_day: queries.WindowStats
+    workers: list[WorkerRecord]
+    destinations: list[DestinationHealth]
+
+
+@dataclass(frozen=True)
+class StudyState:
+    study_id: int
+    study_digest: str
+    stat: bool
+    study_description: str | None
+    first_received_at: datetime
+    last_received_at: datetime
+    instances: list[InstanceHeader]
+    jobs: list[queries.JobDetail]
+
+
+def overview_state(services: DashboardServices) -> OverviewState:
+    now = utcnow()
+    with services.session_factory() as session:
+        data = queries.overview(session, now)
+        workers = heartbeats.online_workers(session, now - timedelta(seconds=ONLINE_WITHIN_S))
+        paused = destinations.paused_destinations(session)
+    by_state = {state.value: data.queue.jobs_by_state.get(state, 0) for state in JobState}
+    return OverviewState(
+        generated_at=now,
+        queue_depths=services.depths.get(),
+        in_flight=by_state[JobState.ANALYZING.value],
+        jobs_by_state=by_state,
+        pending_deliveries=data.queue.pending_deliveries,
+        dead_letter_jobs=by_state[JobState.DEAD_LETTER.value],
+        dead_letter_deliveries=data.queue.dead_letter_deliveries,
+        oldest_waiting_job=data.queue.oldest_waiting_job,
+        oldest_waiting_seconds=(now - data.queue.oldest_waiting_since).total_seconds()
+        if data.queue.oldest_waiting_since
+        else None,
+        recent_failures=list(data.recent_failures),
+        last_hour=data.hour,
+        last_day=data.day,
+        workers=workers,
+        destinations=[replace(h, paused=h.name in paused) for h in services.destinations.snapshot()],
+    )
+
+
+def study_state(services: DashboardServices, study_id: int) -> StudyState:
+    with services.session_factory() as session:
+        detail = queries.study_detail(session, study_id)
+    return StudyState(
+        study_id=detail.study_id,
+        study_digest=uid_digest(detail.study_instance_uid),
+        stat=detail.stat,
+        study_description=detail.study_description,
+        first_received_at=detail.first_received_at,
+        last_received_at=detail.last_received_at,
+        instances=list(detail.instances),
+        jobs=list(detail.jobs),
+    )
+
+
+def job_page(
+    services: DashboardServices, page: int, state: JobState | None, detector: str | None, per_page: int = 50
+) -> queries.JobPage:
+    with services.session_factory() as session:
+        return queries.job_page(session, page, per_page, state, detector)

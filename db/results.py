@@ -1,0 +1,110 @@
+"""Findings and result objects: what an analysis produced, recorded so a re-run replaces rather than adds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.jobs import get_job
+from db.models import Finding, Job, ResultKind, ResultObject
+
+
+@dataclass(frozen=True)
+class FindingRecord:
+    instance_id: int
+    label: str
+    code_scheme: str
+    code_value: str
+    code_meaning: str
+    probability: float
+    box: tuple[float, float, float, float] | None
+
+
+@dataclass(frozen=True)
+class ResultRecord:
+    kind: ResultKind
+    sop_class_uid: str
+    sop_instance_uid: str
+    series_instance_uid: str
+    path: Path
+
+
+def replace_findings(session: Session, job_id: int, findings: Sequence[FindingRecord]) -> None:
+    """A re-run replaces the job's findings rather than adding to them."""
+    for old in get_job(session, job_id).findings:
+        session.delete(old)
+    session.flush()
+    for f in findings:
+        x_min, y_min, x_max, y_max = f.box if f.box is not None else (None, None, None, None)
+        session.add(
+            Finding(
+                job_id=job_id,
+                instance_id=f.instance_id,
+                label=f.label,
+                code_scheme=f.code_scheme,
+                code_value=f.code_value,
+                code_meaning=f.code_meaning,
+                probability=f.probability,
+                x_min=x_min,
+                y_min=y_min,
+                x_max=x_max,
+                y_max=y_max,
+            )
+        )
+
+
+def finding_record(f: Finding) -> FindingRecord:
+    return FindingRecord(
+        instance_id=f.instance_id,
+        label=f.label,
+        code_scheme=f.code_scheme,
+        code_value=f.code_value,
+        code_meaning=f.code_meaning,
+        probability=f.probability,
+        box=None if f.x_min is None else (f.x_min, f.y_min or 0.0, f.x_max or 0.0, f.y_max or 0.0),
+    )
+
+
+def job_findings(session: Session, job_id: int) -> list[FindingRecord]:
+    return [finding_record(f) for f in get_job(session, job_id).findings]
+
+
+def upsert_result_object(session: Session, job_id: int, record: ResultRecord) -> int:
+    """Deterministic UIDs make a re-run produce the same object: update its row instead of adding one."""
+    existing = session.scalars(
+        select(ResultObject).where(ResultObject.sop_instance_uid == record.sop_instance_uid)
+    ).one_or_none()
+    if existing is None:
+        existing = ResultObject(sop_instance_uid=record.sop_instance_uid)
+        session.add(existing)
+    existing.job_id = job_id
+    existing.kind = record.kind
+    existing.sop_class_uid = record.sop_class_uid
+    existing.series_instance_uid = record.series_instance_uid
+    existing.path = str(record.path)
+    session.flush()
+    return existing.id
+
+
+def _record(r: ResultObject) -> ResultRecord:
+    return ResultRecord(r.kind, r.sop_class_uid, r.sop_instance_uid, r.series_instance_uid, Path(r.path))
+
+
+def earlier_results(session: Session, job_id: int, kind: ResultKind) -> list[ResultRecord]:
+    """Objects of ``kind`` that earlier jobs of the same study produced (what a follow-up SR supersedes)."""
+    job = get_job(session, job_id)
+    rows = session.scalars(
+        select(ResultObject)
+        .join(Job)
+        .where(Job.study_id == job.study_id, Job.id < job_id, ResultObject.kind == kind)
+        .order_by(ResultObject.id)
+    )
+    return [_record(r) for r in rows]
+
+
+def job_results(session: Session, job_id: int) -> list[ResultRecord]:
+    return [_record(r) for r in get_job(session, job_id).results]

@@ -1,0 +1,179 @@
+"""Receive: recording instances and their studies, and study completion.
+
+Nothing patient-identifying crosses this boundary: the facts kept are those the eligibility rules and the dashboard
+need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from db.errors import NotFoundError
+from db.models import Instance, Study, utcnow
+
+
+@dataclass(frozen=True)
+class InstanceFacts:
+    """What the SCP learns from one received instance's header. No patient-identifying attributes."""
+
+    study_instance_uid: str
+    series_instance_uid: str
+    sop_instance_uid: str
+    sop_class_uid: str
+    transfer_syntax_uid: str
+    modality: str | None
+    body_part_examined: str | None
+    view_position: str | None
+    study_description: str | None
+    calling_ae_title: str | None
+    spool_path: Path
+    patient_age_years: int | None = None
+    stat: bool = False
+
+
+@dataclass(frozen=True)
+class RecordOutcome:
+    study_id: int
+    created: bool
+    """False when the SOP instance was already recorded (a duplicate send)."""
+
+
+@dataclass(frozen=True)
+class InstanceHeader:
+    """The header facts recorded for one instance, none of them identifying: what the dashboard shows."""
+
+    instance_id: int
+    modality: str | None
+    body_part_examined: str | None
+    view_position: str | None
+    calling_ae_title: str | None
+    received_at: datetime | None = None
+    purged_at: datetime | None = None
+    """When retention removed the spooled file."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class InstanceSummary(InstanceHeader):
+    """An instance as the rules and the analysis read it: its header facts, its UIDs and its spooled file."""
+
+    sop_instance_uid: str
+    sop_class_uid: str
+    spool_path: Path
+    patient_age_years: int | None = None
+
+
+@dataclass(frozen=True)
+class StudyFacts:
+    """What the eligibility rules look at."""
+
+    study_id: int
+    study_description: str | None
+    instances: tuple[InstanceSummary, ...]
+
+
+def record_instance(session: Session, facts: InstanceFacts, completion_fallback_at: datetime) -> RecordOutcome:
+    """Insert the instance (and its study on first sight). A duplicate SOP instance changes nothing."""
+    study = session.scalars(
+        select(Study).where(Study.study_instance_uid == facts.study_instance_uid).with_for_update()
+    ).one_or_none()
+    now = utcnow()
+    if study is None:
+        study = Study(
+            study_instance_uid=facts.study_instance_uid,
+            study_description=facts.study_description,
+            first_received_at=now,
+            last_received_at=now,
+        )
+        session.add(study)
+        session.flush()
+    existing = session.scalar(select(Instance.id).where(Instance.sop_instance_uid == facts.sop_instance_uid))
+    if existing is not None:
+        return RecordOutcome(study_id=study.id, created=False)
+    session.add(
+        Instance(
+            study_id=study.id,
+            sop_instance_uid=facts.sop_instance_uid,
+            sop_class_uid=facts.sop_class_uid,
+            series_instance_uid=facts.series_instance_uid,
+            transfer_syntax_uid=facts.transfer_syntax_uid,
+            modality=facts.modality,
+            body_part_examined=facts.body_part_examined,
+            view_position=facts.view_position,
+            patient_age_years=facts.patient_age_years,
+            calling_ae_title=facts.calling_ae_title,
+            spool_path=str(facts.spool_path),
+            received_at=now,
+        )
+    )
+    study.last_received_at = now
+    study.completion_due_at = completion_fallback_at
+    study.stat = study.stat or facts.stat
+    session.flush()
+    return RecordOutcome(study_id=study.id, created=True)
+
+
+def schedule_completion(session: Session, study_ids: Iterable[int], due_at: datetime) -> None:
+    """Bring forward completion of studies that still wait for it (their association was released)."""
+    ids = list(study_ids)
+    if not ids:
+        return
+    session.execute(
+        update(Study)
+        .where(Study.id.in_(ids), Study.completion_due_at.is_not(None), Study.completion_due_at > due_at)
+        .values(completion_due_at=due_at)
+    )
+
+
+def claim_due_studies(session: Session, now: datetime) -> list[int]:
+    """Studies whose completion time has come; clears their due time so only one caller claims each."""
+    ids = list(
+        session.scalars(
+            select(Study.id)
+            .where(Study.completion_due_at.is_not(None), Study.completion_due_at <= now)
+            .order_by(Study.completion_due_at)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    if ids:
+        session.execute(update(Study).where(Study.id.in_(ids)).values(completion_due_at=None))
+    return ids
+
+
+def instance_header(instance: Instance) -> InstanceHeader:
+    return InstanceHeader(
+        instance_id=instance.id,
+        modality=instance.modality,
+        body_part_examined=instance.body_part_examined,
+        view_position=instance.view_position,
+        calling_ae_title=instance.calling_ae_title,
+        received_at=instance.received_at,
+        purged_at=instance.purged_at,
+    )
+
+
+def instance_summary(instance: Instance) -> InstanceSummary:
+    header = instance_header(instance)
+    return InstanceSummary(
+        **{f.name: getattr(header, f.name) for f in fields(InstanceHeader)},
+        sop_instance_uid=instance.sop_instance_uid,
+        sop_class_uid=instance.sop_class_uid,
+        spool_path=Path(instance.spool_path),
+        patient_age_years=instance.patient_age_years,
+    )
+
+
+def study_facts(session: Session, study_id: int) -> StudyFacts:
+    study = session.get(Study, study_id)
+    if study is None:
+        raise NotFoundError(f"study {study_id} does not exist")
+    return StudyFacts(
+        study_id=study.id,
+        study_description=study.study_description,
+        instances=tuple(instance_summary(i) for i in study.instances),
+    )

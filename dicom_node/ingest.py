@@ -1,0 +1,211 @@
+"""Ingest: a received file validated, adopted into the spool and recorded. The one way an instance enters the node.
+
+The C-STORE handler calls ``ingest`` for each data set it received, and the dashboard's upload for each file. An
+instance is acknowledged (0x0000) only after its file is fsynced into the spool and its row is committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import UID
+from sqlalchemy.exc import SQLAlchemyError
+
+from config.privacy import uid_digest
+from config.settings import ScpSettings, Settings
+from db import studies
+from db.engine import SessionFactory
+from db.errors import describe_database_error
+from db.models import utcnow
+from db.studies import InstanceFacts
+from dicom_node.completion import CompletionMonitor, Enqueue
+from dicom_node.contexts import TRANSFER_SYNTAXES, accepted_storage_classes
+from dicom_node.rules import patient_age_years
+from dicom_node.spool import Spool
+from dicom_node.validation import Refusal, Status, check_identity, check_pixels, read_received
+
+logger = logging.getLogger(__name__)
+
+
+class UnreadableFileError(ValueError):
+    """A file with no DICOM file meta information to say what it holds."""
+
+
+@dataclass
+class AssociationStudies:
+    """Which studies each open association has touched, so its release can complete them."""
+
+    _by_association: dict[int, set[int]] = field(default_factory=lambda: defaultdict(set))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, association_id: int, study_id: int) -> None:
+        with self._lock:
+            self._by_association[association_id].add(study_id)
+
+    def pop(self, association_id: int) -> set[int]:
+        with self._lock:
+            return self._by_association.pop(association_id, set())
+
+
+@dataclass
+class NodeContext:
+    """Dependencies of ingest and the handlers, bound explicitly when the server (or the dashboard) starts."""
+
+    settings: ScpSettings
+    spool: Spool
+    session_factory: SessionFactory
+    associations: AssociationStudies = field(default_factory=AssociationStudies)
+    complete_studies: Callable[[], object] | None = None
+    """Turns due studies into jobs at once (for a whole-study arrival); None leaves it to the completion monitor."""
+
+    @classmethod
+    def for_uploads(cls, settings: Settings, session_factory: SessionFactory, enqueue: Enqueue) -> NodeContext:
+        """Ingest outside the SCP (the dashboard's upload): each study is whole on arrival and becomes a job at once."""
+        completion = CompletionMonitor(
+            session_factory, enqueue, settings.detector, 1.0, settings.rules, settings.worker.queue_lease_s
+        )
+        return cls(
+            settings=settings.scp,
+            spool=Spool(settings.spool_dir),
+            session_factory=session_factory,
+            complete_studies=completion.run_once,
+        )
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """How a data set reached us: over DIMSE (from the request and context) or by upload (from its file meta)."""
+
+    sop_class_uid: str
+    sop_instance_uid: str
+    transfer_syntax: UID
+    calling_ae_title: str | None
+    high_priority: bool = False
+    """The C-STORE request's Priority was HIGH (0x0001)."""
+    whole_study: bool = False
+    """The file is a study on its own (an upload): it completes now, not after an association's release."""
+
+    @classmethod
+    def from_file_meta(cls, path: Path, calling_ae_title: str) -> Arrival:
+        """An uploaded file's arrival, read from its file meta information."""
+        try:
+            ds = dcmread(path, stop_before_pixels=True)
+        except (InvalidDicomError, OSError, ValueError) as exc:
+            raise UnreadableFileError("not a DICOM file") from exc
+        if "TransferSyntaxUID" not in ds.file_meta or "SOPClassUID" not in ds or "SOPInstanceUID" not in ds:
+            raise UnreadableFileError("a DICOM file needs its file meta information and SOP Class/Instance UIDs")
+        return cls(
+            str(ds.SOPClassUID),
+            str(ds.SOPInstanceUID),
+            ds.file_meta.TransferSyntaxUID,
+            calling_ae_title,
+            whole_study=True,
+        )
+
+
+@dataclass(frozen=True)
+class Ingested:
+    status: int | Dataset
+    """The DIMSE status to answer (0x0000 only once the file is fsynced and its row committed)."""
+    study_id: int | None = None
+
+
+def _text(ds: Dataset, keyword: str, limit: int = 64) -> str | None:
+    value = ds.get(keyword)
+    return str(value).strip()[:limit] or None if value is not None else None
+
+
+def _facts(arrival: Arrival, ds: Dataset, context: NodeContext) -> InstanceFacts:
+    study_uid, sop_uid = str(ds.StudyInstanceUID), str(ds.SOPInstanceUID)
+    return InstanceFacts(
+        study_instance_uid=study_uid,
+        series_instance_uid=str(ds.SeriesInstanceUID),
+        sop_instance_uid=sop_uid,
+        sop_class_uid=arrival.sop_class_uid,
+        transfer_syntax_uid=str(arrival.transfer_syntax),
+        modality=_text(ds, "Modality", 16),
+        body_part_examined=_text(ds, "BodyPartExamined", 16),
+        view_position=_text(ds, "ViewPosition", 16),
+        study_description=_text(ds, "StudyDescription"),
+        calling_ae_title=arrival.calling_ae_title,
+        spool_path=context.spool.path_for(study_uid, sop_uid),
+        # Only the age in years is kept: the birth date is read here and never stored.
+        patient_age_years=patient_age_years(
+            _text(ds, "PatientAge"), _text(ds, "PatientBirthDate"), _text(ds, "StudyDate")
+        ),
+        stat=_is_stat(arrival, context.settings),
+    )
+
+
+def _is_stat(arrival: Arrival, settings: ScpSettings) -> bool:
+    return (arrival.high_priority and settings.honour_dimse_priority) or (
+        arrival.calling_ae_title is not None and arrival.calling_ae_title in settings.stat_calling_aets
+    )
+
+
+def _negotiable(arrival: Arrival, settings: ScpSettings) -> Refusal | None:
+    """What association negotiation checks for a C-STORE, checked again for an arrival that had none (an upload)."""
+    if arrival.sop_class_uid not in accepted_storage_classes(settings):
+        return Refusal(Status.SOP_CLASS_NOT_SUPPORTED, "only CR and DX images are accepted")
+    if arrival.transfer_syntax not in TRANSFER_SYNTAXES:
+        return Refusal(Status.CANNOT_UNDERSTAND, f"transfer syntax {arrival.transfer_syntax} not supported")
+    return None
+
+
+def ingest(received: Path, arrival: Arrival, context: NodeContext) -> Ingested:
+    """Validate a received file, adopt it into the spool and record it: C-STORE and the dashboard's upload."""
+    try:
+        refusal = _negotiable(arrival, context.settings)
+        facts = None
+        if refusal is None:
+            ds, pixel_length = read_received(received)
+            refusal = check_identity(ds, arrival.sop_class_uid, arrival.sop_instance_uid)
+            refusal = refusal or check_pixels(ds, arrival.transfer_syntax, pixel_length)
+            facts = _facts(arrival, ds, context) if refusal is None else None
+    except Exception as exc:  # a data set pydicom cannot parse: tell the peer, keep serving
+        logger.warning("C-STORE refused: data set cannot be parsed (%s)", type(exc).__name__)
+        return Ingested(Refusal(Status.CANNOT_PARSE, "data set cannot be parsed").as_response())
+    if refusal is not None or facts is None:
+        refusal = refusal or Refusal(Status.CANNOT_UNDERSTAND, "unusable identifiers")
+        logger.warning("C-STORE refused with 0x%04X: %s", refusal.status, refusal.comment)
+        return Ingested(refusal.as_response())
+    ingested = _persist(received, facts, context)
+    if arrival.whole_study and ingested.study_id is not None:
+        _complete_now(ingested.study_id, context)
+    return ingested
+
+
+def _persist(received: Path, facts: InstanceFacts, context: NodeContext) -> Ingested:
+    digest = uid_digest(facts.sop_instance_uid)
+    try:
+        path = context.spool.adopt(received, facts.study_instance_uid, facts.sop_instance_uid)
+    except OSError as exc:
+        logger.error("instance %s not stored: spool write failed (%s)", digest, exc.strerror or type(exc).__name__)
+        return Ingested(Status.OUT_OF_RESOURCES)
+    fallback = utcnow() + timedelta(seconds=context.settings.completion_stability_s)
+    try:
+        with context.session_factory.begin() as session:
+            outcome = studies.record_instance(session, facts, fallback)
+    except SQLAlchemyError as exc:
+        logger.error("instance %s not recorded: %s", digest, describe_database_error(exc))
+        context.spool.discard(path)
+        return Ingested(Status.OUT_OF_RESOURCES)
+    logger.info("stored instance %s (study row %d, %s)", digest, outcome.study_id, "new" if outcome.created else "dup")
+    return Ingested(Status.SUCCESS, outcome.study_id)
+
+
+def _complete_now(study_id: int, context: NodeContext) -> None:
+    """A whole study arrived in one go: it is complete now, not after an association debounce."""
+    with context.session_factory.begin() as session:
+        studies.schedule_completion(session, [study_id], utcnow() - timedelta(seconds=1))
+    if context.complete_studies is not None:
+        context.complete_studies()

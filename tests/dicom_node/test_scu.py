@@ -1,0 +1,92 @@
+"""dicom_node.scu against real peers: C-ECHO, C-STORE of uncompressed and JPEG 2000 files over one association, the
+statuses a refusing SCP answers (and which of them are worth retrying), an unreachable destination, and a storage
+commitment request the peer does not support."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom import uid
+from pynetdicom import AE, evt
+from pynetdicom.events import Event
+
+from config.settings import Destination
+from dicom_node.scu import echo, send_files
+from tests.helpers.peers import free_port, received, storescp
+
+
+def destination(port: int, ae_title: str = "PACS") -> Destination:
+    return Destination(name="pacs", ae_title=ae_title, host="127.0.0.1", port=port)
+
+
+@contextmanager
+def answering_scp(status: int) -> Iterator[int]:
+    """A pynetdicom SCP that answers every C-STORE with ``status``; yields its port."""
+    ae = AE(ae_title="PACS")
+    ae.require_called_aet = True
+    for sop_class in (uid.ComputedRadiographyImageStorage, uid.DigitalXRayImageStorageForPresentation):
+        ae.add_supported_context(sop_class, [uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian, uid.JPEG2000])
+
+    def answer(event: Event) -> int:
+        return status
+
+    port = free_port()
+    server = ae.start_server(("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_STORE, answer)])
+    try:
+        yield port
+    finally:
+        server.shutdown()
+
+
+def test_echo_a_peer_and_an_unreachable_address(tmp_path: Path) -> None:
+    with storescp(tmp_path / "pacs") as port:
+        assert echo(destination(port)) == 0x0000
+    assert echo(destination(free_port()), timeout_s=2.0) is None
+
+
+def test_files_of_different_syntaxes_go_over_one_association_as_they_are(
+    tmp_path: Path, rg1: Path, rg1_j2ki: Path
+) -> None:
+    with storescp(tmp_path / "pacs") as port:
+        outcomes = send_files(destination(port), [rg1, rg1_j2ki])
+    assert [(o.path, o.status, o.error, o.ok) for o in outcomes] == [(rg1, 0, None, True), (rg1_j2ki, 0, None, True)]
+    syntaxes = {str(ds.SOPInstanceUID): str(ds.file_meta.TransferSyntaxUID) for ds in received(tmp_path / "pacs")}
+    for path in (rg1, rg1_j2ki):
+        sent = pydicom.dcmread(path, stop_before_pixels=True)
+        assert syntaxes[str(sent.SOPInstanceUID)] == str(sent.file_meta.TransferSyntaxUID)
+
+
+@pytest.mark.parametrize(
+    ("status", "ok", "permanent"),
+    [
+        (0xA900, False, True),
+        (0xC000, False, True),
+        (0xA700, False, False),
+        (0xA701, False, False),
+        (0xB000, True, False),
+    ],
+)
+def test_a_refusal_says_whether_sending_again_can_help(rg1: Path, status: int, ok: bool, permanent: bool) -> None:
+    with answering_scp(status) as port:
+        (outcome,) = send_files(destination(port), [rg1])
+    assert (outcome.status, outcome.ok, outcome.permanent_failure) == (status, ok, permanent)
+    assert outcome.error == (None if status == 0 else f"status 0x{status:04X}")
+
+
+def test_an_unreachable_or_refusing_destination_gets_no_status(rg1: Path) -> None:
+    (down,) = send_files(destination(free_port()), [rg1], timeout_s=2.0)
+    assert down.status is None and not down.ok and not down.permanent_failure
+    assert down.error == "destination unreachable or association aborted"
+    with answering_scp(0) as port:
+        (wrong_ae,) = send_files(destination(port, ae_title="NOT_PACS"), [rg1])
+    assert wrong_ae.status is None and wrong_ae.error == "association rejected"
+
+
+def test_a_commitment_the_peer_does_not_support_is_reported_on_every_object(rg1: Path) -> None:
+    with answering_scp(0) as port:
+        (outcome,) = send_files(destination(port), [rg1], commitment_transaction_uid=str(uid.generate_uid()))
+    assert outcome.status is None and (outcome.error or "").startswith("storage commitment not accepted")
