@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import warnings
 
+import pydicom.config
+
 
 def configure_logging(level: str, process: str) -> None:
     logging.basicConfig(
@@ -20,3 +22,6 @@ def configure_logging(level: str, process: str) -> None:
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     # highdicom's person-name check quotes the name itself (Referring Physician's Name): never let it reach a log.
     warnings.filterwarnings("ignore", message=r"The string .* is unlikely to represent", category=UserWarning)
+    # pydicom reports an invalid header value by quoting it (a birth date, a name) in a log line and a warning. Our own
+    # checks say which attribute was unusable, by keyword, where it matters (worker.encode.trusted).
+    pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE

@@ -73,16 +73,26 @@ def decode_dataset(ds: Dataset) -> DecodedImage:
         raise UndecodableImageError(f"pixel data cannot be decoded: {type(exc).__name__}: {exc}") from exc
     if stored.ndim != 2:
         raise UndecodableImageError(f"expected one grayscale frame, got array shape {stored.shape}")
-    modality = apply_modality_lut(stored, ds)
-    window = _linear_window(ds)
-    if window is not None:
-        windowed: npt.NDArray[np.floating] = _apply_linear_window(modality, *window)
-    else:
-        windowed = apply_voi_lut(modality, ds) if _has_voi(ds) else modality
+    try:
+        windowed = _display_values(stored, ds)
+    except Exception as exc:  # a LUT or window pydicom cannot apply (width below 1, unknown VOI LUT Function...)
+        raise UndecodableImageError(
+            f"the Modality LUT, VOI LUT or window cannot be applied ({type(exc).__name__})"
+        ) from exc
     pixels = _normalise(windowed, float(np.min(windowed)), float(np.max(windowed)))
     if photometric == "MONOCHROME1":
         np.subtract(np.float32(1.0), pixels, out=pixels)
     return DecodedImage(pixels=np.ascontiguousarray(pixels, dtype=np.float32), spacing_mm=pixel_spacing_mm(ds))
+
+
+def _display_values(stored: npt.NDArray[np.generic], ds: Dataset) -> npt.NDArray[np.floating]:
+    """Stored values through the Modality LUT, then the VOI LUT or window."""
+    modality = apply_modality_lut(stored, ds)
+    window = _linear_window(ds)
+    if window is not None:
+        return _apply_linear_window(modality, *window)
+    result: npt.NDArray[np.floating] = apply_voi_lut(modality, ds) if _has_voi(ds) else modality
+    return result
 
 
 def _linear_window(ds: Dataset) -> tuple[float, float] | None:

@@ -1,15 +1,25 @@
+"""Fixtures every test may use: the pydicom-data radiographs, and a real database on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pydicom
 import pytest
+from hypothesis import HealthCheck, settings
 from pydicom.data import get_testdata_file
 
 if TYPE_CHECKING:
     from db.engine import SessionFactory
+
+# Property-based tests: the same examples on every CI run; HYPOTHESIS_PROFILE=deep searches many more, at random.
+slow = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True, suppress_health_check=slow)
+settings.register_profile("deep", max_examples=600, deadline=None, suppress_health_check=slow)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -23,14 +23,17 @@ from db.studies import InstanceSummary
 from dicom_node.rules import Eligibility, Verdict, evaluate
 from models.codes import code_for
 from models.imaging import DecodedImage, UndecodableImageError, decode_dataset, read_dataset
-from models.protocol import Detector
+from models.protocol import Detector, ImageResult
 from models.registry import UnknownDetectorError
 from worker.batching import gather
 from worker.context import WorkerContext
 from worker.encode.bundle import EncodedObject, encode_not_performed, encode_study
 from worker.encode.inputs import AnalysedImage, EncodeContext
+from worker.encode.trusted import trusted_header
 
 logger = logging.getLogger(__name__)
+
+_Decoded = tuple["_Work", list[Dataset], list[DecodedImage]]
 
 
 @dataclass(frozen=True)
@@ -116,28 +119,44 @@ def _analyse_together(
 ) -> list[tuple[_Work, list[AnalysedImage]]]:
     """Decode every job's images (a job whose pixels cannot be decoded fails alone), then one detector pass over
     all of them, in chunks of ``batch_max_images``."""
-    decoded: list[tuple[_Work, list[Dataset], list[DecodedImage]]] = []
+    decoded: list[_Decoded] = []
     for work in works:
         try:
             sources = [read_dataset(i.spool_path) for i in work.selected]
             decoded.append((work, sources, [decode_dataset(ds) for ds in sources]))
-        except UndecodableImageError as exc:
-            outcomes[work.job_id] = _not_performed(context, work, detector, str(exc), JobState.FAILED)
+        except Exception as exc:  # any image that cannot be read or decoded: this job only, with a PHI-free reason
+            reason = _reason(exc, "image not readable")
+            outcomes[work.job_id] = _not_performed(context, work, detector, reason, JobState.FAILED)
+    return [
+        (work, [AnalysedImage(source=s, decoded=d, result=r) for s, d, r in zip(sources, images, found, strict=True)])
+        for work, sources, images, found in _detect(context, detector, decoded, outcomes)
+    ]
+
+
+def _detect(
+    context: WorkerContext, detector: Detector, decoded: list[_Decoded], outcomes: dict[int, AnalysisOutcome]
+) -> list[tuple[_Work, list[Dataset], list[DecodedImage], list[ImageResult]]]:
+    """One detector pass over every job's images. If the pass fails, each job is run alone, so that a study the
+    detector cannot take ends not-performed by itself and its companions still get their results."""
     flat = [image for _, _, images in decoded for image in images]
     size = max(1, context.settings.worker.batch_max_images)
-    results = [result for start in range(0, len(flat), size) for result in detector.detect(flat[start : start + size])]
-    analysed = []
-    offset = 0
+    try:
+        found = [
+            result for start in range(0, len(flat), size) for result in detector.detect(flat[start : start + size])
+        ]
+    except Exception as exc:
+        if len(decoded) > 1:
+            logger.warning("a batched detector pass failed (%s); each job runs alone", type(exc).__name__)
+            return [item for one in decoded for item in _detect(context, detector, [one], outcomes)]
+        for work, _, _ in decoded:
+            reason = _reason(exc, "the detector failed on this study")
+            outcomes[work.job_id] = _not_performed(context, work, detector, reason, JobState.FAILED)
+        return []
+    detected, offset = [], 0
     for work, sources, images in decoded:
-        mine = results[offset : offset + len(images)]
+        detected.append((work, sources, images, found[offset : offset + len(images)]))
         offset += len(images)
-        analysed.append(
-            (
-                work,
-                [AnalysedImage(source=s, decoded=d, result=r) for s, d, r in zip(sources, images, mine, strict=True)],
-            )
-        )
-    return analysed
+    return detected
 
 
 def _encode(context: WorkerContext, work: _Work, detector: Detector, images: list[AnalysedImage]) -> AnalysisOutcome:
@@ -147,7 +166,10 @@ def _encode(context: WorkerContext, work: _Work, detector: Detector, images: lis
         equipment=context.settings.equipment,
         results=context.settings.results,
     )
-    objects = encode_study(encode_context, _read_headers(work.predecessors))
+    try:
+        objects = encode_study(encode_context, _read_headers(work.predecessors))
+    except Exception as exc:  # a header value the encoder cannot take: the SR says not performed, from trusted values
+        return _not_performed(context, work, detector, _reason(exc, "the result could not be encoded"), JobState.FAILED)
     findings = _finding_records(work.selected, images)
     detail = f"{len(findings)} findings, {len(objects)} objects"
     return _record(context, work.job_id, objects, findings, JobState.ENCODED, detail)
@@ -183,6 +205,12 @@ def _start(context: WorkerContext, job_id: int) -> _Work | AnalysisOutcome:
     )
 
 
+def _reason(exc: Exception, what: str) -> str:
+    """Why a stage failed, fit for the job record, the log and the SR: our own errors say it in words with no patient
+    data; anyone else's are named by type only, as their text may quote a header value (a birth date, a name)."""
+    return str(exc) if isinstance(exc, UndecodableImageError) else f"{what} ({type(exc).__name__})"
+
+
 def _read_headers(paths: Sequence[Path]) -> list[Dataset]:
     return [read_dataset(p, header_only=True) for p in paths if p.is_file()]
 
@@ -202,12 +230,18 @@ def _not_performed(
     if not context.settings.results.not_performed_sr or not instances:
         return _fail(context, work.job_id, reason)
     try:
-        sources = [read_dataset(i.spool_path, header_only=True) for i in instances]
-    except UndecodableImageError as exc:
-        return _fail(context, work.job_id, f"{reason}; no SR possible: {exc}")
-    sr = encode_not_performed(
-        sources, reason, detector.provenance, context.settings.equipment, _read_headers(work.predecessors)
-    )
+        trusted = [trusted_header(read_dataset(i.spool_path, header_only=True)) for i in instances]
+        left_out = sorted({keyword for _, keywords in trusted for keyword in keywords})
+        reason += f"; header values left out: {', '.join(left_out)}" if left_out else ""
+        sr = encode_not_performed(
+            [header for header, _ in trusted],
+            reason,
+            detector.provenance,
+            context.settings.equipment,
+            _read_headers(work.predecessors),
+        )
+    except Exception as exc:  # even the trusted values could not make an SR: the job still ends, with its reason
+        return _fail(context, work.job_id, f"{reason}; {_reason(exc, 'no SR possible')}")
     logger.warning("job %d not analysed (%s); sending a not-performed SR", work.job_id, reason)
     return _record(context, work.job_id, [sr], [], state, reason)
 

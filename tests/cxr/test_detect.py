@@ -77,6 +77,7 @@ def test_missing_weights_stop_the_worker_and_detect_at_start_with_the_file_to_pl
         "CXR_DATA_DIR": str(tmp_path / "var"),
     }
     expected = xrv_weights_path("densenet121-res224-all", tmp_path).name
+    assert run_cli("db", "upgrade", cwd=tmp_path, env=environment).returncode == 0  # the worker checks the schema first
     worker = run_cli("worker", "--queues", "gpu", cwd=tmp_path, env=environment)
     assert worker.returncode == 2 and expected in worker.stdout + worker.stderr
     detect = run_cli(
