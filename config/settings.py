@@ -12,14 +12,22 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from config.problems import ConfigurationError, describe, unknown_environment
 
 CONFIG_ENV_VAR = "CXR_CONFIG"
 DEFAULT_CONFIG_FILE = Path("cxr.toml")
 
 
-class TlsSettings(BaseModel):
+class Section(BaseModel):
+    """A table of the configuration: an unknown key in it is an error, as at the top level."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class TlsSettings(Section):
     """DICOM TLS (PS3.15 BCP 195 profiles): TLS 1.2 or newer only. Off unless a certificate and key are given."""
 
     certificate: Path | None = None
@@ -36,7 +44,7 @@ class TlsSettings(BaseModel):
         return self.certificate is not None and self.private_key is not None
 
 
-class ScpSettings(BaseModel):
+class ScpSettings(Section):
     """The DICOM listener that the PACS forwards studies to."""
 
     ae_title: str = Field("CXR_AI", min_length=1, max_length=16)
@@ -71,7 +79,7 @@ class ScpSettings(BaseModel):
     tls: TlsSettings = Field(default_factory=TlsSettings)
 
 
-class Destination(BaseModel):
+class Destination(Section):
     """A DICOM peer (usually the PACS) that receives our result objects."""
 
     name: str = Field(min_length=1, max_length=64)
@@ -88,7 +96,7 @@ class Destination(BaseModel):
     """Ask for Storage Commitment (N-ACTION) after storing; "delivered" is recorded on the commitment report."""
 
 
-class DashboardUser(BaseModel):
+class DashboardUser(Section):
     """Someone who may log in to the dashboard. Make the hash with ``cxr dashboard hash-password``."""
 
     name: str = Field(min_length=1, max_length=64)
@@ -98,7 +106,7 @@ class DashboardUser(BaseModel):
     """viewer: read only. operator: may also requeue, re-send, cancel, pause destinations and reveal PHI."""
 
 
-class DashboardSettings(BaseModel):
+class DashboardSettings(Section):
     """The admin web page, its JSON API and /metrics."""
 
     enabled: bool = True
@@ -122,7 +130,7 @@ class DashboardSettings(BaseModel):
     upload_max_bytes: int = Field(200 * 1024 * 1024, ge=1024)
 
 
-class WorkerSettings(BaseModel):
+class WorkerSettings(Section):
     """Celery worker processes."""
 
     device: str = "auto"
@@ -158,7 +166,7 @@ class WorkerSettings(BaseModel):
         return f"{self.node_name or socket.gethostname()}:{os.getpid()}"
 
 
-class ModelSettings(BaseModel):
+class ModelSettings(Section):
     """Where detectors find their weights, and per-site threshold overrides."""
 
     weights_dir: Path | None = None
@@ -167,7 +175,7 @@ class ModelSettings(BaseModel):
     """Label → threshold, overriding the model's own (torchxrayvision: its raw operating point)."""
 
 
-class RetentionSettings(BaseModel):
+class RetentionSettings(Section):
     """When the sweeper removes spooled instances (the pixel data). Every database record stays."""
 
     purge_after_delivery: bool = False
@@ -176,7 +184,7 @@ class RetentionSettings(BaseModel):
     """Remove spooled files older than this many days whatever became of them (never while a job is in progress)."""
 
 
-class EquipmentSettings(BaseModel):
+class EquipmentSettings(Section):
     """Who made the result objects; written into every object's General Equipment module."""
 
     manufacturer: str = "CXR PACS Worker project"
@@ -185,7 +193,7 @@ class EquipmentSettings(BaseModel):
     institution_name: str | None = None
 
 
-class RulesSettings(BaseModel):
+class RulesSettings(Section):
     """Which studies the detector analyses. Non-chest studies get nothing; chest studies it must not analyse get an
     SR saying analysis was not performed and why."""
 
@@ -201,7 +209,7 @@ class RulesSettings(BaseModel):
     """Below this age (or with no age known) a chest study is not analysed, and an SR says so."""
 
 
-class ResultsSettings(BaseModel):
+class ResultsSettings(Section):
     """How result objects are encoded."""
 
     sc_compression: Literal["none", "jpeg"] = "none"
@@ -274,9 +282,19 @@ class Settings(BaseSettings):
         path = resolve_config_path(config_path)
         values: dict[str, Any] = {}
         if path is not None:
-            with path.open("rb") as handle:
-                values = tomllib.load(handle)
-        return cls(**values)
+            try:
+                with path.open("rb") as handle:
+                    values = tomllib.load(handle)
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigurationError([f"{path}: not valid TOML ({exc})"]) from exc
+        problems = unknown_environment(os.environ, cls)
+        try:
+            settings = cls(**values)
+        except ValidationError as exc:
+            raise ConfigurationError([*problems, *describe(exc, cls, path, values)]) from exc
+        if problems:
+            raise ConfigurationError(problems)
+        return settings
 
 
 def resolve_config_path(config_path: Path | None) -> Path | None:

@@ -15,7 +15,16 @@ from rich.progress import Progress
 from rich.table import Table
 
 from config.settings import Destination
-from cxr.startup import ConfigOption, console, load_detector_or_exit, load_settings, require_current_schema
+from cxr.startup import (
+    ConfigOption,
+    console,
+    dashboard_port,
+    load_detector_or_exit,
+    load_settings,
+    require_current_schema,
+    require_ready,
+    scp_port,
+)
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="CXR PACS Worker: a DICOM AI node for chest X-rays.")
 db_app = typer.Typer(no_args_is_help=True, help="Database maintenance.")
@@ -52,6 +61,8 @@ def serve(config: ConfigOption = None) -> None:
     from db.migrate import upgrade
 
     settings = load_settings(config, "serve")
+    ports = [scp_port(settings), *([dashboard_port(settings)] if settings.dashboard.enabled else [])]
+    require_ready(settings, data_dir=True, ports=ports, database=True, broker=True)
     upgrade(settings.database_url)
     raise typer.Exit(supervise(child_commands(config, settings.dashboard.enabled)))
 
@@ -64,6 +75,7 @@ def scp(config: ConfigOption = None) -> None:
     from worker.queue import task_queue
 
     settings = load_settings(config, "scp")
+    require_ready(settings, data_dir=True, ports=[scp_port(settings)], broker=True)
     require_current_schema(settings)
     # pynetdicom streams received data sets into temporary files; in the spool's own .incoming a received file is
     # renamed into place instead of copied. The SCP process owns its temporary directory.
@@ -87,6 +99,7 @@ def worker(
     from worker.heartbeat import Heartbeat
 
     settings = load_settings(config, "worker")
+    require_ready(settings, data_dir=True, broker=True)
     require_current_schema(settings)
     context = build_context(settings)
     install(context)
@@ -132,6 +145,7 @@ def dashboard(config: ConfigOption = None) -> None:
     from dashboard.server import serve as serve_dashboard
 
     settings = load_settings(config, "dashboard")
+    require_ready(settings, ports=[dashboard_port(settings)])
     require_current_schema(settings)
     serve_dashboard(settings)
 
@@ -155,6 +169,7 @@ def sweeper(config: ConfigOption = None) -> None:
     from worker.sweeper import run
 
     settings = load_settings(config, "sweeper")
+    require_ready(settings, broker=True)
     require_current_schema(settings)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -247,6 +262,7 @@ def status(config: ConfigOption = None) -> None:
     from worker.queue import TaskQueue
 
     settings = load_settings(config, "status")
+    require_current_schema(settings)
     with make_session_factory(make_engine(settings.database_url))() as session:
         overview = queue_overview(session)
     table = Table("state", "jobs")
@@ -295,6 +311,7 @@ def requeue(job_id: int, config: ConfigOption = None) -> None:
     from worker.queue import task_queue
 
     settings = load_settings(config, "requeue")
+    require_current_schema(settings)
     try:
         sessions = make_session_factory(make_engine(settings.database_url))
         queue = task_queue(settings, sessions)

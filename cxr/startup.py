@@ -5,13 +5,14 @@ neither."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
+from config.problems import ConfigurationError
 from config.settings import Settings
 
 if TYPE_CHECKING:
@@ -40,10 +41,46 @@ def load_settings(config: Path | None, process: str) -> Settings:
 
     try:
         settings = Settings.load(config)
+    except ConfigurationError as exc:
+        for problem in exc.problems[:-1]:
+            console.print(f"[red]configuration error:[/red] {problem}", soft_wrap=True, highlight=False)
+        raise fail("configuration error", exc.problems[-1]) from exc
     except (FileNotFoundError, ValueError) as exc:
         raise fail("configuration error", exc) from exc
     configure_logging(settings.log_level, process)
     return settings
+
+
+def require_ready(
+    settings: Settings,
+    *,
+    data_dir: bool = False,
+    ports: Sequence[tuple[str, str, int]] = (),
+    database: bool = False,
+    broker: bool = False,
+) -> None:
+    """Every check asked for, before anything starts or is migrated; all problems are printed, one line each."""
+    from cxr import preflight
+
+    problems = [
+        *([preflight.data_dir_problem(settings)] if data_dir else []),
+        *(preflight.port_problem(host, port, what) for what, host, port in ports),
+        *([preflight.database_problem(settings.database_url)] if database else []),
+        *([preflight.broker_problem(settings.broker_url)] if broker else []),
+    ]
+    found = [problem for problem in problems if problem is not None]
+    for problem in found[:-1]:
+        console.print(f"[red]cannot start:[/red] {problem}", soft_wrap=True, highlight=False)
+    if found:
+        raise fail("cannot start", found[-1])
+
+
+def scp_port(settings: Settings) -> tuple[str, str, int]:
+    return ("SCP", settings.scp.host, settings.scp.port)
+
+
+def dashboard_port(settings: Settings) -> tuple[str, str, int]:
+    return ("dashboard", settings.dashboard.host, settings.dashboard.port)
 
 
 def require_current_schema(settings: Settings) -> None:

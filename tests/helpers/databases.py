@@ -13,8 +13,8 @@ from sqlalchemy.exc import OperationalError
 
 from tests.helpers.peers import unavailable
 
-POSTGRES_ADMIN_URL = os.environ.get("CXR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("CXR_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
+POSTGRES_ADMIN_URL = os.environ.get("CXRTEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("CXRTEST_REDIS_URL", "redis://127.0.0.1:6379/11")
 
 
 @contextmanager
