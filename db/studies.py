@@ -42,6 +42,17 @@ class RecordOutcome:
     study_id: int
     created: bool
     """False when the SOP instance was already recorded (a duplicate send)."""
+    other_study: bool = False
+    """The SOP instance is recorded under another study (``study_id`` is that study); nothing was written."""
+
+
+@dataclass(frozen=True)
+class InstanceLocation:
+    """Where a recorded instance is: its study, and its spooled file (which retention may have removed)."""
+
+    study_id: int
+    study_instance_uid: str
+    spool_path: Path
 
 
 @dataclass(frozen=True)
@@ -78,7 +89,12 @@ class StudyFacts:
 
 
 def record_instance(session: Session, facts: InstanceFacts, completion_fallback_at: datetime) -> RecordOutcome:
-    """Insert the instance (and its study on first sight). A duplicate SOP instance changes nothing."""
+    """Insert the instance (and its study on first sight). A duplicate SOP instance changes nothing, and one recorded
+    under another study creates no study row."""
+    known = instance_location(session, facts.sop_instance_uid)
+    if known is not None:
+        other = known.study_instance_uid != facts.study_instance_uid
+        return RecordOutcome(study_id=known.study_id, created=False, other_study=other)
     study = session.scalars(
         select(Study).where(Study.study_instance_uid == facts.study_instance_uid).with_for_update()
     ).one_or_none()
@@ -92,9 +108,6 @@ def record_instance(session: Session, facts: InstanceFacts, completion_fallback_
         )
         session.add(study)
         session.flush()
-    existing = session.scalar(select(Instance.id).where(Instance.sop_instance_uid == facts.sop_instance_uid))
-    if existing is not None:
-        return RecordOutcome(study_id=study.id, created=False)
     session.add(
         Instance(
             study_id=study.id,
@@ -143,6 +156,16 @@ def claim_due_studies(session: Session, now: datetime) -> list[int]:
     if ids:
         session.execute(update(Study).where(Study.id.in_(ids)).values(completion_due_at=None))
     return ids
+
+
+def instance_location(session: Session, sop_instance_uid: str) -> InstanceLocation | None:
+    """Where the instance with this SOP Instance UID is recorded, if it is."""
+    row = session.execute(
+        select(Study.id, Study.study_instance_uid, Instance.spool_path)
+        .join(Instance, Instance.study_id == Study.id)
+        .where(Instance.sop_instance_uid == sop_instance_uid)
+    ).first()
+    return None if row is None else InstanceLocation(row[0], row[1], Path(row[2]))
 
 
 def instance_header(instance: Instance) -> InstanceHeader:

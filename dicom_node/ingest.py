@@ -29,8 +29,9 @@ from db.models import utcnow
 from db.studies import InstanceFacts
 from dicom_node.completion import CompletionMonitor, Enqueue
 from dicom_node.contexts import TRANSFER_SYNTAXES, accepted_storage_classes
+from dicom_node.duplicates import IN_OTHER_STUDY, judge_resend
 from dicom_node.rules import patient_age_years
-from dicom_node.spool import Spool
+from dicom_node.spool import AlreadySpooledError, Spool
 from dicom_node.validation import Refusal, Status, check_identity, check_pixels, read_received
 
 logger = logging.getLogger(__name__)
@@ -187,10 +188,27 @@ def ingest(received: Path, arrival: Arrival, context: NodeContext) -> Ingested:
 def _persist(received: Path, facts: InstanceFacts, context: NodeContext) -> Ingested:
     digest = uid_digest(facts.sop_instance_uid)
     try:
+        with context.session_factory() as session:
+            known = studies.instance_location(session, facts.sop_instance_uid)
+        if known is not None:
+            return _resent(received, facts, known)
         path = context.spool.adopt(received, facts.study_instance_uid, facts.sop_instance_uid)
+    except AlreadySpooledError:  # another association spooled it first: whatever it recorded is judged as above
+        with context.session_factory() as session:
+            known = studies.instance_location(session, facts.sop_instance_uid)
+        spooled = context.spool.path_for(facts.study_instance_uid, facts.sop_instance_uid)
+        return _resent(received, facts, known or studies.InstanceLocation(0, facts.study_instance_uid, spooled))
     except OSError as exc:
         logger.error("instance %s not stored: spool write failed (%s)", digest, exc.strerror or type(exc).__name__)
         return Ingested(Status.OUT_OF_RESOURCES)
+    except SQLAlchemyError as exc:
+        logger.error("instance %s not stored: %s", digest, describe_database_error(exc))
+        return Ingested(Status.OUT_OF_RESOURCES)
+    return _record(path, facts, context)
+
+
+def _record(path: Path, facts: InstanceFacts, context: NodeContext) -> Ingested:
+    digest = uid_digest(facts.sop_instance_uid)
     fallback = utcnow() + timedelta(seconds=context.settings.completion_stability_s)
     try:
         with context.session_factory.begin() as session:
@@ -199,8 +217,24 @@ def _persist(received: Path, facts: InstanceFacts, context: NodeContext) -> Inge
         logger.error("instance %s not recorded: %s", digest, describe_database_error(exc))
         context.spool.discard(path)
         return Ingested(Status.OUT_OF_RESOURCES)
+    if outcome.other_study:  # recorded under another study between our look and our write
+        context.spool.discard(path)
+        return _refused(IN_OTHER_STUDY, digest)
     logger.info("stored instance %s (study row %d, %s)", digest, outcome.study_id, "new" if outcome.created else "dup")
     return Ingested(Status.SUCCESS, outcome.study_id)
+
+
+def _resent(received: Path, facts: InstanceFacts, known: studies.InstanceLocation) -> Ingested:
+    refusal = judge_resend(received, facts.study_instance_uid, known)
+    if refusal is not None:
+        return _refused(refusal, uid_digest(facts.sop_instance_uid))
+    logger.info("instance %s received again, unchanged: kept as it was", uid_digest(facts.sop_instance_uid))
+    return Ingested(Status.SUCCESS, known.study_id or None)
+
+
+def _refused(refusal: Refusal, digest: str) -> Ingested:
+    logger.warning("instance %s refused with 0x%04X: %s", digest, refusal.status, refusal.comment)
+    return Ingested(refusal.as_response())
 
 
 def _complete_now(study_id: int, context: NodeContext) -> None:

@@ -7,6 +7,7 @@ its final name; leftovers in ``.incoming`` were never acknowledged and are purge
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -30,6 +31,10 @@ class InvalidUIDError(ValueError):
     pass
 
 
+class AlreadySpooledError(FileExistsError):
+    """An instance's file is in the spool already; it is never replaced."""
+
+
 class Spool:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -43,14 +48,15 @@ class Spool:
         return self.root / study_uid / f"{sop_uid}.dcm"
 
     def adopt(self, received: Path, study_uid: str, sop_uid: str) -> Path:
-        """Durably move a completely received file into place; returns its final path. Raises OSError on failure."""
+        """Durably move a completely received file into place; returns its final path. A spooled file is never
+        replaced: AlreadySpooledError if one is there already. Raises OSError on failure."""
         final = self.path_for(study_uid, sop_uid)
         # A rename is atomic only within one file system; a file received elsewhere is first copied in.
         source = received if received.parent == self.incoming else self._copy_in(received)
         try:
             _fsync_file(source)
             final.parent.mkdir(exist_ok=True)
-            os.replace(source, final)
+            _move_without_replacing(source, final)
         except BaseException:
             if source != received:
                 source.unlink(missing_ok=True)  # our own copy; the received file stays with its owner
@@ -77,6 +83,20 @@ class Spool:
         os.close(descriptor)
         shutil.copyfile(received, temporary)
         return Path(temporary)
+
+
+def _move_without_replacing(source: Path, final: Path) -> None:
+    """A hard link fails if ``final`` exists, atomically; where links are not supported, check then rename."""
+    try:
+        os.link(source, final)
+    except FileExistsError:
+        raise AlreadySpooledError(errno.EEXIST, "already spooled", str(final)) from None
+    except OSError:
+        if final.exists():
+            raise AlreadySpooledError(errno.EEXIST, "already spooled", str(final)) from None
+        os.rename(source, final)
+        return
+    os.unlink(source)
 
 
 def _fsync_file(path: Path) -> None:

@@ -33,6 +33,10 @@ class Status:
     DATASET_DOES_NOT_MATCH_SOP_CLASS = 0xA900
     CANNOT_UNDERSTAND = 0xC000
     CANNOT_PARSE = 0xC210
+    UID_IN_OTHER_STUDY = 0xC211
+    """The SOP Instance UID is already stored under another Study Instance UID."""
+    INSTANCE_CHANGED = 0xC212
+    """The SOP Instance UID is already stored with different content (revisions are not taken)."""
 
 
 @dataclass(frozen=True)
