@@ -72,8 +72,13 @@ class ScpSettings(Section):
     max_pdu_size: int = Field(0, ge=0)
     """Maximum PDU we accept; 0 means unlimited."""
     maximum_associations: int = Field(10, ge=1)
-    """Concurrent associations; more are rejected (transient) so a flood cannot exhaust the node."""
-    acse_timeout_s: float = Field(30.0, gt=0)
+    """Concurrent associations; more are rejected (transient) so a flood cannot exhaust the node. A connection that
+    has not asked for an association holds none."""
+    maximum_associations_per_source: int = Field(5, ge=1)
+    """Concurrent associations from one address, so that one peer cannot take every slot."""
+    acse_timeout_s: float = Field(5.0, gt=0)
+    """How long a new connection may take to ask for its association before it is dropped (also the wait for an
+    association release)."""
     dimse_timeout_s: float = Field(60.0, gt=0)
     network_timeout_s: float = Field(60.0, gt=0)
     tls: TlsSettings = Field(default_factory=TlsSettings)

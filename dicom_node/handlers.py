@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from db import audit, deliveries, studies
 from db.errors import describe_database_error
 from db.models import AuditKind, utcnow
+from dicom_node.admission import LIMIT_EXCEEDED
 from dicom_node.ingest import Arrival, NodeContext, ingest
 from dicom_node.validation import Status
 
@@ -45,6 +46,27 @@ def handle_store(event: Event, context: NodeContext) -> int | Dataset:
     if ingested.study_id is not None:
         context.associations.add(id(event.assoc), ingested.study_id)
     return ingested.status
+
+
+def handle_requested(event: Event, context: NodeContext) -> None:
+    """An association was asked for: take a slot, or reject it (transient, local limit exceeded) and audit that."""
+    if context.slots is None:
+        return
+    association = event.assoc
+    refused = context.slots.take(id(association), str(association.requestor.address))
+    if refused is None:
+        return
+    logger.warning("association from %s rejected: %s", association.requestor.address, refused)
+    association.acse.send_reject(*LIMIT_EXCEEDED)
+    association.is_rejected = True
+    _audit(context, AuditKind.ASSOCIATION_REJECTED, association.requestor, refused)
+    association.kill()
+
+
+def handle_connection_closed(event: Event, context: NodeContext) -> None:
+    """Whatever the association came to, its slot is free again."""
+    if context.slots is not None:
+        context.slots.give_back(id(event.assoc))
 
 
 def handle_released(event: Event, context: NodeContext) -> None:

@@ -27,6 +27,7 @@ from db.engine import SessionFactory
 from db.errors import describe_database_error
 from db.models import utcnow
 from db.studies import InstanceFacts
+from dicom_node.admission import AssociationSlots
 from dicom_node.completion import CompletionMonitor, Enqueue
 from dicom_node.contexts import TRANSFER_SYNTAXES, accepted_storage_classes
 from dicom_node.duplicates import IN_OTHER_STUDY, judge_resend
@@ -65,6 +66,8 @@ class NodeContext:
     spool: Spool
     session_factory: SessionFactory
     associations: AssociationStudies = field(default_factory=AssociationStudies)
+    slots: AssociationSlots | None = None
+    """Association admission (the SCP's); None where nothing associates (the dashboard's upload)."""
     complete_studies: Callable[[], object] | None = None
     """Turns due studies into jobs at once (for a whole-study arrival); None leaves it to the completion monitor."""
 

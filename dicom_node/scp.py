@@ -14,15 +14,18 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from config.settings import Settings
 from db.engine import SessionFactory
+from dicom_node.admission import AssociationSlots
 from dicom_node.completion import CompletionMonitor
 from dicom_node.contexts import TRANSFER_SYNTAXES, VERIFICATION, accepted_storage_classes
 from dicom_node.handlers import (
     handle_aborted,
     handle_accepted,
     handle_commitment_report,
+    handle_connection_closed,
     handle_echo,
     handle_rejected,
     handle_released,
+    handle_requested,
     handle_store,
     record_refused_connection,
 )
@@ -34,6 +37,9 @@ from dicom_node.tls import server_context
 logger = logging.getLogger(__name__)
 
 
+PYNETDICOM_CONNECTION_CEILING = 10_000
+
+
 def build_ae(settings: Settings) -> AE:
     # pynetdicom logs patient name and ID of every request and response by default.
     _config.LOG_REQUEST_IDENTIFIERS = False
@@ -42,7 +48,9 @@ def build_ae(settings: Settings) -> AE:
     _config.STORE_RECV_CHUNKED_DATASET = True
     ae = AE(ae_title=settings.scp.ae_title)
     ae.maximum_pdu_size = settings.scp.max_pdu_size
-    ae.maximum_associations = settings.scp.maximum_associations
+    # Admission is ours (dicom_node.admission): pynetdicom would count every open connection, even one that never asks
+    # for an association, against its limit, so a few idle sockets could keep every peer out.
+    ae.maximum_associations = PYNETDICOM_CONNECTION_CEILING
     ae.acse_timeout = settings.scp.acse_timeout_s
     ae.dimse_timeout = settings.scp.dimse_timeout_s
     ae.network_timeout = settings.scp.network_timeout_s
@@ -96,9 +104,13 @@ def start_node(settings: Settings, session_factory: SessionFactory, enqueue: Cal
     purged = spool.purge_incoming()
     if purged:
         logger.warning("removed %d partial receptions left by an earlier crash", purged)
-    context = NodeContext(settings=settings.scp, spool=spool, session_factory=session_factory)
+    context = NodeContext(
+        settings=settings.scp, spool=spool, session_factory=session_factory, slots=AssociationSlots(settings.scp)
+    )
     handlers: list[Any] = [
         (evt.EVT_C_ECHO, handle_echo),
+        (evt.EVT_REQUESTED, handle_requested, [context]),
+        (evt.EVT_CONN_CLOSE, handle_connection_closed, [context]),
         (evt.EVT_C_STORE, handle_store, [context]),
         (evt.EVT_RELEASED, handle_released, [context]),
         (evt.EVT_ABORTED, handle_aborted, [context]),
