@@ -140,8 +140,9 @@ class WorkerSettings(Section):
 
     device: str = "auto"
     """Torch device for inference: auto (CUDA when present), cpu, cuda, cuda:N."""
-    delivery_max_retries: int = Field(5, ge=0)
-    """C-STORE attempts after the first before a delivery is dead-lettered."""
+    delivery_max_retries: int = Field(12, ge=0)
+    """C-STORE attempts after the first before a delivery is dead-lettered. With the default backoff the last attempt
+    comes 855 s (jitter at its shortest) to 1,710 s after the first: a 10-minute destination outage loses nothing."""
     delivery_backoff_s: float = Field(2.0, gt=0)
     """Base of the exponential backoff between delivery attempts."""
     delivery_backoff_max_s: float = Field(300.0, gt=0)

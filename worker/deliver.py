@@ -32,6 +32,16 @@ def backoff_seconds(attempt: int, settings: WorkerSettings, rng: random.Random |
     return (rng or random.Random()).uniform(0.5 * ceiling, ceiling)
 
 
+def retry_window_s(settings: WorkerSettings) -> tuple[float, float]:
+    """(shortest, longest) time from a delivery's first attempt to its last before the dead letter, under the jitter
+    above: the destination outage the retries ride out for certain, and at most."""
+    ceilings = [
+        min(settings.delivery_backoff_max_s, settings.delivery_backoff_s * 2 ** (attempt - 1))
+        for attempt in range(1, settings.delivery_max_retries + 1)
+    ]
+    return 0.5 * sum(ceilings), float(sum(ceilings))
+
+
 def _destination(context: WorkerContext, name: str) -> Destination | None:
     return next((d for d in context.settings.destinations if d.name == name), None)
 
