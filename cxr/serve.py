@@ -1,4 +1,5 @@
-"""``cxr serve``: the SCP, the workers and the sweeper as child processes of one supervisor, stopped together.
+"""``cxr serve``: the SCP, the workers and the sweeper as child processes of one supervisor, restarted when they die
+and stopped together.
 
 Children get SIGTERM on Ctrl-C or SIGTERM (then SIGKILL after a grace period), and the kernel signals them if the
 supervisor itself dies (PR_SET_PDEATHSIG), so no orphan survives.
@@ -14,13 +15,19 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+
+from cxr.startup import STARTUP_ERROR
 
 logger = logging.getLogger(__name__)
 
 GRACE_SECONDS = 15.0
 PR_SET_PDEATHSIG = 1
+RESTART_MAX_S = 60.0
+STABLE_S = 60.0
+"""A part that ran this long before it died is restarted after the shortest backoff again."""
 
 
 def _die_with_parent() -> None:
@@ -41,8 +48,34 @@ def child_commands(config: Path | None, dashboard: bool = True) -> list[list[str
     return commands + ([[*base, "dashboard", *options]] if dashboard else [])
 
 
+@dataclass
+class Child:
+    """One supervised part, restarted with backoff when it dies."""
+
+    command: list[str]
+    process: subprocess.Popen[bytes]
+    started_at: float = field(default_factory=time.monotonic)
+    restarts: int = 0
+    restart_at: float | None = None
+
+    @property
+    def name(self) -> str:
+        words = self.command[3:]  # after "python -m cxr"
+        return " ".join(words[: words.index("--config")] if "--config" in words else words)
+
+    def start(self) -> None:
+        self.process = _spawn(self.command)
+        self.started_at, self.restart_at = time.monotonic(), None
+
+
+def _spawn(command: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(command, preexec_fn=_die_with_parent)
+
+
 def supervise(commands: list[list[str]]) -> int:
-    """Run the children until a signal or until one of them exits; returns the exit status for the supervisor."""
+    """Run the children until a signal; a child that dies is started again after a backoff (1 s, doubling to a
+    minute, back to 1 s once it has run for a minute). A child that exits with the start-up error code (2) stops
+    everything: starting it again cannot help. Returns the exit status for the supervisor."""
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -50,21 +83,45 @@ def supervise(commands: list[list[str]]) -> int:
         stop.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    children = [subprocess.Popen(c, preexec_fn=_die_with_parent) for c in commands]
-    logger.info("started %d processes: %s", len(children), ", ".join(str(c.pid) for c in children))
+    children = [Child(command, _spawn(command)) for command in commands]
+    logger.info("started %d processes: %s", len(children), ", ".join(str(c.process.pid) for c in children))
     status = 0
     try:
         while not stop.wait(0.5):
-            exited = [c for c in children if c.poll() is not None]
-            if exited:
-                logger.error("process %d exited with %s; stopping the others", exited[0].pid, exited[0].returncode)
-                status = 1
+            status = _tend(children)
+            if status:
                 break
     finally:
-        stop_processes(children)
+        stop_processes([c.process for c in children])
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return status
+
+
+def _tend(children: list[Child]) -> int:
+    """Restart what is due; schedule the restart of what died. Non-zero: give up, with this exit status."""
+    now = time.monotonic()
+    for child in children:
+        if child.restart_at is not None:
+            if now >= child.restart_at:
+                child.start()
+                logger.warning("restarted %s as process %d", child.name, child.process.pid)
+            continue
+        code = child.process.poll()
+        if code is None:
+            continue
+        if code == STARTUP_ERROR:  # configuration, schema, port: starting it again cannot help
+            logger.error("%s (process %d) could not start (exit %d); stopping the others", child.name,
+                         child.process.pid, code)  # fmt: skip
+            return STARTUP_ERROR
+        if now - child.started_at > STABLE_S:
+            child.restarts = 0
+        delay = min(RESTART_MAX_S, 2.0**child.restarts)
+        child.restarts += 1
+        child.restart_at = now + delay
+        logger.error("%s (process %d) exited with %s; restarting it in %.0f s", child.name, child.process.pid, code,
+                     delay)  # fmt: skip
+    return 0
 
 
 def stop_processes(children: list[subprocess.Popen[bytes]], grace_s: float = GRACE_SECONDS) -> None:

@@ -1,0 +1,42 @@
+"""cxr.serve under a crash: the analysis worker killed with SIGKILL is restarted by the supervisor, and the next study
+is analysed and delivered."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from db.models import JobState
+from tests.helpers.node import cxr_serve, processes_naming, wait_for_files
+from tests.helpers.peers import storescp, storescu
+
+pytestmark = pytest.mark.integration
+
+
+def analysis_workers(config: Path) -> list[int]:
+    return [pid for pid in processes_naming(str(config)) if pid in set(processes_naming("--queues gpu"))]
+
+
+def test_a_killed_analysis_worker_is_restarted_and_the_next_study_delivered(tmp_path: Path, rg1: Path) -> None:
+    with storescp(tmp_path / "pacs") as pacs_port, cxr_serve(tmp_path / "node", pacs_port) as node:
+        deadline = time.monotonic() + 60
+        while not analysis_workers(node.config) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        (first,) = analysis_workers(node.config)
+        os.kill(first, signal.SIGKILL)
+        while analysis_workers(node.config) in ([], [first]) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        (second,) = analysis_workers(node.config)
+        assert second != first and node.process.poll() is None, "the supervisor is still running"
+        assert storescu(rg1, node.port).returncode == 0
+        received = wait_for_files(tmp_path / "pacs", 3, timeout_s=90)
+        (job,) = node.jobs(pydicom.dcmread(rg1, stop_before_pixels=True).StudyInstanceUID)
+        log = node.log.read_text()
+    assert len(received) == 3 and job.state is JobState.DELIVERED
+    assert f"worker --queues gpu (process {first}) exited with -9; restarting it in 1 s" in log
+    assert f"restarted worker --queues gpu as process {second}" in log
