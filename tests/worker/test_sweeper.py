@@ -3,15 +3,18 @@ database."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from pathlib import Path
 
 from config.settings import Settings
-from db import deliveries, jobs, results
-from db.engine import SessionFactory
+from db import deliveries, jobs, results, studies
+from db.engine import SessionFactory, make_engine, make_session_factory
+from db.migrate import upgrade
 from db.models import DeliveryState, JobState, ResultKind, utcnow
 from db.results import ResultRecord
-from tests.helpers.pipeline import SETTINGS, context_for, queued_job, record
+from tests.helpers.databases import postgres_database
+from tests.helpers.pipeline import SETTINGS, context_for, facts, queued_job, record
 from worker.analyze import analyze_job
 from worker.operator_actions import requeue_job
 from worker.sweeper import sweep
@@ -124,3 +127,40 @@ def test_a_commitment_report_that_never_comes_is_asked_for_again(session_factory
     with session_factory() as s:
         work = deliveries.delivery_work(s, delivery_id)
     assert work.state.value == "PENDING", "the delivery task will store it and ask for commitment again"
+
+
+def test_several_sweepers_on_postgresql_send_each_lost_job_once() -> None:
+    """Rows are taken with SELECT ... FOR UPDATE SKIP LOCKED, so sweepers on several hosts never both send a job."""
+    with postgres_database() as database_url:
+        upgrade(database_url)
+        engine = make_engine(database_url)
+        try:
+            sessions = make_session_factory(engine)
+            with sessions.begin() as s:
+                study_id = studies.record_instance(s, facts("1.2.3.4"), utcnow() + timedelta(hours=1)).study_id
+                lost = [
+                    jobs.create_job(s, study_id, "baseline", JobState.QUEUED, None, utcnow() - timedelta(seconds=1))
+                    for _ in range(60)
+                ]
+            start = threading.Barrier(4)
+            sent: list[int] = []
+            lock = threading.Lock()
+
+            def one_sweeper() -> None:
+                start.wait()
+                for _ in range(3):
+                    sweep(sessions, SETTINGS, lambda job_id: _append(lock, sent, job_id), lambda _: None)
+
+            threads = [threading.Thread(target=one_sweeper) for _ in range(4)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=60)
+        finally:
+            engine.dispose()
+    assert sorted(sent) == sorted(lost), "every lost job sent again exactly once, by whichever sweeper took it"
+
+
+def _append(lock: threading.Lock, sent: list[int], job_id: int) -> None:
+    with lock:
+        sent.append(job_id)
