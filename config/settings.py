@@ -71,6 +71,9 @@ class ScpSettings(Section):
     """How often the completion monitor looks for studies that are due."""
     max_pdu_size: int = Field(0, ge=0)
     """Maximum PDU we accept; 0 means unlimited."""
+    max_dataset_bytes: int = Field(256 * 1024 * 1024, ge=1024 * 1024)
+    """Largest data set stored (after inflating a deflated one); larger ones are refused with 0xA700. The default is
+    several times a large radiograph (43 x 43 cm at 0.1 mm, 16 bits: about 37 MB)."""
     maximum_associations: int = Field(10, ge=1)
     """Concurrent associations; more are rejected (transient) so a flood cannot exhaust the node. A connection that
     has not asked for an association holds none."""

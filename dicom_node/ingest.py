@@ -33,7 +33,7 @@ from dicom_node.contexts import TRANSFER_SYNTAXES, accepted_storage_classes
 from dicom_node.duplicates import IN_OTHER_STUDY, judge_resend
 from dicom_node.rules import patient_age_years
 from dicom_node.spool import AlreadySpooledError, Spool
-from dicom_node.validation import Refusal, Status, check_identity, check_pixels, read_received
+from dicom_node.validation import Refusal, Status, check_identity, check_pixels, check_size, read_received
 
 logger = logging.getLogger(__name__)
 
@@ -170,6 +170,7 @@ def ingest(received: Path, arrival: Arrival, context: NodeContext) -> Ingested:
     try:
         refusal = _negotiable(arrival, context.settings)
         facts = None
+        refusal = refusal or check_size(received, context.settings.max_dataset_bytes)
         if refusal is None:
             ds, pixel_length = read_received(received)
             refusal = check_identity(ds, arrival.sop_class_uid, arrival.sop_instance_uid)

@@ -5,12 +5,16 @@ Each failed check is a Refusal with the DIMSE status and an Error Comment (at mo
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+
+# The private reader leaves the file at the data set, where the deflated stream starts (pydicom is pinned below 4).
+from pydicom.filereader import _read_file_meta_info, read_preamble
 from pydicom.tag import Tag
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
@@ -19,6 +23,7 @@ from dicom_node.spool import is_valid_uid
 PIXEL_DATA = Tag(0x7FE0, 0x0010)
 UNDEFINED_LENGTH = 0xFFFFFFFF
 DEFER_BYTES = 64 * 1024
+INFLATE_CHUNK = 1024 * 1024
 """Values larger than this (the pixel data) stay on disk while the header is checked."""
 MAX_DIMENSION = 16384
 """Rows or Columns above this are absurd for a radiograph (a 43 cm detector at 25 µm is 17,200 pixels)."""
@@ -62,6 +67,29 @@ def check_identity(ds: Dataset, sop_class_uid: str, sop_instance_uid: str) -> Re
     for keyword in ("StudyInstanceUID", "SeriesInstanceUID"):
         if not is_valid_uid(str(ds.get(keyword, ""))):
             return Refusal(Status.CANNOT_UNDERSTAND, f"{keyword} is missing or not a valid UID")
+    return None
+
+
+def check_size(path: Path, limit: int) -> Refusal | None:
+    """The data set, inflated if it is deflated, must not be larger than ``limit`` bytes. A deflated stream is
+    inflated in bounded chunks and counted, never held whole: a deflate bomb costs no memory."""
+    too_large = Refusal(Status.OUT_OF_RESOURCES, f"data set larger than {limit // (1024 * 1024)} MiB")
+    if path.stat().st_size > limit:
+        return too_large
+    with path.open("rb") as handle:
+        read_preamble(handle, force=True)
+        meta = _read_file_meta_info(handle)
+        if meta.get("TransferSyntaxUID") != DeflatedExplicitVRLittleEndian:
+            return None
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        inflated = 0
+        while chunk := handle.read(INFLATE_CHUNK):
+            pending = chunk
+            while pending:
+                inflated += len(inflater.decompress(pending, INFLATE_CHUNK))
+                if inflated > limit:
+                    return too_large
+                pending = inflater.unconsumed_tail
     return None
 
 

@@ -1,0 +1,91 @@
+"""dicom_node.validation.check_size through the SCP: a data set larger than ``scp.max_dataset_bytes``, or a deflated
+one that inflates beyond it (a deflate bomb), is refused with 0xA700 and its reason; nothing is kept, the bomb is never
+inflated whole, and the node goes on serving."""
+
+from __future__ import annotations
+
+import copy
+import tracemalloc
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
+from pynetdicom import AE
+
+from config.settings import ScpSettings, Settings
+from db.engine import SessionFactory
+from dicom_node.scp import start_node
+from dicom_node.validation import Status, check_size
+from tests.helpers.scp import Node
+
+LIMIT = 8 * 1024 * 1024
+BOMB_PIXELS = 8192  # 8192 x 8192 zeros at 16 bits: 128 MiB inflated, about 130 KiB deflated
+
+
+@pytest.fixture
+def small_node(tmp_path: Path, session_factory: SessionFactory) -> Iterator[Node]:
+    scp = ScpSettings(
+        host="127.0.0.1", port=0, completion_debounce_s=0, completion_poll_s=0.05, max_dataset_bytes=LIMIT
+    )
+    settings = Settings(data_dir=tmp_path / "var", scp=scp)
+    running = start_node(settings, session_factory, lambda job_id: None)
+    yield Node(running, settings)
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def bomb(tmp_path_factory: pytest.TempPathFactory, rg1_dataset: pydicom.Dataset) -> Path:
+    ds = copy.deepcopy(rg1_dataset)
+    ds.Rows = ds.Columns = BOMB_PIXELS
+    ds.PixelData = np.zeros((BOMB_PIXELS, BOMB_PIXELS), dtype=np.uint16).tobytes()
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    path = tmp_path_factory.mktemp("bomb") / "bomb.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    assert path.stat().st_size < LIMIT // 16, "small on the wire"
+    return path
+
+
+def store(port: int, path: Path, syntax: pydicom.uid.UID) -> tuple[int, str]:
+    ae = AE(ae_title="PACS")
+    ae.add_requested_context(pydicom.dcmread(path, stop_before_pixels=True).SOPClassUID, syntax)
+    association = ae.associate("127.0.0.1", port, ae_title="CXR_AI")
+    assert association.is_established
+    try:
+        response = association.send_c_store(path)
+    finally:
+        association.release()
+    return int(response.Status), str(response.get("ErrorComment", ""))
+
+
+def test_a_deflate_bomb_is_refused_without_being_inflated_whole(bomb: Path) -> None:
+    tracemalloc.start()
+    try:
+        refusal = check_size(bomb, LIMIT)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert refusal is not None and refusal.status == Status.OUT_OF_RESOURCES
+    assert peak < 4 * 1024 * 1024, f"{peak / 1e6:.1f} MB held while counting"
+
+
+def test_too_large_data_sets_are_refused_and_the_node_serves_on(small_node: Node, bomb: Path, rg1: Path) -> None:
+    assert store(small_node.port, bomb, DeflatedExplicitVRLittleEndian) == (0xA700, "data set larger than 8 MiB")
+    assert store(small_node.port, rg1, ExplicitVRLittleEndian) == (0x0000, ""), "RG1 (7 MiB) is under the limit"
+    assert len(small_node.spooled_files()) == 1
+
+
+def test_an_uncompressed_data_set_over_the_limit_is_refused(
+    small_node: Node, tmp_path: Path, rg1_dataset: pydicom.Dataset
+) -> None:
+    big = copy.deepcopy(rg1_dataset)
+    big.Rows = big.Columns = 2100  # 8.4 MiB of 16-bit pixels
+    big.PixelData = np.zeros((2100, 2100), dtype=np.uint16).tobytes()
+    big.SOPInstanceUID = big.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    path = tmp_path / "big.dcm"
+    big.save_as(path, enforce_file_format=True)
+    assert store(small_node.port, path, ExplicitVRLittleEndian) == (0xA700, "data set larger than 8 MiB")
+    assert small_node.spooled_files() == []
