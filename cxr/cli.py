@@ -57,14 +57,19 @@ def _wait_for_signal() -> None:
 @app.command()
 def serve(config: ConfigOption = None) -> None:
     """Run everything on one machine: the SCP, the workers, the sweeper and the dashboard. Ctrl-C stops them all."""
+    from cxr.health import check_node, ready_line
     from cxr.serve import child_commands, supervise
     from db.migrate import upgrade
+    from db.models import utcnow
 
     settings = load_settings(config, "serve")
     ports = [scp_port(settings), *([dashboard_port(settings)] if settings.dashboard.enabled else [])]
     require_ready(settings, data_dir=True, ports=ports, database=True, broker=True)
     upgrade(settings.database_url)
-    raise typer.Exit(supervise(child_commands(config, settings.dashboard.enabled)))
+    started = utcnow()
+    commands = child_commands(config, settings.dashboard.enabled)
+    ready = supervise(commands, lambda: check_node(settings, since=started), ready_line(settings))
+    raise typer.Exit(ready)
 
 
 @app.command()
@@ -93,50 +98,12 @@ def worker(
     queues: Annotated[str, typer.Option(help="Comma-separated queues: gpu (analysis), io (delivery).")] = "gpu,io",
 ) -> None:
     """Run a Celery worker (solo pool: one process, the model loaded once and kept warm)."""
-    from models.device import resolve_device
-    from worker.celery_app import GPU_QUEUE, STAT_QUEUE, create_celery_app
-    from worker.context import build_context, install
-    from worker.heartbeat import Heartbeat
+    from cxr.worker_process import run_worker
 
     settings = load_settings(config, "worker")
     require_ready(settings, data_dir=True, broker=True)
     require_current_schema(settings)
-    context = build_context(settings)
-    install(context)
-    detector, version = "-", "-"
-    if GPU_QUEUE in queues.split(","):
-        loaded = load_detector_or_exit(lambda: context.detector(settings.detector))
-        detector, version = settings.detector, loaded.provenance.version
-    heartbeat = Heartbeat(
-        context.session_factory,
-        Heartbeat.record_for(
-            queues, str(resolve_device(settings.worker.device)), detector, version, settings.worker.identity()
-        ),
-    )
-    heartbeat.start()
-    celery = create_celery_app(settings)
-    name = queues.replace(",", "-")
-    if GPU_QUEUE in queues.split(",") and STAT_QUEUE not in queues.split(","):
-        queues = f"{STAT_QUEUE},{queues}"  # an analysis worker takes urgent studies first
-    try:
-        celery.worker_main(
-            [
-                "worker",
-                "--queues",
-                queues,
-                "--pool",
-                "solo",
-                "--loglevel",
-                settings.log_level,
-                "--hostname",
-                f"{name}@{settings.worker.node_name or '%h'}",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ]
-        )
-    finally:
-        heartbeat.stop()
+    run_worker(settings, queues)
 
 
 @app.command()
@@ -285,16 +252,25 @@ def status(config: ConfigOption = None) -> None:
 
 @app.command()
 def healthcheck(
-    role: Annotated[str, typer.Argument(help="scp (C-ECHO to the local SCP) or dashboard (GET /healthz).")] = "scp",
+    role: Annotated[
+        str, typer.Argument(help="scp (C-ECHO), dashboard (GET /healthz), or node: both, and a ready worker per queue.")
+    ] = "scp",
     config: ConfigOption = None,
 ) -> None:
-    """Exit 0 when the local SCP or dashboard answers: for container HEALTHCHECKs and monitoring."""
-    from cxr.health import check_dashboard, check_scp
+    """Exit 0 when the local SCP, the dashboard, or the whole node is up: for container HEALTHCHECKs and monitoring."""
+    from collections.abc import Callable
+
+    from config.settings import Settings
+    from cxr.health import check_dashboard, check_node, check_scp
 
     settings = load_settings(config, "healthcheck")
-    checks = {"scp": check_scp, "dashboard": check_dashboard}
+    checks: dict[str, Callable[[Settings], str | None]] = {
+        "scp": check_scp,
+        "dashboard": check_dashboard,
+        "node": check_node,
+    }
     if role not in checks:
-        raise typer.BadParameter(f"expected scp or dashboard, got {role!r}")
+        raise typer.BadParameter(f"expected scp, dashboard or node, got {role!r}")
     problem = checks[role](settings)
     if problem is not None:
         console.print(f"[red]{role} unhealthy:[/red] {problem}")

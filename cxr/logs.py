@@ -25,3 +25,6 @@ def configure_logging(level: str, process: str) -> None:
     # pydicom reports an invalid header value by quoting it (a birth date, a name) in a log line and a warning. Our own
     # checks say which attribute was unusable, by keyword, where it matters (worker.encode.trusted).
     pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+    # Celery warns at every broker reconnect that a future version will cancel running tasks; the node chose to keep
+    # them (worker.celery_app says why), so the notice is start-up noise.
+    warnings.filterwarnings("ignore", message=r"(?s).*worker_cancel_long_running_tasks_on_connection_loss")

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -72,10 +73,11 @@ def _spawn(command: list[str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, preexec_fn=_die_with_parent)
 
 
-def supervise(commands: list[list[str]]) -> int:
+def supervise(commands: list[list[str]], ready: Callable[[], str | None] | None = None, ready_line: str = "") -> int:
     """Run the children until a signal; a child that dies is started again after a backoff (1 s, doubling to a
     minute, back to 1 s once it has run for a minute). A child that exits with the start-up error code (2) stops
-    everything: starting it again cannot help. Returns the exit status for the supervisor."""
+    everything: starting it again cannot help. ``ready`` (None when every part is up) is asked each second until it
+    says so; then ``ready_line`` is logged, once. Returns the exit status for the supervisor."""
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -86,11 +88,17 @@ def supervise(commands: list[list[str]]) -> int:
     children = [Child(command, _spawn(command)) for command in commands]
     logger.info("started %d processes: %s", len(children), ", ".join(str(c.process.pid) for c in children))
     status = 0
+    waiting_since = time.monotonic()
     try:
         while not stop.wait(0.5):
             status = _tend(children)
             if status:
                 break
+            if ready is not None and time.monotonic() - waiting_since >= 1.0:
+                waiting_since = time.monotonic()
+                if ready() is None:
+                    logger.info("%s", ready_line)
+                    ready = None
     finally:
         stop_processes([c.process for c in children])
         for signum, handler in previous.items():

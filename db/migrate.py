@@ -59,12 +59,16 @@ def check_schema(database_url: str) -> None:
         raise SchemaNotCurrentError(f"database {name} does not exist yet; run: cxr db upgrade")
     head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
     engine = create_engine(url)
+    migration_log = logging.getLogger("alembic.runtime.migration")
+    level = migration_log.level
+    migration_log.setLevel(logging.WARNING)  # its "Context impl" lines, at every part's start, say nothing here
     try:
         with engine.connect() as connection:
             current = MigrationContext.configure(connection).get_current_revision()
     except SQLAlchemyError as exc:
         raise SchemaNotCurrentError(f"database {name} cannot be read ({describe_database_error(exc)})") from exc
     finally:
+        migration_log.setLevel(level)
         engine.dispose()
     if current is None:
         raise SchemaNotCurrentError(f"database {name} has no schema; run: cxr db upgrade")

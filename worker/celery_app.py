@@ -58,6 +58,9 @@ def create_celery_app(settings: Settings) -> Celery:
         task_reject_on_worker_lost=True,
         worker_hijack_root_logger=False,
         broker_connection_retry_on_startup=True,
+        # Keep a running task when the broker connection drops: its job holds a lease in the database, and a copy
+        # redelivered meanwhile would find it ANALYZING and wait for the lease (Celery asks for an explicit choice).
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         broker_transport_options=_transport_options(settings.broker_url),
         worker_send_task_events=False,
         enable_utc=True,
