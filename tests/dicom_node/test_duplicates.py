@@ -9,26 +9,12 @@ import os
 from pathlib import Path
 
 import pydicom
-from pynetdicom import AE
 
 from db import jobs, studies
 from db.engine import SessionFactory
 from db.models import Study
 from dicom_node.validation import Status
-from tests.helpers.scp import Node, wait_for
-
-
-def store(port: int, ds: pydicom.Dataset) -> tuple[int, str]:
-    """(status, error comment) of one C-STORE of ``ds``."""
-    ae = AE(ae_title="PACS")
-    ae.add_requested_context(ds.SOPClassUID, ds.file_meta.TransferSyntaxUID)
-    association = ae.associate("127.0.0.1", port, ae_title="CXR_AI")
-    assert association.is_established
-    try:
-        response = association.send_c_store(ds)
-    finally:
-        association.release()
-    return int(response.Status), str(response.get("ErrorComment", ""))
+from tests.helpers.scp import Node, store, wait_for
 
 
 def spooled(node: Node) -> list[tuple[Path, int, int]]:

@@ -7,6 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pydicom
+from pynetdicom import AE
+
 from config.settings import Settings
 from dicom_node.scp import StorageNode
 
@@ -32,3 +35,18 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("condition not met in time")
+
+
+def store(port: int, source: pydicom.Dataset | Path) -> tuple[int, str]:
+    """(status, error comment) of one C-STORE to the node of a data set, or of a file as it is on disk (in its own
+    transfer syntax)."""
+    header = source if isinstance(source, pydicom.Dataset) else pydicom.dcmread(source, stop_before_pixels=True)
+    ae = AE(ae_title="PACS")
+    ae.add_requested_context(header.SOPClassUID, header.file_meta.TransferSyntaxUID)
+    association = ae.associate("127.0.0.1", port, ae_title="CXR_AI")
+    assert association.is_established
+    try:
+        response = association.send_c_store(source)
+    finally:
+        association.release()
+    return int(response.Status), str(response.get("ErrorComment", ""))
