@@ -196,12 +196,12 @@ def _persist(received: Path, facts: InstanceFacts, context: NodeContext) -> Inge
             known = studies.instance_location(session, facts.sop_instance_uid)
         if known is not None:
             return _resent(received, facts, known)
-        path = context.spool.adopt(received, facts.study_instance_uid, facts.sop_instance_uid)
-    except AlreadySpooledError:  # another association spooled it first: whatever it recorded is judged as above
-        with context.session_factory() as session:
-            known = studies.instance_location(session, facts.sop_instance_uid)
-        spooled = context.spool.path_for(facts.study_instance_uid, facts.sop_instance_uid)
-        return _resent(received, facts, known or studies.InstanceLocation(0, facts.study_instance_uid, spooled))
+        try:
+            path = context.spool.adopt(received, facts.study_instance_uid, facts.sop_instance_uid)
+        except AlreadySpooledError:
+            # A file with no row: left by a crash between the move and the commit (so never acknowledged, and this is
+            # the sender's retry), or by a concurrent association about to record the same instance. Take its place.
+            path = context.spool.adopt(received, facts.study_instance_uid, facts.sop_instance_uid, unrecorded=True)
     except OSError as exc:
         logger.error("instance %s not stored: spool write failed (%s)", digest, exc.strerror or type(exc).__name__)
         return Ingested(Status.OUT_OF_RESOURCES)
@@ -233,7 +233,7 @@ def _resent(received: Path, facts: InstanceFacts, known: studies.InstanceLocatio
     if refusal is not None:
         return _refused(refusal, uid_digest(facts.sop_instance_uid))
     logger.info("instance %s received again, unchanged: kept as it was", uid_digest(facts.sop_instance_uid))
-    return Ingested(Status.SUCCESS, known.study_id or None)
+    return Ingested(Status.SUCCESS, known.study_id)
 
 
 def _refused(refusal: Refusal, digest: str) -> Ingested:

@@ -47,16 +47,20 @@ class Spool:
                 raise InvalidUIDError("UID is not a valid DICOM UID")
         return self.root / study_uid / f"{sop_uid}.dcm"
 
-    def adopt(self, received: Path, study_uid: str, sop_uid: str) -> Path:
+    def adopt(self, received: Path, study_uid: str, sop_uid: str, unrecorded: bool = False) -> Path:
         """Durably move a completely received file into place; returns its final path. A spooled file is never
-        replaced: AlreadySpooledError if one is there already. Raises OSError on failure."""
+        replaced (AlreadySpooledError) unless the caller knows it is ``unrecorded``: no database row names it.
+        Raises OSError on failure."""
         final = self.path_for(study_uid, sop_uid)
         # A rename is atomic only within one file system; a file received elsewhere is first copied in.
         source = received if received.parent == self.incoming else self._copy_in(received)
         try:
             _fsync_file(source)
             final.parent.mkdir(exist_ok=True)
-            _move_without_replacing(source, final)
+            if unrecorded:
+                os.replace(source, final)
+            else:
+                _move_without_replacing(source, final)
         except BaseException:
             if source != received:
                 source.unlink(missing_ok=True)  # our own copy; the received file stays with its owner

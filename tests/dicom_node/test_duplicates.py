@@ -71,3 +71,18 @@ def test_changed_content_under_the_same_uid_is_refused_not_written_over(
     assert spooled(node) == before
     assert pydicom.dcmread(before[0][0]).PatientName == rg1_dataset.PatientName
     assert os.listdir(node.settings.spool_dir / ".incoming") == [], "nothing left behind"
+
+
+def test_a_file_a_crash_left_unrecorded_is_taken_over_by_the_retry(
+    node: Node, session_factory: SessionFactory, rg1_dataset: pydicom.Dataset
+) -> None:
+    """A crash between the move into the spool and the commit leaves a file no row names (never acknowledged): the
+    sender's retry takes its place and is recorded."""
+    orphan = node.settings.spool_dir / str(rg1_dataset.StudyInstanceUID) / f"{rg1_dataset.SOPInstanceUID}.dcm"
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"half a file from before the crash")
+    assert store(node.port, rg1_dataset) == (Status.SUCCESS, "")
+    with session_factory() as s:
+        assert studies.instance_location(s, str(rg1_dataset.SOPInstanceUID)) is not None
+    assert pydicom.dcmread(orphan).SOPInstanceUID == rg1_dataset.SOPInstanceUID
+    wait_for(lambda: len(node.enqueued) == 1)
