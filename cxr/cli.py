@@ -68,7 +68,7 @@ def serve(config: ConfigOption = None) -> None:
     upgrade(settings.database_url)
     started = utcnow()
     commands = child_commands(config, settings.dashboard.enabled)
-    ready = supervise(commands, lambda: check_node(settings, since=started), ready_line(settings))
+    ready = supervise(commands, lambda: check_node(settings, started, echo_scp=False), ready_line(settings))
     raise typer.Exit(ready)
 
 

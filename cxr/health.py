@@ -13,16 +13,22 @@ from dicom_node.scu import echo
 LOOPBACK = "127.0.0.1"
 
 
+def check_scp_listening(settings: Settings, timeout_s: float = 5.0) -> str | None:
+    """The SCP's port takes a TCP connection. No association is made, so nothing is audited or counted."""
+    try:
+        socket.create_connection((LOOPBACK, settings.scp.port), timeout=timeout_s).close()
+    except OSError as exc:
+        return f"nothing listens on port {settings.scp.port}: {exc.strerror or exc}"
+    return None
+
+
 def check_scp(settings: Settings, timeout_s: float = 5.0) -> str | None:
     """A C-ECHO to our own SCP. With an allow-list, it calls as the first allowed AE title so the SCP accepts it;
     with TLS on, a TCP connection is the check (the local peer holds no client certificate)."""
     scp = settings.scp
-    try:
-        socket.create_connection((LOOPBACK, scp.port), timeout=timeout_s).close()
-    except OSError as exc:
-        return f"nothing listens on port {scp.port}: {exc.strerror or exc}"
-    if scp.tls.enabled:
-        return None
+    problem = check_scp_listening(settings, timeout_s)
+    if problem is not None or scp.tls.enabled:
+        return problem
     calling = scp.allowed_calling_aets[0] if scp.allowed_calling_aets else scp.ae_title
     target = Destination(name="self", ae_title=scp.ae_title, host=LOOPBACK, port=scp.port)
     status = echo(target, calling_ae=calling, timeout_s=timeout_s)
@@ -64,10 +70,12 @@ def check_workers(
     return f"no ready worker for queue {', '.join(missing)}" if missing else None
 
 
-def check_node(settings: Settings, since: datetime | None = None) -> str | None:
-    """What ``cxr serve`` runs, all up: the SCP answers, the dashboard (if enabled) answers, and a worker for each
-    queue is ready."""
-    checks = [check_scp, *([check_dashboard] if settings.dashboard.enabled else [])]
+def check_node(settings: Settings, since: datetime | None = None, echo_scp: bool = True) -> str | None:
+    """What ``cxr serve`` runs, all up: the SCP answers (a C-ECHO; or, for the supervisor's own polling, its port,
+    which leaves no association in the audit trail and /metrics), the dashboard (if enabled) answers, and a worker for
+    each queue is ready."""
+    scp_check = check_scp if echo_scp else check_scp_listening
+    checks = [scp_check, *([check_dashboard] if settings.dashboard.enabled else [])]
     for check in checks:
         problem = check(settings)
         if problem is not None:
