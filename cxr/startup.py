@@ -59,14 +59,22 @@ def require_ready(
     database: bool = False,
     broker: bool = False,
 ) -> None:
-    """Every check asked for, before anything starts or is migrated; all problems are printed, one line each."""
+    """Every check asked for, before anything starts or is migrated; all problems are printed, one line each.
+
+    A broker that does not answer is a warning, not a stop: the node is built to receive and record studies while the
+    broker is away, and the sweeper sends their work once it is back."""
     from cxr import preflight
 
+    if broker and (away := preflight.broker_problem(settings.broker_url)) is not None:
+        console.print(
+            f"[yellow]warning:[/yellow] {away}: studies are received and recorded, and analysed once it answers",
+            soft_wrap=True,
+            highlight=False,
+        )
     problems = [
         *([preflight.data_dir_problem(settings)] if data_dir else []),
         *(preflight.port_problem(host, port, what) for what, host, port in ports),
         *([preflight.database_problem(settings.database_url)] if database else []),
-        *([preflight.broker_problem(settings.broker_url)] if broker else []),
     ]
     found = [problem for problem in problems if problem is not None]
     for problem in found[:-1]:
