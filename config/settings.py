@@ -12,19 +12,15 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, ValidationError, model_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from config.outputs import FhirEndpoint, Hl7Endpoint, UrgencySettings, WebhookEndpoint
 from config.problems import ConfigurationError, describe, unknown_environment
+from config.section import Section
 
 CONFIG_ENV_VAR = "CXR_CONFIG"
 DEFAULT_CONFIG_FILE = Path("cxr.toml")
-
-
-class Section(BaseModel):
-    """A table of the configuration: an unknown key in it is an error, as at the top level."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class TlsSettings(Section):
@@ -251,6 +247,13 @@ class Settings(BaseSettings):
     results: ResultsSettings = Field(default_factory=ResultsSettings)
     rules: RulesSettings = Field(default_factory=RulesSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    urgency: UrgencySettings = Field(default_factory=UrgencySettings)
+    hl7: list[Hl7Endpoint] = Field(default_factory=list)
+    """RIS endpoints: an ORU^R01 per result (``docs/conformance.md``)."""
+    fhir: list[FhirEndpoint] = Field(default_factory=list)
+    """EHR endpoints: a FHIR R4 transaction Bundle per result."""
+    webhooks: list[WebhookEndpoint] = Field(default_factory=list)
+    """Pager or chat bridges: a signed JSON POST per critical result (or per result)."""
 
     @classmethod
     def settings_customise_sources(
@@ -271,6 +274,17 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{self.data_dir / 'cxr.sqlite'}"
         if not self.broker_url:
             self.broker_url = f"sqla+sqlite:///{self.data_dir / 'broker.sqlite'}"
+        names = [
+            *(d.name for d in self.destinations),
+            *(e.name for e in self.hl7),
+            *(e.name for e in self.fhir),
+            *(w.name for w in self.webhooks),
+        ]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(
+                f"destination names must be unique across destinations, hl7, fhir and webhooks: {repeated}"
+            )
         return self
 
     @property

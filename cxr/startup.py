@@ -14,6 +14,7 @@ from rich.console import Console
 
 from config.problems import ConfigurationError
 from config.settings import Settings
+from models.urgency import check_labels
 
 if TYPE_CHECKING:
     from models.protocol import Detector
@@ -46,6 +47,10 @@ def load_settings(config: Path | None, process: str) -> Settings:
             console.print(f"[red]configuration error:[/red] {problem}", soft_wrap=True, highlight=False)
         raise fail("configuration error", exc.problems[-1]) from exc
     except (FileNotFoundError, ValueError) as exc:
+        raise fail("configuration error", exc) from exc
+    try:
+        check_labels(settings.urgency.critical_thresholds)
+    except ValueError as exc:
         raise fail("configuration error", exc) from exc
     configure_logging(settings.log_level, process)
     return settings

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from db.errors import NotFoundError
 from db.jobs import job_state, transition_job
-from db.models import Delivery, DeliveryAttempt, DeliveryState, JobState, ResultObject, utcnow
+from db.models import Channel, Delivery, DeliveryAttempt, DeliveryState, JobState, MessagePurpose, ResultObject, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -30,18 +30,39 @@ class DeliveryWork:
     attempts: int
     path: Path
     sop_instance_uid: str
+    channel: Channel = Channel.DICOM
+    purpose: MessagePurpose = MessagePurpose.RESULT
 
 
-def ensure_deliveries(session: Session, result_ids: Sequence[int], destinations: Sequence[str]) -> list[int]:
-    """One delivery per (object, destination); returns the ids still to send. An object already sent is not resent."""
+def ensure_deliveries(
+    session: Session,
+    result_ids: Sequence[int],
+    destinations: Sequence[str],
+    channel: Channel = Channel.DICOM,
+    purpose: MessagePurpose = MessagePurpose.RESULT,
+) -> list[int]:
+    """One delivery per (object, destination, purpose); returns the ids still to send. What was sent is not resent.
+
+    For HL7, FHIR and webhooks the object is the study's SR: a message about it goes once per SR, however often the
+    analysis runs, and a changed result (a new SR) gets its own."""
     pending: list[int] = []
     for result_id in result_ids:
         for name in destinations:
             delivery = session.scalars(
-                select(Delivery).where(Delivery.result_object_id == result_id, Delivery.destination_name == name)
+                select(Delivery).where(
+                    Delivery.result_object_id == result_id,
+                    Delivery.destination_name == name,
+                    Delivery.purpose == purpose,
+                )
             ).one_or_none()
             if delivery is None:
-                delivery = Delivery(result_object_id=result_id, destination_name=name, state=DeliveryState.PENDING)
+                delivery = Delivery(
+                    result_object_id=result_id,
+                    destination_name=name,
+                    state=DeliveryState.PENDING,
+                    channel=channel,
+                    purpose=purpose,
+                )
                 session.add(delivery)
                 session.flush()
             if delivery.state is not DeliveryState.SENT:
@@ -67,6 +88,8 @@ def delivery_work(session: Session, delivery_id: int) -> DeliveryWork:
         attempts=d.attempts,
         path=Path(d.result_object.path),
         sop_instance_uid=d.result_object.sop_instance_uid,
+        channel=d.channel,
+        purpose=d.purpose,
     )
 
 

@@ -58,6 +58,29 @@ class DeliveryState(enum.StrEnum):
     DEAD_LETTER = "DEAD_LETTER"
 
 
+class Channel(enum.StrEnum):
+    """How a delivery travels: C-STORE of a result object, or a message about the study's SR."""
+
+    DICOM = "DICOM"
+    HL7 = "HL7"
+    FHIR = "FHIR"
+    WEBHOOK = "WEBHOOK"
+
+
+class MessagePurpose(enum.StrEnum):
+    RESULT = "RESULT"
+    REMINDER = "REMINDER"  # a critical result still unacknowledged after ``urgency.acknowledge_within_s``
+
+
+class Urgency(enum.StrEnum):
+    """Mirrors ``models.urgency.Urgency`` (``db`` may not import ``models``); a test keeps the two equal."""
+
+    CRITICAL = "critical"
+    ABNORMAL = "abnormal"
+    NO_FINDING = "no_finding"
+    NOT_PERFORMED = "not_performed"
+
+
 class ResultKind(enum.StrEnum):
     SR = "SR"
     SC = "SC"
@@ -140,6 +163,12 @@ class Job(Base):
     """When the job last reached a terminal state."""
     end_to_end_seconds: Mapped[float | None] = mapped_column(Float)
     """From the study's last received instance to that terminal state (results delivered, for a delivered job)."""
+    urgency: Mapped[Urgency | None] = mapped_column(_enum(Urgency, "urgency"), index=True)
+    """Set when analysis ends with an SR: critical, abnormal, no_finding or not_performed."""
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """When an operator acknowledged this critical result on the dashboard."""
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+    """The dashboard user who acknowledged it."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -199,12 +228,21 @@ class ResultObject(Base):
 
 
 class Delivery(Base):
+    """One output to one destination. A DICOM delivery sends its result object; an HL7, FHIR or webhook delivery is a
+    message about the study's SR (its result object), so a re-run that yields the same SR sends no second message."""
+
     __tablename__ = "delivery"
-    __table_args__ = (UniqueConstraint("result_object_id", "destination_name"),)
+    __table_args__ = (
+        UniqueConstraint("result_object_id", "destination_name", "purpose", name="uq_delivery_object_destination"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     result_object_id: Mapped[int] = mapped_column(ForeignKey("result_object.id"), index=True)
     destination_name: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[Channel] = mapped_column(_enum(Channel, "channel"), default=Channel.DICOM)
+    purpose: Mapped[MessagePurpose] = mapped_column(
+        _enum(MessagePurpose, "message_purpose"), default=MessagePurpose.RESULT
+    )
     state: Mapped[DeliveryState] = mapped_column(_enum(DeliveryState, "delivery_state"), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)

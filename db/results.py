@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.jobs import get_job
-from db.models import Finding, Job, ResultKind, ResultObject
+from db.models import Finding, Instance, Job, ResultKind, ResultObject
 
 
 @dataclass(frozen=True)
@@ -108,3 +108,13 @@ def earlier_results(session: Session, job_id: int, kind: ResultKind) -> list[Res
 
 def job_results(session: Session, job_id: int) -> list[ResultRecord]:
     return [_record(r) for r in get_job(session, job_id).results]
+
+
+def finding_source_uids(session: Session, job_id: int) -> dict[int, str]:
+    """instance id → SOP Instance UID of every image the job's findings are on."""
+    rows = session.execute(
+        select(Instance.id, Instance.sop_instance_uid)
+        .join(Finding, Finding.instance_id == Instance.id)
+        .where(Finding.job_id == job_id)
+    )
+    return dict(rows.all())

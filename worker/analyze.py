@@ -14,12 +14,13 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 
-from db import deliveries, jobs, results, studies
+from db import jobs, results, studies
 from db.jobs import AttemptsExhaustedError
 from db.lifecycle import TERMINAL_JOB_STATES
-from db.models import JobState, ResultKind, utcnow
+from db.models import JobState, ResultKind, Urgency, utcnow
 from db.results import FindingRecord, ResultRecord
 from db.studies import InstanceSummary
+from db.urgency import set_urgency
 from dicom_node.rules import Eligibility, Verdict, evaluate
 from models.codes import code_for
 from models.imaging import DecodedImage, UndecodableImageError, decode_dataset, read_dataset
@@ -27,6 +28,7 @@ from models.protocol import Detector, ImageResult
 from models.registry import UnknownDetectorError
 from worker.batching import gather
 from worker.context import WorkerContext
+from worker.delivery_plan import plan_deliveries
 from worker.encode.bundle import EncodedObject, encode_not_performed, encode_study
 from worker.encode.inputs import AnalysedImage, EncodeContext
 from worker.encode.trusted import trusted_header
@@ -165,14 +167,16 @@ def _encode(context: WorkerContext, work: _Work, detector: Detector, images: lis
         provenance=detector.provenance,
         equipment=context.settings.equipment,
         results=context.settings.results,
+        urgency=context.settings.urgency,
     )
     try:
         objects = encode_study(encode_context, _read_headers(work.predecessors))
     except Exception as exc:  # a header value the encoder cannot take: the SR says not performed, from trusted values
         return _not_performed(context, work, detector, _reason(exc, "the result could not be encoded"), JobState.FAILED)
     findings = _finding_records(work.selected, images)
-    detail = f"{len(findings)} findings, {len(objects)} objects"
-    return _record(context, work.job_id, objects, findings, JobState.ENCODED, detail)
+    urgency = Urgency(encode_context.triage.urgency.value)
+    detail = f"{len(findings)} findings, {len(objects)} objects, {urgency.value}"
+    return _record(context, work.job_id, objects, findings, JobState.ENCODED, detail, urgency)
 
 
 def _start(context: WorkerContext, job_id: int) -> _Work | AnalysisOutcome:
@@ -243,7 +247,7 @@ def _not_performed(
     except Exception as exc:  # even the trusted values could not make an SR: the job still ends, with its reason
         return _fail(context, work.job_id, f"{reason}; {_reason(exc, 'no SR possible')}")
     logger.warning("job %d not analysed (%s); sending a not-performed SR", work.job_id, reason)
-    return _record(context, work.job_id, [sr], [], state, reason)
+    return _record(context, work.job_id, [sr], [], state, reason, Urgency.NOT_PERFORMED)
 
 
 def _finding_records(instances: Sequence[InstanceSummary], images: Sequence[AnalysedImage]) -> list[FindingRecord]:
@@ -272,12 +276,13 @@ def _record(
     findings: Sequence[FindingRecord],
     state: JobState,
     detail: str,
+    urgency: Urgency,
 ) -> AnalysisOutcome:
     """Write the objects, record them with the findings, move the job to ``state`` and plan the deliveries."""
     written = [(obj, obj.write(context.settings.results_dir)) for obj in objects]
-    destinations = [d.name for d in context.settings.destinations]
     with context.session_factory.begin() as session:
         results.replace_findings(session, job_id, findings)
+        set_urgency(session, job_id, urgency)
         result_ids = [
             results.upsert_result_object(
                 session,
@@ -296,11 +301,12 @@ def _record(
             jobs.transition_job(session, job_id, state, reason=detail)
         else:
             jobs.transition_job(session, job_id, state, detail)
-        if not destinations:
+        kinds = [obj.kind for obj, _ in written]
+        delivery_ids = plan_deliveries(context.settings, session, list(zip(kinds, result_ids, strict=True)), urgency)
+        if delivery_ids is None:
             if state is JobState.ENCODED:
-                jobs.transition_job(session, job_id, JobState.COMPLETED, "no destination configured")
+                jobs.transition_job(session, job_id, JobState.COMPLETED, "no destination for this result")
             return AnalysisOutcome(JobState.COMPLETED if state is JobState.ENCODED else state, ())
-        delivery_ids = deliveries.ensure_deliveries(session, result_ids, destinations)
         if not delivery_ids and state is JobState.ENCODED:
             jobs.transition_job(session, job_id, JobState.DELIVERED, "every object was already delivered")
             return AnalysisOutcome(JobState.DELIVERED, ())

@@ -1,4 +1,5 @@
-"""The delivery stage: C-STORE one result object to one destination and record the outcome."""
+"""The delivery stage: one result object to one DICOM destination (C-STORE), or one message about a result to the RIS,
+the EHR or a webhook; every outcome recorded the same way (sent, retry with backoff, dead letter)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from pydicom.uid import generate_uid
 
 from config.settings import Destination, WorkerSettings
 from db import deliveries, destinations, jobs
-from db.models import DeliveryState, JobState
+from db.deliveries import DeliveryWork
+from db.models import Channel, DeliveryState, JobState
 from dicom_node.scu import send_files
+from worker.clinical.send import deliver_message
 from worker.context import WorkerContext
 
 logger = logging.getLogger(__name__)
@@ -49,15 +52,18 @@ def _destination(context: WorkerContext, name: str) -> Destination | None:
 def deliver_result(context: WorkerContext, delivery_id: int) -> DeliveryOutcome:
     with context.session_factory.begin() as session:
         work = deliveries.delivery_work(session, delivery_id)
+        paused = destinations.is_paused(session, work.destination_name)
     if work.state in (DeliveryState.SENT, DeliveryState.COMMIT_PENDING):
         return DeliveryOutcome.ALREADY_SENT
+    if paused:
+        logger.info("delivery %d waits: %s is paused", delivery_id, work.destination_name)
+        return DeliveryOutcome.PAUSED
+    if work.channel is not Channel.DICOM:
+        sent = deliver_message(context.settings, context.session_factory, work)
+        return _settle(context, work, sent.ok, sent.permanent_failure, f"{work.destination_name}: {sent.error}")
     destination = _destination(context, work.destination_name)
     if destination is None:
         return _dead_letter(context, delivery_id, work.job_id, f"destination {work.destination_name!r} not configured")
-    with context.session_factory.begin() as session:
-        if destinations.is_paused(session, destination.name):
-            logger.info("delivery %d waits: %s is paused", delivery_id, destination.name)
-            return DeliveryOutcome.PAUSED
     transaction_uid = generate_uid() if destination.storage_commitment else None
     if transaction_uid is not None:
         with context.session_factory.begin() as session:
@@ -73,21 +79,26 @@ def deliver_result(context: WorkerContext, delivery_id: int) -> DeliveryOutcome:
             return DeliveryOutcome.SENT
         logger.info("delivery %d stored at %s; awaiting its commitment report", delivery_id, destination.name)
         return DeliveryOutcome.COMMIT_PENDING
-    if outcome.ok:
+    return _settle(context, work, outcome.ok, outcome.permanent_failure, f"{destination.name}: {outcome.error}")
+
+
+def _settle(context: WorkerContext, work: DeliveryWork, ok: bool, permanent: bool, reason: str) -> DeliveryOutcome:
+    """Record one attempt's outcome, whatever the channel: sent, refused (dead letter at once) or retry."""
+    delivery_id = work.delivery_id
+    if ok:
         with context.session_factory.begin() as session:
             deliveries.record_delivery_attempt(session, delivery_id, DeliveryState.SENT, None)
             deliveries.settle_job(session, work.job_id)
-        logger.info("delivery %d sent to %s", delivery_id, destination.name)
+        logger.info("delivery %d sent to %s", delivery_id, work.destination_name)
         return DeliveryOutcome.SENT
-    reason = f"{destination.name}: {outcome.error}"
-    if outcome.permanent_failure:
-        # The destination refused this object; sending it again would only loop.
+    if permanent:
+        # The destination refused this object or message; sending it again would only loop.
         return _dead_letter(context, delivery_id, work.job_id, reason)
     with context.session_factory.begin() as session:
         attempts = deliveries.record_delivery_attempt(session, delivery_id, DeliveryState.PENDING, reason)
     if attempts > context.settings.worker.delivery_max_retries:
         return _dead_letter(context, delivery_id, work.job_id, f"{reason} after {attempts} attempts", count=False)
-    logger.warning("delivery %d attempt %d failed: %s", delivery_id, attempts, outcome.error)
+    logger.warning("delivery %d attempt %d failed: %s", delivery_id, attempts, reason)
     return DeliveryOutcome.RETRY
 
 

@@ -59,3 +59,26 @@ def test_scp_stores_rg1_once_the_database_is_upgraded(tmp_path: Path, rg1: Path)
     finally:
         stop_processes([scp])
     assert status.Status == 0x0000
+
+
+@pytest.mark.parametrize(
+    ("toml", "problem"),
+    [
+        (
+            "[urgency]\ncritical_thresholds = { Pnuemothorax = 0.5 }\n",
+            "unknown label(s) in urgency.critical_thresholds: Pnuemothorax",
+        ),
+        (
+            '[[destinations]]\nname = "pacs"\nae_title = "PACS"\nhost = "h"\nport = 104\n'
+            '[[hl7]]\nname = "pacs"\nhost = "h"\nport = 2575\n',
+            "destination names must be unique across destinations, hl7, fhir and webhooks: ['pacs']",
+        ),
+    ],
+)
+def test_a_clinical_output_misconfiguration_is_one_line_and_exit_2(tmp_path: Path, toml: str, problem: str) -> None:
+    config = tmp_path / "cxr.toml"
+    config.write_text(f'data_dir = "{tmp_path / "var"}"\n{toml}')
+    result = run_cli("status", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 2
+    (line,) = result.stdout.splitlines()
+    assert line.startswith("configuration error:") and problem in line

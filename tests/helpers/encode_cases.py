@@ -9,6 +9,7 @@ import numpy as np
 import pydicom
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from config.outputs import UrgencySettings
 from config.settings import EquipmentSettings, ResultsSettings
 from models.baseline import BaselineDetector
 from models.imaging import decode_dataset
@@ -63,12 +64,14 @@ def context(
     images: list[AnalysedImage],
     equipment: EquipmentSettings | None = None,
     results: ResultsSettings | None = None,
+    urgency: UrgencySettings | None = None,
 ) -> EncodeContext:
     return EncodeContext(
         images=images,
         provenance=BaselineDetector().provenance,
         equipment=equipment or EquipmentSettings(),
         results=results or ResultsSettings(),
+        urgency=urgency or UrgencySettings(),
     )
 
 

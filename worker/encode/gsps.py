@@ -27,7 +27,7 @@ def _annotation(image: AnalysedImage, layer: hd.pr.GraphicLayer, context: Encode
     graphics: list[hd.pr.GraphicObject] = []
     texts = [
         hd.pr.TextObject(
-            text_value=context.banner,
+            text_value=context.alert_banner,
             units=hd.pr.AnnotationUnitsValues.DISPLAY,
             bounding_box=(0.01, 0.01, 0.99, 0.05),
             text_justification=hd.pr.TextJustificationValues.LEFT,

@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 
 from pydicom.dataset import Dataset
 
+from config.outputs import UrgencySettings
 from config.settings import EquipmentSettings, ResultsSettings
 from models.imaging import DecodedImage
 from models.protocol import ImageResult, Provenance
+from models.urgency import Triage, triage
 from worker.encode.banner import banner_for
 
 
@@ -31,6 +33,7 @@ class EncodeContext:
     provenance: Provenance
     equipment: EquipmentSettings
     results: ResultsSettings = field(default_factory=ResultsSettings)
+    urgency: UrgencySettings = field(default_factory=UrgencySettings)
 
     @property
     def study_instance_uid(self) -> str:
@@ -39,3 +42,15 @@ class EncodeContext:
     @property
     def banner(self) -> str:
         return banner_for(self.provenance)
+
+    @property
+    def triage(self) -> Triage:
+        """The study's urgency; "abnormal" follows the model's own threshold, as the SR's overall result does."""
+        abnormal_threshold = float(self.provenance.parameters.get("threshold", "0.5"))
+        return triage([i.result for i in self.images], self.urgency.critical_thresholds, abnormal_threshold)
+
+    @property
+    def alert_banner(self) -> str:
+        """The banner burned into the overlay and drawn by the GSPS: "CRITICAL: <labels>" first when it applies."""
+        alert = self.triage.alert
+        return f"{alert} \u2013 {self.banner}" if alert else self.banner

@@ -38,7 +38,7 @@ def _source_image_reference(source: Dataset) -> Dataset:
 
 def build_overlay_sc(image: AnalysedImage, context: EncodeContext, instance_number: int) -> hd.sc.SCImage:
     source = image.source
-    pixels = render_overlay(image.decoded.pixels, image.result.findings, context.banner, image.result.heatmap)
+    pixels = render_overlay(image.decoded.pixels, image.result.findings, context.alert_banner, image.result.heatmap)
     series_uid, instance_uid = sc_uids(image, context)
     orientation = source.get("PatientOrientation")
     jpeg = context.results.sc_compression == "jpeg"
@@ -58,7 +58,7 @@ def build_overlay_sc(image: AnalysedImage, context: EncodeContext, instance_numb
     )
     sc.BurnedInAnnotation = "YES"
     sc.SourceImageSequence = [_source_image_reference(source)]
-    sc.ImageComments = context.banner
+    sc.ImageComments = context.alert_banner
     if source.get("BodyPartExamined"):
         sc.BodyPartExamined = source.BodyPartExamined
     _record_lossy_compression(sc, source, pixels.nbytes if jpeg else None)

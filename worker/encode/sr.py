@@ -18,8 +18,9 @@ from pydicom.sr.codedict import codes
 from pydicom.uid import UID
 
 from config.settings import EquipmentSettings
-from models.codes import code_for, site_for
+from models.codes import CodedConcept, code_for, site_for
 from models.protocol import Finding, Provenance
+from models.urgency import NORMALITY, NORMALITY_OF, PRIORITY, PRIORITY_OF, Urgency
 from worker.encode.geometry import closed_rectangle
 from worker.encode.header import finish
 from worker.encode.inputs import AnalysedImage, EncodeContext
@@ -116,13 +117,24 @@ def _finding_group(image: AnalysedImage, finding: Finding, index: int, provenanc
     )
 
 
-def _overall_group(source_uids: Sequence[str], provenance: Provenance, value: hd.sr.CodedConcept) -> MeasurementGroup:
-    """The study-level result: Finding Present (abnormal), Absent (nothing above threshold) or Indeterminate."""
+def _coded(concept: CodedConcept) -> hd.sr.CodedConcept:
+    return hd.sr.CodedConcept(concept.value, concept.scheme, concept.meaning)
+
+
+def _overall_group(
+    source_uids: Sequence[str], provenance: Provenance, value: hd.sr.CodedConcept, urgency: Urgency
+) -> MeasurementGroup:
+    """The study-level result: Finding Present (abnormal), Absent (nothing above threshold) or Indeterminate, then the
+    urgency as Normality (DICOM CID 222) and Priority (SNOMED CT): critical is Abnormal with High priority."""
     tracking_uid = derive_uid(UIDKind.TRACKING, *sorted(source_uids), provenance.model_id, "overall")
     return hd.sr.MeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(uid=tracking_uid, identifier="Overall result"),
         algorithm_id=_algorithm(provenance),
-        qualitative_evaluations=[hd.sr.QualitativeEvaluation(name=codes.DCM.Finding, value=value)],
+        qualitative_evaluations=[
+            hd.sr.QualitativeEvaluation(name=codes.DCM.Finding, value=value),
+            hd.sr.QualitativeEvaluation(name=_coded(NORMALITY), value=_coded(NORMALITY_OF[urgency])),
+            hd.sr.QualitativeEvaluation(name=_coded(PRIORITY), value=_coded(PRIORITY_OF[urgency])),
+        ],
     )
 
 
@@ -181,10 +193,11 @@ def build_sr(context: EncodeContext, predecessors: Sequence[Dataset] = ()) -> hd
     for image in context.images:
         for finding in image.result.findings:
             groups.append(_finding_group(image, finding, len(groups), provenance))
-    threshold = float(provenance.parameters.get("threshold", "0.5"))
-    abnormal = bool(groups) or any(i.result.abnormality_score >= threshold for i in context.images)
+    urgency = context.triage.urgency
+    abnormal = urgency is not Urgency.NO_FINDING
     source_uids = [str(i.source.SOPInstanceUID) for i in context.images]
-    groups.append(_overall_group(source_uids, provenance, codes.SCT.Present if abnormal else codes.SCT.Absent))
+    present = codes.SCT.Present if abnormal else codes.SCT.Absent
+    groups.append(_overall_group(source_uids, provenance, present, urgency))
     report = hd.sr.MeasurementReport(
         observation_context=_observer(context.equipment),
         procedure_reported=PROCEDURE_REPORTED,
@@ -208,7 +221,7 @@ def build_not_performed_sr(
     report = hd.sr.MeasurementReport(
         observation_context=_observer(equipment),
         procedure_reported=PROCEDURE_REPORTED,
-        imaging_measurements=[_overall_group(source_uids, provenance, codes.SCT.Indeterminate)],
+        imaging_measurements=[_overall_group(source_uids, provenance, codes.SCT.Indeterminate, Urgency.NOT_PERFORMED)],
         referenced_images=[library_header(s) for s in sources],
     )
     statement = hd.sr.ContainerContentItem(name=QUALITATIVE_EVALUATIONS, relationship_type="CONTAINS")

@@ -1,0 +1,70 @@
+"""Settings of the clinical outputs beyond DICOM: urgency, the RIS (HL7 v2 over MLLP), the EHR (FHIR R4) and webhooks.
+
+Every endpoint has a ``name`` unique among all destinations of every kind: a delivery row names its destination, and
+the name says which kind it is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+
+from config.section import Section
+
+
+class UrgencySettings(Section):
+    """Which findings make a study critical, and how long a critical result may wait for an acknowledgement."""
+
+    critical_thresholds: dict[str, float] = Field(default_factory=lambda: {"Pneumothorax": 0.5})
+    """Label → probability at or above which a reported finding makes its study critical. Any label of the code table
+    may be added; one left out is never critical."""
+    acknowledge_within_s: float = Field(900.0, gt=0)
+    """An unacknowledged critical result older than this turns red on the dashboard and is notified again."""
+
+
+class Hl7Endpoint(Section):
+    """A RIS (or interface engine) that receives an HL7 v2.5.1 ORU^R01 per result over MLLP."""
+
+    name: str = Field(min_length=1, max_length=64)
+    host: str
+    port: int = Field(ge=1, le=65535)
+    sending_application: str = Field("CXR_AI", max_length=227)
+    sending_facility: str = Field("", max_length=227)
+    receiving_application: str = Field("RIS", max_length=227)
+    receiving_facility: str = Field("", max_length=227)
+    tls: bool = False
+    """MLLP over TLS 1.2+, verifying the peer against ``tls_ca_certificates`` (else the system's CAs)."""
+    tls_ca_certificates: Path | None = None
+    timeout_s: float = Field(30.0, gt=0)
+    """Connect, send and wait for the ACK within this time; past it the attempt counts as failed and is retried."""
+
+
+class FhirEndpoint(Section):
+    """An EHR's FHIR R4 server that receives a transaction Bundle per result."""
+
+    name: str = Field(min_length=1, max_length=64)
+    url: str = Field(pattern=r"^https?://")
+    """The server's base URL; the Bundle is POSTed to it."""
+    bearer_token: SecretStr | None = None
+    """Sent as ``Authorization: Bearer <token>``."""
+    patient_identifier_system: str = Field("urn:cxr-pacs-worker:patient-id", pattern=r"^(urn:|https?://)")
+    """The identifier system of DICOM Patient ID at this site (your MRN system's URI). The default is a local
+    placeholder: set the system your EHR matches patients by."""
+    tls_ca_certificates: Path | None = None
+    timeout_s: float = Field(30.0, gt=0)
+
+
+class WebhookEndpoint(Section):
+    """A pager or chat bridge: a JSON POST without PHI, signed with HMAC-SHA256."""
+
+    name: str = Field(min_length=1, max_length=64)
+    url: str = Field(pattern=r"^https?://")
+    secret: SecretStr = Field(min_length=16)
+    """Shared with the receiver, which checks the ``X-CXR-Signature`` header against it."""
+    all_results: bool = False
+    """Also post non-critical results (by default, critical ones only)."""
+    dashboard_url: str = ""
+    """Public base URL of the dashboard, for the link in the body (empty: no link)."""
+    tls_ca_certificates: Path | None = None
+    timeout_s: float = Field(10.0, gt=0)
