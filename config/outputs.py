@@ -12,6 +12,9 @@ from pydantic import Field, SecretStr
 
 from config.section import Section
 
+DEFAULT_PATIENT_IDENTIFIER_SYSTEM = "urn:cxr-pacs-worker:patient-id"
+"""A local placeholder for the URI of the site's patient identifiers (FHIR Patient.identifier.system)."""
+
 
 class UrgencySettings(Section):
     """Which findings make a study critical, and how long a critical result may wait for an acknowledgement."""

@@ -14,6 +14,7 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
+from config.outputs import DEFAULT_PATIENT_IDENTIFIER_SYSTEM
 from config.settings import Destination
 from cxr.startup import (
     ConfigOption,
@@ -128,10 +129,11 @@ def hash_password() -> None:
 
 @app.command()
 def sweeper(config: ConfigOption = None) -> None:
-    """Send again work whose message or worker was lost, dead-letter jobs that used all their attempts, and apply
-    retention to the spool."""
+    """Send again work whose message or worker was lost, dead-letter jobs that used all their attempts, remind the
+    webhooks of unacknowledged critical results, and apply retention to the spool."""
     from db.engine import make_engine, make_session_factory
     from worker.queue import task_queue
+    from worker.reminders import send_reminders
     from worker.retention import purge_spool
     from worker.sweeper import run
 
@@ -149,7 +151,7 @@ def sweeper(config: ConfigOption = None) -> None:
         settings.worker,
         queue.enqueue_analysis,
         queue.enqueue_delivery,
-        lambda: purge_spool(sessions, settings.retention),
+        lambda: (send_reminders(settings, sessions, queue.enqueue_delivery), purge_spool(sessions, settings.retention)),
     )
 
 
@@ -164,9 +166,10 @@ def detect(
         Path | None, typer.Option(help="Weights folder (default: the settings' weights_dir).")
     ] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N (default: the settings').")] = None,
+    fhir: Annotated[bool, typer.Option("--fhir", help="Also write the FHIR Bundle the node would send.")] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Run the detector on files, without any server."""
+    """Run the detector on files, without any server; print each file's urgency."""
     from cxr.detect import run_detect
     from models.registry import load_detector
     from worker.context import detector_options
@@ -175,7 +178,17 @@ def detect(
     options = detector_options(settings)
     options = replace(options, weights_dir=weights_dir or options.weights_dir, device=device or options.device)
     loaded = load_detector_or_exit(lambda: load_detector(detector, options))
-    document = run_detect(files, out, loaded)
+    system = (
+        (settings.fhir[0].patient_identifier_system if settings.fhir else DEFAULT_PATIENT_IDENTIFIER_SYSTEM)
+        if fhir
+        else None
+    )
+    document = run_detect(files, out, loaded, settings.urgency.critical_thresholds, system)
+    for image in document["images"]:
+        urgency = image.get("urgency", "not_performed")
+        labels = f" ({', '.join(image['critical_labels'])})" if image.get("critical_labels") else ""
+        colour = "red" if urgency == "critical" else "default"
+        console.print(f"[{colour}]{urgency}{labels}[/{colour}]  {Path(image['file']).name}", highlight=False)
     findings = sum(len(i.get("findings", [])) for i in document["images"])
     console.print(f"{len(document['images'])} images, {findings} findings → {out / 'findings.json'}")
 

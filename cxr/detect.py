@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,15 @@ def expand(paths: Iterable[Path]) -> Iterator[Path]:
             yield path
 
 
-def run_detect(paths: Iterable[Path], out: Path, detector: Detector) -> dict[str, Any]:
-    """Writes ``out/findings.json`` (schema below) and ``out/<stem>.overlay.png`` per decodable image."""
+def run_detect(
+    paths: Iterable[Path],
+    out: Path,
+    detector: Detector,
+    critical_thresholds: Mapping[str, float],
+    fhir_patient_system: str | None = None,
+) -> dict[str, Any]:
+    """Writes ``out/findings.json`` (schema in the README) and ``out/<stem>.overlay.png`` per decodable image; with
+    ``fhir_patient_system``, ``out/<stem>.fhir.json`` per DICOM file too."""
     out.mkdir(parents=True, exist_ok=True)
     files = list(expand(paths))
     images: list[dict[str, Any]] = []
@@ -38,7 +45,8 @@ def run_detect(paths: Iterable[Path], out: Path, detector: Detector) -> dict[str
     with Progress(transient=True) as progress:
         task = progress.add_task("detecting", total=len(files))
         for index, path in enumerate(files):
-            images.append(detect_file(path, out, f"{index:04d}_{path.stem}", detector, banner))
+            stem = f"{index:04d}_{path.stem}"
+            images.append(detect_file(path, out, stem, detector, banner, critical_thresholds, fhir_patient_system))
             progress.advance(task)
     document = {
         "schema_version": SCHEMA_VERSION,

@@ -18,7 +18,8 @@ from dashboard.services import DashboardServices
 from dashboard.view_models import OverviewState, StudyState, job_page, overview_state, study_state
 from db import audit
 from db.audit import AuditRecord
-from db.models import JobState
+from db.models import JobState, Urgency
+from db.urgency import AcknowledgementError, acknowledge
 from models.codes import code_for
 from worker.operator_actions import NotAllowedError, cancel_job, requeue_job, resend_delivery, set_destination_paused
 
@@ -80,9 +81,14 @@ def get_overview(user: Viewer, services: Services) -> OverviewState:
 
 @router.get("/jobs")
 def get_jobs(
-    user: Viewer, services: Services, page: int = 1, state: JobState | None = None, detector: str | None = None
+    user: Viewer,
+    services: Services,
+    page: int = 1,
+    state: JobState | None = None,
+    detector: str | None = None,
+    urgency: Urgency | None = None,
 ) -> queries.JobPage:
-    return job_page(services, page, state, detector)
+    return job_page(services, page, state, detector, urgency)
 
 
 @router.get("/studies/{study_id}")
@@ -155,6 +161,18 @@ def post_requeue(job_id: int, request: Request, user: Operator, services: Servic
 def post_cancel(job_id: int, request: Request, user: Operator, services: Services) -> Response:
     _run(lambda: cancel_job(services.session_factory, job_id, actor=user.name))
     return _done(request, f"job {job_id} cancelled", _study_page(services, job_id))
+
+
+@router.post("/jobs/{job_id}/acknowledge", response_model=ActionResult)
+def post_acknowledge(job_id: int, request: Request, user: Operator, services: Services) -> Response:
+    """An operator confirms that someone has been told of this critical result; the first acknowledgement stands."""
+    try:
+        with services.session_factory.begin() as session:
+            first = acknowledge(session, job_id, user.name)
+    except AcknowledgementError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    detail = f"job {job_id} acknowledged" if first else f"job {job_id} was already acknowledged"
+    return _done(request, detail, _study_page(services, job_id))
 
 
 @router.post("/deliveries/{delivery_id}/resend", response_model=ActionResult)

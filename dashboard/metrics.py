@@ -3,7 +3,7 @@
 The SCP, the workers and the dashboard are separate processes, possibly on several hosts. Counting in each process
 would need prometheus-client's multiprocess mode on one host only; reading the system of record instead gives one
 consistent set of numbers, equal to the database's by construction, that survives restarts. No label carries PHI:
-the only labels are job states, delivery states, queue names and association outcomes.
+the only labels are job states, delivery states, queue names, association outcomes and urgencies.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from prometheus_client.registry import Collector
 
 from dashboard import metrics_queries
 from db.engine import SessionFactory
-from db.models import DeliveryState, JobState
+from db.models import DeliveryState, JobState, Urgency
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -75,6 +75,23 @@ class NodeCollector(Collector):
         dead.add_metric(["job"], snapshot.dead_letter_jobs)
         dead.add_metric(["delivery"], snapshot.dead_letter_deliveries)
         yield dead
+        yield from _critical_results(snapshot)
+
+
+def _critical_results(snapshot: metrics_queries.MetricsSnapshot) -> Iterator[Metric]:
+    """Analysed studies by urgency, critical ones awaiting acknowledgement, and how long acknowledgement took."""
+    results = CounterMetricFamily("cxr_results", "Analysed studies by urgency.", labels=["urgency"])
+    for urgency in Urgency:
+        results.add_metric([urgency.value], snapshot.results_by_urgency.get(urgency, 0))
+    yield results
+    yield GaugeMetricFamily(
+        "cxr_critical_unacknowledged", "Critical results not yet acknowledged.", value=snapshot.unacknowledged_critical
+    )
+    yield _histogram(
+        "cxr_acknowledgement_seconds",
+        "From a critical study's last instance received to an operator's acknowledgement.",
+        snapshot.acknowledgement_seconds,
+    )
 
 
 def exposition(collector: NodeCollector) -> bytes:

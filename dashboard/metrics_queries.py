@@ -11,7 +11,8 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from db.deliveries import deliveries_by_state
 from db.jobs import job_counts_by_state
-from db.models import AuditEvent, AuditKind, Delivery, DeliveryState, Instance, Job, JobState, Study
+from db.models import AuditEvent, AuditKind, Delivery, DeliveryState, Instance, Job, JobState, Study, Urgency
+from db.urgency import acknowledgement_seconds, critical_results, jobs_by_urgency
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,13 @@ class Histogram:
     cumulative: tuple[int, ...]
     total: float
     count: int
+
+
+ACKNOWLEDGEMENT_BUCKETS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0)
+
+
+def values_histogram(values: Sequence[float], bounds: Sequence[float]) -> Histogram:
+    return Histogram(tuple(bounds), tuple(sum(v <= b for v in values) for b in bounds), float(sum(values)), len(values))
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,9 @@ class MetricsSnapshot:
     dead_letter_jobs: int
     dead_letter_deliveries: int
     deliveries_by_state: dict[DeliveryState, int] = field(default_factory=dict)
+    results_by_urgency: dict[Urgency, int] = field(default_factory=dict)
+    unacknowledged_critical: int = 0
+    acknowledgement_seconds: Histogram = field(default_factory=lambda: values_histogram([], ACKNOWLEDGEMENT_BUCKETS))
 
 
 ANALYSIS_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
@@ -80,6 +91,9 @@ def metrics_snapshot(session: Session) -> MetricsSnapshot:
         dead_letter_jobs=jobs.get(JobState.DEAD_LETTER, 0),
         dead_letter_deliveries=by_state.get(DeliveryState.DEAD_LETTER, 0),
         deliveries_by_state=by_state,
+        results_by_urgency=jobs_by_urgency(session),
+        unacknowledged_critical=len(critical_results(session, unacknowledged_only=True)),
+        acknowledgement_seconds=values_histogram(acknowledgement_seconds(session), ACKNOWLEDGEMENT_BUCKETS),
     )
 
 

@@ -19,7 +19,7 @@ from dashboard.render import render
 from dashboard.upload import UploadRejectedError, accept_upload, raster_result
 from dashboard.view_models import job_page, overview_state, study_state
 from db.audit import audit_trail
-from db.models import JobState
+from db.models import JobState, Urgency
 
 logger = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -32,16 +32,31 @@ def overview(request: Request, user: Viewer, services: Services) -> Response:
 
 @router.get("/studies")
 def studies(
-    request: Request, user: Viewer, services: Services, page: int = 1, state: str = "", detector: str = ""
+    request: Request,
+    user: Viewer,
+    services: Services,
+    page: int = 1,
+    state: str = "",
+    detector: str = "",
+    urgency: str = "",
 ) -> Response:
     chosen = JobState(state) if state in JobState.__members__ else None
+    chosen_urgency = Urgency(urgency) if urgency in {u.value for u in Urgency} else None
     with services.session_factory() as session:
         detectors = queries.detectors_in_use(session)
-    listing = job_page(services, page, chosen, detector or None)
+    listing = job_page(services, page, chosen, detector or None, chosen_urgency)
     return render(
         request,
         "studies.html",
-        {"page": listing, "states": list(JobState), "detectors": detectors, "state": state, "detector": detector},
+        {
+            "page": listing,
+            "states": list(JobState),
+            "urgencies": list(Urgency),
+            "detectors": detectors,
+            "state": state,
+            "detector": detector,
+            "urgency": urgency,
+        },
     )
 
 

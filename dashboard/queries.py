@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from config.privacy import uid_digest
 from db.errors import NotFoundError
 from db.jobs import JobSummary
-from db.models import Delivery, DeliveryState, Finding, Instance, Job, JobState, ResultObject, Study
+from db.models import Delivery, DeliveryState, Finding, Instance, Job, JobState, ResultObject, Study, Urgency
 from db.overview import QueueOverview, queue_overview
 from db.results import FindingRecord, finding_record
 from db.studies import InstanceHeader, instance_header
@@ -45,6 +45,9 @@ class JobRow(JobSummary):
     end_to_end_seconds: float | None
     findings: int
     top_probability: float | None
+    urgency: Urgency | None = None
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -186,20 +189,30 @@ def _job_rows(session: Session, query: Select[Job, datetime, int, float | None])
             end_to_end_seconds=job.end_to_end_seconds,
             findings=int(count),
             top_probability=top,
+            urgency=job.urgency,
+            acknowledged_at=job.acknowledged_at,
+            acknowledged_by=job.acknowledged_by,
         )
         for job, received_at, count, top in session.execute(query).all()
     ]
 
 
 def job_page(
-    session: Session, page: int, per_page: int, state: JobState | None = None, detector: str | None = None
+    session: Session,
+    page: int,
+    per_page: int,
+    state: JobState | None = None,
+    detector: str | None = None,
+    urgency: Urgency | None = None,
 ) -> JobPage:
-    """Newest first; filtered by state and detector."""
+    """Newest first; filtered by state, detector and urgency."""
     conditions = []
     if state is not None:
         conditions.append(Job.state == state)
     if detector:
         conditions.append(Job.detector == detector)
+    if urgency is not None:
+        conditions.append(Job.urgency == urgency)
     total = session.scalar(select(func.count()).select_from(Job).where(*conditions)) or 0
     page = max(1, page)
     query = _job_query().where(*conditions).order_by(Job.id.desc()).offset((page - 1) * per_page).limit(per_page)

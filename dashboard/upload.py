@@ -103,7 +103,8 @@ def _analyse_raster(services: DashboardServices, path: Path, suffix: str) -> Upl
     out.mkdir(parents=True)
     source = out / f"source{suffix}"
     source.write_bytes(path.read_bytes())
-    entry = detect_file(source, out, "image", detector, banner_for(detector.provenance))
+    thresholds = services.settings.urgency.critical_thresholds
+    entry = detect_file(source, out, "image", detector, banner_for(detector.provenance), thresholds)
     if "error" in entry:
         raise UploadRejectedError(str(entry["error"]))
     entry["file"] = source.name

@@ -15,8 +15,9 @@ from dashboard.destination_health import DestinationHealth
 from dashboard.services import DashboardServices
 from db import destinations, heartbeats
 from db.heartbeats import WorkerRecord
-from db.models import JobState, utcnow
+from db.models import JobState, Urgency, utcnow
 from db.studies import InstanceHeader
+from db.urgency import acknowledgement_seconds, critical_results
 from worker.heartbeat import ONLINE_WITHIN_S
 
 
@@ -36,6 +37,51 @@ class OverviewState:
     last_day: queries.WindowStats
     workers: list[WorkerRecord]
     destinations: list[DestinationHealth]
+    critical: list[CriticalRow]
+    """Unacknowledged critical results, the longest-waiting first: they stand at the top of the overview."""
+    acknowledgement: AcknowledgementHistogram
+
+
+@dataclass(frozen=True)
+class CriticalRow:
+    job_id: int
+    study_id: int
+    waiting_seconds: float
+    """Since the study's last instance was received."""
+    overdue: bool
+    """Past ``urgency.acknowledge_within_s``: shown red, and the webhooks are told again."""
+
+
+@dataclass(frozen=True)
+class AcknowledgementHistogram:
+    """Time from receipt to acknowledgement of critical results: counts per bucket, the last one open-ended."""
+
+    bounds_minutes: tuple[int, ...]
+    counts: tuple[int, ...]
+    total: int
+
+
+ACKNOWLEDGEMENT_BOUNDS_MINUTES = (5, 15, 30, 60, 120, 240)
+
+
+def acknowledgement_histogram(seconds: list[float]) -> AcknowledgementHistogram:
+    counts = [0] * (len(ACKNOWLEDGEMENT_BOUNDS_MINUTES) + 1)
+    for value in seconds:
+        index = next((i for i, b in enumerate(ACKNOWLEDGEMENT_BOUNDS_MINUTES) if value <= b * 60), -1)
+        counts[index] += 1
+    return AcknowledgementHistogram(ACKNOWLEDGEMENT_BOUNDS_MINUTES, tuple(counts), len(seconds))
+
+
+def critical_rows(services: DashboardServices, now: datetime) -> list[CriticalRow]:
+    limit = services.settings.urgency.acknowledge_within_s
+    with services.session_factory() as session:
+        waiting = critical_results(session, unacknowledged_only=True)
+    return [
+        CriticalRow(
+            c.job_id, c.study_id, (now - c.received_at).total_seconds(), (now - c.received_at).total_seconds() > limit
+        )
+        for c in waiting
+    ]
 
 
 @dataclass(frozen=True)
@@ -56,6 +102,7 @@ def overview_state(services: DashboardServices) -> OverviewState:
         data = queries.overview(session, now)
         workers = heartbeats.online_workers(session, now - timedelta(seconds=ONLINE_WITHIN_S))
         paused = destinations.paused_destinations(session)
+        acknowledged = acknowledgement_seconds(session)
     by_state = {state.value: data.queue.jobs_by_state.get(state, 0) for state in JobState}
     return OverviewState(
         generated_at=now,
@@ -74,6 +121,8 @@ def overview_state(services: DashboardServices) -> OverviewState:
         last_day=data.day,
         workers=workers,
         destinations=[replace(h, paused=h.name in paused) for h in services.destinations.snapshot()],
+        critical=critical_rows(services, now),
+        acknowledgement=acknowledgement_histogram(acknowledged),
     )
 
 
@@ -93,7 +142,12 @@ def study_state(services: DashboardServices, study_id: int) -> StudyState:
 
 
 def job_page(
-    services: DashboardServices, page: int, state: JobState | None, detector: str | None, per_page: int = 50
+    services: DashboardServices,
+    page: int,
+    state: JobState | None,
+    detector: str | None,
+    urgency: Urgency | None = None,
+    per_page: int = 50,
 ) -> queries.JobPage:
     with services.session_factory() as session:
-        return queries.job_page(session, page, per_page, state, detector)
+        return queries.job_page(session, page, per_page, state, detector, urgency)

@@ -8,9 +8,13 @@ import sys
 from pathlib import Path
 
 import cv2
+import pydicom
+from fhir.resources.R4B.bundle import Bundle
 
+from models.baseline import BaselineDetector
 from tests.helpers.cli import run_cli
 from tests.helpers.weights import write_xrv_weights, xrv_weights_path
+from worker.encode.sr import sr_uids
 
 
 def test_cxr_detect_writes_json_and_overlay(tmp_path: Path, rg1: Path) -> None:
@@ -91,3 +95,30 @@ def test_missing_weights_stop_the_worker_and_detect_at_start_with_the_file_to_pl
         env=environment,
     )
     assert detect.returncode == 2 and expected in detect.stdout + detect.stderr
+
+
+def test_cxr_detect_prints_the_urgency_and_writes_the_fhir_bundle_the_node_would_send(
+    tmp_path: Path, rg1: Path
+) -> None:
+    config = tmp_path / "cxr.toml"
+    config.write_text(f'data_dir = "{tmp_path / "var"}"\n[urgency]\ncritical_thresholds = {{ Nodule = 0.8 }}\n')
+    out = tmp_path / "out"
+    result = run_cli("detect", str(rg1), "--out", str(out), "--fhir", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"critical (Nodule)  {rg1.name}" in result.stdout
+    (image,) = json.loads((out / "findings.json").read_text())["images"]
+    assert (image["urgency"], image["critical_labels"]) == ("critical", ["Nodule"])
+    bundle = Bundle.model_validate_json((out / image["fhir"]).read_text())
+    (report,) = [e.resource for e in bundle.entry if e.resource.get_resource_type() == "DiagnosticReport"]
+    source = pydicom.dcmread(rg1, stop_before_pixels=True)
+    _, node_sr = sr_uids(str(source.StudyInstanceUID), [str(source.SOPInstanceUID)], BaselineDetector().provenance)
+    assert report.identifier[0].value == f"urn:oid:{node_sr}", "the same identifier the node would send"
+    assert report.conclusionCode[1].coding[0].code == "394849002", "High priority"
+
+
+def test_cxr_detect_says_abnormal_by_default_and_writes_no_bundle_unasked(tmp_path: Path, rg1: Path) -> None:
+    out = tmp_path / "out"
+    result = run_cli("detect", str(rg1), "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0 and f"abnormal  {rg1.name}" in result.stdout
+    (image,) = json.loads((out / "findings.json").read_text())["images"]
+    assert image["urgency"] == "abnormal" and "fhir" not in image and not list(out.glob("*.fhir.json"))

@@ -103,6 +103,8 @@ def http_peer(script: list[int] | None = None, port: int | None = None) -> Itera
     peer = HttpPeer(port or free_port(), list(script or []))
 
     class Handler(BaseHTTPRequestHandler):
+        wbufsize = 1 << 16  # the answer leaves in one segment, as a real server's does (no Nagle stall)
+
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             peer.received.append((dict(self.headers.items()), body))

@@ -40,7 +40,15 @@ def sqlite_url(directory: Path) -> str:
     return f"sqlite:///{directory / 'cxr.sqlite'}"
 
 
-REDIS_DATABASES = {"end_to_end": 11, "stat_lane": 12, "poison": 13, "worker_killed": 14, "scale_out": 15, "bench": 10}
+REDIS_DATABASES = {
+    "clinical": 9,
+    "end_to_end": 11,
+    "stat_lane": 12,
+    "poison": 13,
+    "worker_killed": 14,
+    "scale_out": 15,
+    "bench": 10,
+}
 """One Redis database per test that uses Redis: a node another test left running cannot take this test's messages."""
 
 
@@ -55,3 +63,25 @@ def redis_broker(user: str = "end_to_end") -> str:
     except redis.ConnectionError as exc:
         unavailable(f"Redis is not reachable at {url}: {exc}")
     return url
+
+
+def redis_contents(url: str) -> bytes:
+    """Every key and value in the broker's Redis database, as one byte string to search."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    parts: list[bytes] = []
+    for key in client.scan_iter():
+        parts.append(key)
+        kind = client.type(key)
+        if kind == b"string":
+            parts.append(client.get(key) or b"")
+        elif kind == b"list":
+            parts.extend(client.lrange(key, 0, -1))
+        elif kind == b"hash":
+            parts.extend(b"".join(pair) for pair in client.hgetall(key).items())
+        elif kind == b"set":
+            parts.extend(client.smembers(key))
+        elif kind == b"zset":
+            parts.extend(client.zrange(key, 0, -1))
+    return b"\n".join(parts)

@@ -14,7 +14,7 @@ import pydicom
 import pytest
 
 from db.models import JobState
-from tests.helpers.databases import postgres_database, redis_broker
+from tests.helpers.databases import postgres_database, redis_broker, redis_contents
 from tests.helpers.node import RunningNode, cxr_serve, processes_naming, stop, wait_for_files
 from tests.helpers.peers import dciodvfy_errors, storescp, storescu
 
@@ -128,28 +128,6 @@ def test_the_same_input_yields_the_same_result_uids(rg1_run: Delivered, rg1: Pat
 
 
 MARKERS = {"PatientName": "PHIMARKER^NAME", "PatientID": "PHIMARKERID", "AccessionNumber": "PHIMARKERACC"}
-
-
-def redis_contents(url: str) -> bytes:
-    """Every key and value in the broker's Redis database, as one byte string to search."""
-    import redis
-
-    client = redis.Redis.from_url(url)
-    parts: list[bytes] = []
-    for key in client.scan_iter():
-        parts.append(key)
-        kind = client.type(key)
-        if kind == b"string":
-            parts.append(client.get(key) or b"")
-        elif kind == b"list":
-            parts.extend(client.lrange(key, 0, -1))
-        elif kind == b"hash":
-            parts.extend(b"".join(pair) for pair in client.hgetall(key).items())
-        elif kind == b"set":
-            parts.extend(client.smembers(key))
-        elif kind == b"zset":
-            parts.extend(client.zrange(key, 0, -1))
-    return b"\n".join(parts)
 
 
 def test_postgresql_and_redis_need_no_code_change_and_hold_no_phi(rg1_dataset: pydicom.Dataset, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ builder, and never stored, logged or put in an error text.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +20,8 @@ from db import results, studies
 from db.jobs import get_job
 from models.codes import CodedConcept, code_for, site_for
 from models.imaging import read_dataset
-from models.urgency import Urgency, is_critical
+from models.protocol import ImageResult, Provenance
+from models.urgency import Urgency, is_critical, triage
 
 ALGORITHM_NAME = "111001"
 ALGORITHM_VERSION = "111003"
@@ -126,12 +127,15 @@ def _content_items(items: Sequence[Dataset]) -> Iterator[Dataset]:
 
 
 def _algorithm(sr: Dataset) -> Algorithm:
-    """TID 4019 of the SR: the algorithm's name, version and the weights' sha256 among its parameters."""
+    """TID 4019 of the SR: the algorithm's name, version and the weights' sha256 among its parameters. Every group
+    repeats it, so the walk stops at the end of the first (the weights' sha256 is its last parameter)."""
     found: dict[str, list[str]] = {}
     for item in _content_items(sr.get("ContentSequence", [])):
         concept = item.get("ConceptNameCodeSequence")
         if concept and item.get("ValueType") == "TEXT":
             found.setdefault(str(concept[0].CodeValue), []).append(str(item.TextValue))
+            if str(item.TextValue).startswith("weights_sha256="):
+                break
     parameters = dict(p.split("=", 1) for p in found.get(ALGORITHM_PARAMETERS, []) if "=" in p)
     sha = parameters.get("weights_sha256")
     return Algorithm(
@@ -188,6 +192,45 @@ def load_report(session: Session, job_id: int, sr_path: Path, critical_threshold
         observed_at=_observed_at(sr),
         algorithm=_algorithm(sr),
         reason=job.reason if urgency is Urgency.NOT_PERFORMED else None,
+    )
+
+
+def report_for_image(
+    source: Dataset, result: ImageResult, provenance: Provenance, thresholds: Mapping[str, float]
+) -> ResultReport:
+    """The report the node would send for a one-image study, made without a database: ``cxr detect --fhir``. Its
+    identifiers are those the node derives for the same image and model."""
+    from worker.encode.sr import sr_uids  # the encoder's own UIDs; imported here so messages need no highdicom
+
+    abnormal_threshold = float(provenance.parameters.get("threshold", "0.5"))
+    triaged = triage([result], thresholds, abnormal_threshold)
+    sop_uid, study_uid = str(source.SOPInstanceUID), str(source.StudyInstanceUID)
+    series_uid, instance_uid = sr_uids(study_uid, [sop_uid], provenance)
+    critical = triaged.urgency is Urgency.CRITICAL
+    findings = tuple(
+        ReportedFinding(
+            label=f.label,
+            code=code_for(f.label),
+            site=site_for(f.label),
+            probability=f.probability,
+            box=f.box.as_tuple() if f.box is not None else None,
+            source_sop_instance_uid=sop_uid,
+            critical=critical and is_critical(f.label, f.probability, thresholds),
+        )
+        for f in result.findings
+    )
+    return ResultReport(
+        job_id=0,
+        study_id=0,
+        urgency=triaged.urgency,
+        findings=findings,
+        study_instance_uid=study_uid,
+        sr_sop_instance_uid=str(instance_uid),
+        sr_series_instance_uid=str(series_uid),
+        source_sop_instance_uids=(sop_uid,),
+        observed_at=datetime.now(UTC),
+        algorithm=Algorithm(provenance.name, provenance.version, provenance.weights_sha256),
+        reason=None,
     )
 
 
