@@ -16,8 +16,10 @@ from dashboard.services import DashboardServices
 from db import destinations, heartbeats
 from db.heartbeats import WorkerRecord
 from db.models import JobState, Urgency, utcnow
+from db.results import job_findings
 from db.studies import InstanceHeader
 from db.urgency import acknowledgement_seconds, critical_results
+from models.urgency import is_critical
 from worker.heartbeat import ONLINE_WITHIN_S
 
 
@@ -50,6 +52,8 @@ class CriticalRow:
     """Since the study's last instance was received."""
     overdue: bool
     """Past ``urgency.acknowledge_within_s``: shown red, and the webhooks are told again."""
+    labels: list[str]
+    """The findings that made it critical, under the thresholds now configured."""
 
 
 @dataclass(frozen=True)
@@ -74,14 +78,15 @@ def acknowledgement_histogram(seconds: list[float]) -> AcknowledgementHistogram:
 
 def critical_rows(services: DashboardServices, now: datetime) -> list[CriticalRow]:
     limit = services.settings.urgency.acknowledge_within_s
+    thresholds = services.settings.urgency.critical_thresholds
+    rows = []
     with services.session_factory() as session:
-        waiting = critical_results(session, unacknowledged_only=True)
-    return [
-        CriticalRow(
-            c.job_id, c.study_id, (now - c.received_at).total_seconds(), (now - c.received_at).total_seconds() > limit
-        )
-        for c in waiting
-    ]
+        for c in critical_results(session, unacknowledged_only=True):
+            found = job_findings(session, c.job_id)
+            labels = list(dict.fromkeys(f.label for f in found if is_critical(f.label, f.probability, thresholds)))
+            waited = (now - c.received_at).total_seconds()
+            rows.append(CriticalRow(c.job_id, c.study_id, waited, waited > limit, labels))
+    return rows
 
 
 @dataclass(frozen=True)

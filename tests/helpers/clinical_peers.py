@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -43,7 +44,10 @@ class MllpPeer:
 
 
 @contextlib.contextmanager
-def mllp_peer(script: list[str] | None = None, port: int | None = None) -> Iterator[MllpPeer]:
+def mllp_peer(
+    script: list[str] | None = None, port: int | None = None, tls: ssl.SSLContext | None = None
+) -> Iterator[MllpPeer]:
+    """With ``tls``, MLLP over TLS (the server context holds the peer's certificate)."""
     peer = MllpPeer(port or free_port(), list(script or []))
     loop = asyncio.new_event_loop()
     ready = threading.Event()
@@ -58,13 +62,13 @@ def mllp_peer(script: list[str] | None = None, port: int | None = None) -> Itera
                     return
                 writer.writemessage(reply)
                 await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
+        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
             pass
         finally:
             writer.close()
 
     async def serve() -> Any:
-        server = await start_hl7_server(on_client, "127.0.0.1", peer.port, encoding="utf-8")
+        server = await start_hl7_server(on_client, "127.0.0.1", peer.port, encoding="utf-8", ssl=tls)
         ready.set()
         return server
 

@@ -23,6 +23,7 @@ from tests.helpers.dashboard import OPERATOR, VIEWER, logged_in, page_csrf, user
 from tests.helpers.databases import postgres_database, redis_broker, redis_contents
 from tests.helpers.node import cxr_serve, stop, wait_for_files
 from tests.helpers.peers import storescp, storescu
+from tests.helpers.sr_content import sr_finding_codes
 from worker.clinical.webhook import verify
 
 pytestmark = pytest.mark.integration
@@ -40,7 +41,7 @@ def outputs_toml(ris_port: int, ehr_url: str, pager_url: str) -> str:
     return f"""
 [urgency]
 critical_thresholds = {{ Nodule = 0.8 }}
-acknowledge_within_s = 3600
+acknowledge_within_s = 1
 
 [[hl7]]
 name = "ris"
@@ -58,18 +59,6 @@ url = "{pager_url}"
 secret = "{SECRET}"
 dashboard_url = "https://cxr.example.org"
 """
-
-
-def sr_codes(sr: pydicom.Dataset) -> list[str]:
-    """The finding type code of every finding group of the SR, in order."""
-    return [
-        item.ConceptCodeSequence[0].CodeValue
-        for group in sr.ContentSequence[-1].ContentSequence
-        for item in group.get("ContentSequence", [])
-        if item.ValueType == "CODE"
-        and item.ConceptNameCodeSequence[0].CodeValue == "121071"
-        and item.ConceptCodeSequence[0].CodeValue not in ("52101004", "272519000", "82334004")
-    ]
 
 
 def wait_until(condition: object, timeout_s: float = 60.0) -> None:
@@ -109,8 +98,12 @@ def test_a_critical_study_closes_the_loop_without_leaking_phi(rg1_dataset: pydic
             operator = logged_in(node.dashboard_url, OPERATOR)
             listed = viewer.get("/api/jobs", params={"urgency": "critical"}).json()["rows"]
             assert [row["job_id"] for row in listed] == [job.job_id]
-            overview = viewer.get("/api/overview").json()
-            assert [c["job_id"] for c in overview["critical"]] == [job.job_id], "at the top of the overview"
+            time.sleep(1.0)  # past urgency.acknowledge_within_s
+            (critical,) = viewer.get("/api/overview").json()["critical"]
+            assert critical["job_id"] == job.job_id and critical["overdue"], "at the top of the overview, overdue"
+            assert critical["labels"] == ["Nodule"]
+            page = viewer.get("/", headers={"Accept": "text/html"}).text
+            assert 'id="critical"' in page and '<tr class="overdue">' in page, "shown red"
             acknowledge = f"/api/jobs/{job.job_id}/acknowledge"
             assert viewer.post(acknowledge, headers={"X-CSRF-Token": page_csrf(viewer)}).status_code == 403
             assert operator.post(acknowledge).status_code == 403, "no CSRF token"
@@ -143,7 +136,7 @@ def test_a_critical_study_closes_the_loop_without_leaking_phi(rg1_dataset: pydic
     parsed.validate()
     order = parsed.oru_r01_patient_result.oru_r01_order_observation
     obx_codes = [group.obx.obx_5.to_er7().split("^")[0] for group in order.oru_r01_observation][1:]
-    assert obx_codes == sr_codes(objects["1.2.840.10008.5.1.4.1.1.88.34"])
+    assert obx_codes == sr_finding_codes(objects["1.2.840.10008.5.1.4.1.1.88.34"])
     assert "PHIMARKERID" in oru and "PHIMARKERACC" in oru and "PHIMARKERPLACER" in oru
 
     ((headers, body),) = ehr.received
@@ -151,12 +144,14 @@ def test_a_critical_study_closes_the_loop_without_leaking_phi(rg1_dataset: pydic
     assert {e.resource.get_resource_type() for e in bundle.entry} >= {"DiagnosticReport", "Observation", "Device"}
     assert b"PHIMARKERID" in body and headers["Authorization"] == "Bearer tok3n"
 
-    ((hook_headers, hook_body),) = pager.received
+    hook_headers, hook_body = pager.received[0]
     assert verify(SECRET, hook_body, hook_headers)
     assert b'"urgency":"critical"' in hook_body and b"https://cxr.example.org/studies/" in hook_body
+    assert all(b'"event":"reminder"' in body for _, body in pager.received[1:]), "a reminder may have gone out"
+    hook_bodies = b"\n".join(body for _, body in pager.received)
 
     assert b"_kombu.binding." in in_redis, "the broker's own database was the one searched"
     for marker in MARKERS.values():
         needle = marker.split("^")[0].encode()
-        for where, text in (("log", log), ("Redis", in_redis), ("database", dump), ("webhook", hook_body)):
+        for where, text in (("log", log), ("Redis", in_redis), ("database", dump), ("webhook", hook_bodies)):
             assert needle not in text, f"{marker} in {where}"

@@ -3,6 +3,7 @@ MLLP server, an HTTP server) through the same delivery rows as DICOM: retry, dea
 
 from __future__ import annotations
 
+import ssl
 import time
 from pathlib import Path
 
@@ -18,9 +19,11 @@ from config.settings import Settings
 from db import jobs
 from db.engine import SessionFactory
 from db.models import Base, Channel, Delivery, DeliveryState, JobState, Urgency
+from tests.helpers.certificates import make_pki
 from tests.helpers.clinical_peers import DROP, HttpPeer, MllpPeer, http_peer, mllp_peer
 from tests.helpers.peers import free_port
 from tests.helpers.pipeline import context_for, record
+from tests.helpers.sr_content import sr_finding_codes
 from worker.analyze import AnalysisOutcome, analyze_job
 from worker.clinical import hl7 as oru
 from worker.clinical.webhook import verify
@@ -96,18 +99,9 @@ def every_row(session_factory: SessionFactory) -> str:
         return "\n".join(repr(row) for table in Base.metadata.sorted_tables for row in s.execute(select(table)))
 
 
-def sr_finding_codes(tmp_path: Path) -> list[str]:
+def written_sr(tmp_path: Path) -> pydicom.Dataset:
     (path,) = (tmp_path / "var" / "results").rglob("SR/*.dcm")
-    sr = pydicom.dcmread(path)
-    return [
-        item.ConceptCodeSequence[0].CodeValue
-        for group in sr.ContentSequence[-1].ContentSequence
-        for item in group.get("ContentSequence", [])
-        if item.ValueType == "CODE"
-        and item.ConceptNameCodeSequence[0].CodeValue == "121071"
-        and item.ConceptCodeSequence[0].CodingSchemeDesignator == "SCT"
-        and item.ConceptCodeSequence[0].CodeValue not in ("52101004", "2667000", "82334004")  # present/absent/indet.
-    ]
+    return pydicom.dcmread(path)
 
 
 def test_a_critical_result_reaches_the_ris_the_ehr_and_the_pager(
@@ -134,7 +128,7 @@ def test_a_critical_result_reaches_the_ris_the_ehr_and_the_pager(
     observations = [group.obx for group in order.oru_r01_observation]
     assert observations[0].obx_8.to_er7() == "AA", "the overall OBX flags the study critical"
     finding_codes = [obx.obx_5.to_er7().split("^")[0] for obx in observations[1:]]
-    assert finding_codes == sr_finding_codes(tmp_path), "one OBX per SR finding, same codes, same order"
+    assert finding_codes == sr_finding_codes(written_sr(tmp_path)), "one OBX per SR finding, same codes, same order"
     assert {obx.obx_8.to_er7() for obx in observations[1:]} <= {"AA", "A"}
     assert "AA" in {obx.obx_8.to_er7() for obx in observations[1:]}
 
@@ -279,3 +273,29 @@ def test_the_message_ids_are_deterministic() -> None:
     assert first != oru.control_id("1.2.3", "ris", MessagePurpose.REMINDER)
     assert first != oru.control_id("1.2.4", "ris", MessagePurpose.RESULT)
     assert first != oru.control_id("1.2.3", "ris2", MessagePurpose.RESULT)
+
+
+def test_mllp_over_tls_verifies_the_ris_certificate(
+    tmp_path: Path, session_factory: SessionFactory, marked: Path
+) -> None:
+    pki = make_pki(tmp_path / "pki")
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(pki.server_certificate, pki.server_key)
+    with mllp_peer(tls=server) as ris:
+        trusted = Hl7Endpoint(
+            name="ris", host="127.0.0.1", port=ris.port, tls=True, tls_ca_certificates=pki.ca, timeout_s=5
+        )
+        settings = clinical_settings(tmp_path, ris).model_copy(update={"hl7": [trusted]})
+        context, _, outcome = analysed(session_factory, settings, marked)
+        (delivery_id,) = outcome.delivery_ids
+        assert deliver_result(context, delivery_id) is DeliveryOutcome.SENT
+        assert len(ris.received) == 1
+        untrusted = trusted.model_copy(update={"tls_ca_certificates": pki.other_ca})
+        other = context_for(settings.model_copy(update={"hl7": [untrusted]}), session_factory)
+        with session_factory.begin() as s:
+            d = s.get(Delivery, delivery_id)
+            assert d is not None
+            d.state = DeliveryState.PENDING
+        assert deliver_result(other, delivery_id) is DeliveryOutcome.RETRY
+        assert "SSL" in (delivery(session_factory, delivery_id)[1] or ""), "a certificate it cannot verify"
+    assert len(ris.received) == 1, "nothing reached a peer the node could not verify"

@@ -162,22 +162,34 @@ def _evidence_uids(sr: Dataset) -> tuple[str, ...]:
     )
 
 
+def _reported(
+    label: str,
+    probability: float,
+    box: tuple[float, float, float, float] | None,
+    source_uid: str,
+    study_is_critical: bool,
+    thresholds: Mapping[str, float],
+) -> ReportedFinding:
+    return ReportedFinding(
+        label=label,
+        code=code_for(label),
+        site=site_for(label),
+        probability=probability,
+        box=box,
+        source_sop_instance_uid=source_uid,
+        critical=study_is_critical and is_critical(label, probability, thresholds),
+    )
+
+
 def load_report(session: Session, job_id: int, sr_path: Path, critical_thresholds: dict[str, float]) -> ResultReport:
     """The report for a job's SR; the caller holds the session."""
     sr = read_dataset(sr_path, header_only=True)
     job = get_job(session, job_id)
     urgency = Urgency(job.urgency.value) if job.urgency is not None else Urgency.NOT_PERFORMED
     sources = results.finding_source_uids(session, job_id)
+    critical = urgency is Urgency.CRITICAL
     findings = tuple(
-        ReportedFinding(
-            label=f.label,
-            code=code_for(f.label),
-            site=site_for(f.label),
-            probability=f.probability,
-            box=f.box,
-            source_sop_instance_uid=sources[f.instance_id],
-            critical=urgency is Urgency.CRITICAL and is_critical(f.label, f.probability, critical_thresholds),
-        )
+        _reported(f.label, f.probability, f.box, sources[f.instance_id], critical, critical_thresholds)
         for f in results.job_findings(session, job_id)
     )
     return ResultReport(
@@ -208,15 +220,7 @@ def report_for_image(
     series_uid, instance_uid = sr_uids(study_uid, [sop_uid], provenance)
     critical = triaged.urgency is Urgency.CRITICAL
     findings = tuple(
-        ReportedFinding(
-            label=f.label,
-            code=code_for(f.label),
-            site=site_for(f.label),
-            probability=f.probability,
-            box=f.box.as_tuple() if f.box is not None else None,
-            source_sop_instance_uid=sop_uid,
-            critical=critical and is_critical(f.label, f.probability, thresholds),
-        )
+        _reported(f.label, f.probability, f.box.as_tuple() if f.box else None, sop_uid, critical, thresholds)
         for f in result.findings
     )
     return ResultReport(
