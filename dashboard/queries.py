@@ -15,7 +15,18 @@ from sqlalchemy.orm import Session
 from config.privacy import uid_digest
 from db.errors import NotFoundError
 from db.jobs import JobSummary
-from db.models import Delivery, DeliveryState, Finding, Instance, Job, JobState, ResultObject, Study, Urgency
+from db.models import (
+    Delivery,
+    DeliveryState,
+    Finding,
+    Instance,
+    Job,
+    JobState,
+    MessagePurpose,
+    ResultObject,
+    Study,
+    Urgency,
+)
 from db.overview import QueueOverview, queue_overview
 from db.results import FindingRecord, finding_record
 from db.studies import InstanceHeader, instance_header
@@ -94,6 +105,8 @@ class DeliveryRow:
     last_error: str | None
     updated_at: datetime
     history: tuple[AttemptRow, ...] = ()
+    channel: str = "DICOM"
+    """DICOM (the object itself), or HL7, FHIR or WEBHOOK (a message about the SR)."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +116,8 @@ class ResultRow:
     sop_digest: str
     """Keyed digest of the object's SOP Instance UID (derived from the source's, so shown no more than it)."""
     deliveries: tuple[DeliveryRow, ...]
+    superseded_by_job: int | None = None
+    """For an SR a later job's SR replaced: that job (the chain of a study's results)."""
 
 
 @dataclass(frozen=True)
@@ -266,9 +281,11 @@ def _result_row(r: ResultObject) -> ResultRow:
                 d.last_error,
                 d.updated_at,
                 tuple(AttemptRow(a.at, a.outcome, a.error) for a in d.attempt_log),
+                d.channel.value if d.purpose is MessagePurpose.RESULT else f"{d.channel.value} reminder",
             )
             for d in r.deliveries
         ),
+        superseded_by_job=r.superseded_by.job_id if r.superseded_by is not None else None,
     )
 
 

@@ -222,8 +222,12 @@ class ResultObject(Base):
     series_instance_uid: Mapped[str] = mapped_column(String(64))
     path: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("result_object.id"))
+    """For an SR: the later SR of the same study that replaced it (its Predecessor Documents Sequence names this)."""
+    superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     job: Mapped[Job] = relationship(back_populates="results")
+    superseded_by: Mapped[ResultObject | None] = relationship(remote_side="ResultObject.id")
     deliveries: Mapped[list[Delivery]] = relationship(back_populates="result_object", order_by="Delivery.id")
 
 

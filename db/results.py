@@ -9,8 +9,9 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from db.errors import NotFoundError
 from db.jobs import get_job
-from db.models import Finding, Instance, Job, ResultKind, ResultObject
+from db.models import Finding, Instance, Job, ResultKind, ResultObject, utcnow
 
 
 @dataclass(frozen=True)
@@ -74,10 +75,15 @@ def job_findings(session: Session, job_id: int) -> list[FindingRecord]:
 
 
 def upsert_result_object(session: Session, job_id: int, record: ResultRecord) -> int:
-    """Deterministic UIDs make a re-run produce the same object: update its row instead of adding one."""
+    """Deterministic UIDs make a re-run produce the same object: update its row instead of adding one.
+
+    An object an earlier job of the study produced (the same UID: the same source, unchanged) stays that job's row,
+    with its deliveries; the follow-up job reuses it (``result_job`` tells) and sends nothing for it."""
     existing = session.scalars(
         select(ResultObject).where(ResultObject.sop_instance_uid == record.sop_instance_uid)
     ).one_or_none()
+    if existing is not None and existing.job_id != job_id:
+        return existing.id
     if existing is None:
         existing = ResultObject(sop_instance_uid=record.sop_instance_uid)
         session.add(existing)
@@ -88,6 +94,36 @@ def upsert_result_object(session: Session, job_id: int, record: ResultRecord) ->
     existing.path = str(record.path)
     session.flush()
     return existing.id
+
+
+def result_job(session: Session, result_id: int) -> int:
+    """The job that produced the result object."""
+    job_id = session.scalar(select(ResultObject.job_id).where(ResultObject.id == result_id))
+    if job_id is None:
+        raise NotFoundError(f"result object {result_id} does not exist")
+    return job_id
+
+
+def supersede_earlier_srs(session: Session, job_id: int, sr_result_id: int) -> list[int]:
+    """Mark the SRs of the study's earlier jobs as superseded by this job's SR; returns their ids. Their rows stay
+    with their jobs."""
+    job = get_job(session, job_id)
+    earlier = session.scalars(
+        select(ResultObject)
+        .join(Job)
+        .where(
+            Job.study_id == job.study_id,
+            Job.id < job_id,
+            ResultObject.kind == ResultKind.SR,
+            ResultObject.id != sr_result_id,
+            ResultObject.superseded_at.is_(None),
+        )
+    ).all()
+    now = utcnow()
+    for row in earlier:
+        row.superseded_by_id = sr_result_id
+        row.superseded_at = now
+    return [row.id for row in earlier]
 
 
 def _record(r: ResultObject) -> ResultRecord:

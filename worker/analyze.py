@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from pydicom.dataset import Dataset
+from sqlalchemy.orm import Session
 
 from db import jobs, results, studies
 from db.jobs import AttemptsExhaustedError
@@ -36,6 +37,11 @@ from worker.encode.trusted import trusted_header
 logger = logging.getLogger(__name__)
 
 _Decoded = tuple["_Work", list[Dataset], list[DecodedImage]]
+
+PURGED_REASON = (
+    "images of this study were removed by retention (retention settings) before this analysis; the earlier result "
+    "stands, and nothing new is sent"
+)
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,12 @@ def _taken(context: WorkerContext, job_id: int) -> _Work | None:
 
 def _screen(context: WorkerContext, work: _Work, detector: Detector) -> AnalysisOutcome | None:
     """The outcome of a job the rules keep from the detector; None for one to analyse."""
+    if any(i.purged_at is not None for i in work.all_instances):
+        # The earlier images are gone: a follow-up made without them would supersede the earlier result with less.
+        with context.session_factory.begin() as session:
+            jobs.transition_job(session, work.job_id, JobState.NOT_ELIGIBLE, reason=PURGED_REASON)
+        logger.warning("job %d not analysed: %s", work.job_id, PURGED_REASON)
+        return AnalysisOutcome(JobState.NOT_ELIGIBLE, ())
     if work.decision.verdict is Verdict.NOT_APPLICABLE:
         with context.session_factory.begin() as session:
             jobs.transition_job(session, work.job_id, JobState.NOT_ELIGIBLE, reason=work.decision.reason)
@@ -168,6 +180,7 @@ def _encode(context: WorkerContext, work: _Work, detector: Detector, images: lis
         equipment=context.settings.equipment,
         results=context.settings.results,
         urgency=context.settings.urgency,
+        study_inputs=[i.sop_instance_uid for i in work.all_instances],
     )
     try:
         objects = encode_study(encode_context, _read_headers(work.predecessors))
@@ -243,6 +256,7 @@ def _not_performed(
             detector.provenance,
             context.settings.equipment,
             _read_headers(work.predecessors),
+            [i.sop_instance_uid for i in work.all_instances],
         )
     except Exception as exc:  # even the trusted values could not make an SR: the job still ends, with its reason
         return _fail(context, work.job_id, f"{reason}; {_reason(exc, 'no SR possible')}")
@@ -269,6 +283,29 @@ def _finding_records(instances: Sequence[InstanceSummary], images: Sequence[Anal
     return records
 
 
+def _store_results(
+    session: Session, job_id: int, written: Sequence[tuple[EncodedObject, Path]]
+) -> tuple[list[tuple[ResultKind, int]], int]:
+    """Record the objects; returns this job's own (kind, row id) and how many an earlier job had already made. This
+    job's SR supersedes the study's earlier SRs."""
+    own: list[tuple[ResultKind, int]] = []
+    for obj, path in written:
+        record = ResultRecord(
+            kind=obj.kind,
+            sop_class_uid=str(obj.dataset.SOPClassUID),
+            sop_instance_uid=obj.sop_instance_uid,
+            series_instance_uid=str(obj.dataset.SeriesInstanceUID),
+            path=path,
+        )
+        result_id = results.upsert_result_object(session, job_id, record)
+        if results.result_job(session, result_id) == job_id:
+            own.append((obj.kind, result_id))
+    for kind, result_id in own:
+        if kind is ResultKind.SR:
+            results.supersede_earlier_srs(session, job_id, result_id)
+    return own, len(written) - len(own)
+
+
 def _record(
     context: WorkerContext,
     job_id: int,
@@ -283,26 +320,14 @@ def _record(
     with context.session_factory.begin() as session:
         results.replace_findings(session, job_id, findings)
         set_urgency(session, job_id, urgency)
-        result_ids = [
-            results.upsert_result_object(
-                session,
-                job_id,
-                ResultRecord(
-                    kind=obj.kind,
-                    sop_class_uid=str(obj.dataset.SOPClassUID),
-                    sop_instance_uid=obj.sop_instance_uid,
-                    series_instance_uid=str(obj.dataset.SeriesInstanceUID),
-                    path=path,
-                ),
-            )
-            for obj, path in written
-        ]
+        own, reused = _store_results(session, job_id, written)
+        if reused:
+            detail += f"; {reused} objects unchanged from an earlier job (not sent again)"
         if state is not JobState.ENCODED:
             jobs.transition_job(session, job_id, state, reason=detail)
         else:
             jobs.transition_job(session, job_id, state, detail)
-        kinds = [obj.kind for obj, _ in written]
-        delivery_ids = plan_deliveries(context.settings, session, list(zip(kinds, result_ids, strict=True)), urgency)
+        delivery_ids = plan_deliveries(context.settings, session, own, urgency)
         if delivery_ids is None:
             if state is JobState.ENCODED:
                 jobs.transition_job(session, job_id, JobState.COMPLETED, "no destination for this result")

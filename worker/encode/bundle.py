@@ -52,5 +52,7 @@ def encode_not_performed(
     provenance: Provenance,
     equipment: EquipmentSettings,
     predecessors: Sequence[Dataset] = (),
+    study_inputs: Sequence[str] = (),
 ) -> EncodedObject:
-    return EncodedObject(ResultKind.SR, build_not_performed_sr(sources, reason, provenance, equipment, predecessors))
+    sr = build_not_performed_sr(sources, reason, provenance, equipment, predecessors, study_inputs)
+    return EncodedObject(ResultKind.SR, sr)

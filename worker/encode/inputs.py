@@ -34,10 +34,18 @@ class EncodeContext:
     equipment: EquipmentSettings
     results: ResultsSettings = field(default_factory=ResultsSettings)
     urgency: UrgencySettings = field(default_factory=UrgencySettings)
+    study_inputs: Sequence[str] = ()
+    """Every instance of the study the job looked at (SOP Instance UIDs), analysed or not: the SR's identity follows
+    this set, so a study that gained an image (a lateral after the PA) gets a new SR that supersedes the first."""
 
     @property
     def study_instance_uid(self) -> str:
         return str(self.images[0].source.StudyInstanceUID)
+
+    @property
+    def input_uids(self) -> list[str]:
+        """The set the SR's UID derives from: the study's inputs, or the analysed images when none were given."""
+        return list(self.study_inputs) or [str(i.source.SOPInstanceUID) for i in self.images]
 
     @property
     def banner(self) -> str:

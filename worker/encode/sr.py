@@ -155,7 +155,7 @@ def _observer(equipment: EquipmentSettings) -> hd.sr.ObservationContext:
 
 
 def sr_uids(study_uid: str, source_uids: Sequence[str], provenance: Provenance, variant: str = "") -> tuple[UID, UID]:
-    """(series, instance) UIDs of a study's SR: the instance follows the set of analysed sources and the model."""
+    """(series, instance) UIDs of a study's SR: the instance follows the set of the study's inputs and the model."""
     series = derive_uid(UIDKind.SR_SERIES, study_uid, provenance.model_id)
     instance = derive_uid(UIDKind.SR_INSTANCE, *sorted(source_uids), provenance.model_id, variant)
     return series, instance
@@ -181,7 +181,8 @@ def _document(
         is_final=False,
         is_verified=False,
         institution_name=equipment.institution_name,
-        previous_versions=list(predecessors) or None,
+        # Never itself: an SR made again from the same inputs has the same UID and supersedes nothing.
+        previous_versions=[p for p in predecessors if str(p.SOPInstanceUID) != uids[1]] or None,
     )
     finish(sr, sources[0], equipment, description)
     return sr
@@ -204,7 +205,7 @@ def build_sr(context: EncodeContext, predecessors: Sequence[Dataset] = ()) -> hd
         imaging_measurements=groups,
         referenced_images=[library_header(i.source) for i in context.images],
     )
-    uids = sr_uids(context.study_instance_uid, source_uids, provenance)
+    uids = sr_uids(context.study_instance_uid, context.input_uids, provenance)
     sources = [i.source for i in context.images]
     return _document(report, sources, uids, context.equipment, predecessors, f"{context.banner} SR")
 
@@ -215,6 +216,7 @@ def build_not_performed_sr(
     provenance: Provenance,
     equipment: EquipmentSettings,
     predecessors: Sequence[Dataset] = (),
+    study_inputs: Sequence[str] = (),
 ) -> hd.sr.Comprehensive3DSR:
     """An SR stating that AI analysis was not performed, and why, so that silence is never read as normal."""
     source_uids = [str(s.SOPInstanceUID) for s in sources]
@@ -236,6 +238,7 @@ def build_not_performed_sr(
         ]
     )
     report[0].ContentSequence.append(statement)
-    uids = sr_uids(str(sources[0].StudyInstanceUID), source_uids, provenance, variant="not-performed")
+    inputs = list(study_inputs) or source_uids
+    uids = sr_uids(str(sources[0].StudyInstanceUID), inputs, provenance, variant="not-performed")
     description = f"AI RESULT \u2013 NOT PERFORMED \u2013 {provenance.name} {provenance.version}"
     return _document(report, sources, uids, equipment, predecessors, description)

@@ -1,4 +1,4 @@
-"""urgency, acknowledgement, and delivery channels (HL7, FHIR, webhook)
+"""urgency, acknowledgement, delivery channels (HL7, FHIR, webhook), superseded results
 
 Revision ID: 0009
 Revises: 0008
@@ -29,6 +29,12 @@ def _old_unique_name() -> str:
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("result_object", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("superseded_by_id", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("superseded_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.create_foreign_key(
+            "fk_result_object_superseded_by_id_result_object", "result_object", ["superseded_by_id"], ["id"]
+        )
     with op.batch_alter_table("job", schema=None) as batch_op:
         batch_op.add_column(sa.Column("urgency", URGENCY, nullable=True))
         batch_op.add_column(sa.Column("acknowledged_at", sa.DateTime(timezone=True), nullable=True))
@@ -54,3 +60,7 @@ def downgrade() -> None:
         batch_op.drop_column("acknowledged_by")
         batch_op.drop_column("acknowledged_at")
         batch_op.drop_column("urgency")
+    with op.batch_alter_table("result_object", schema=None) as batch_op:
+        batch_op.drop_constraint("fk_result_object_superseded_by_id_result_object", type_="foreignkey")
+        batch_op.drop_column("superseded_at")
+        batch_op.drop_column("superseded_by_id")

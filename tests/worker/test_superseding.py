@@ -1,0 +1,118 @@
+"""worker.analyze and db.results when a study changes after its result was sent: a late lateral gets a new SR that
+supersedes the first (never itself), the first job keeps its rows, marked superseded; a re-run of identical input
+changes nothing; with retention's purge, the follow-up is not analysed and says why, and the first result stands."""
+
+from __future__ import annotations
+
+import copy
+from datetime import timedelta
+from pathlib import Path
+
+import pydicom
+from sqlalchemy import select
+
+from config.settings import RetentionSettings
+from db import jobs, studies
+from db.engine import SessionFactory
+from db.models import JobState, ResultKind, ResultObject, utcnow
+from tests.helpers.encode_cases import derived_uid
+from tests.helpers.peers import received, storescp
+from tests.helpers.pipeline import context_for, record, with_pacs
+from worker.analyze import PURGED_REASON, analyze_job
+from worker.context import WorkerContext
+from worker.deliver import DeliveryOutcome, deliver_result
+from worker.retention import purge_spool
+
+SR_CLASS = "1.2.840.10008.5.1.4.1.1.88.34"
+
+
+def lateral_of(rg1: Path, directory: Path) -> Path:
+    """RG1's study, one more image: View Position LL and its own SOP Instance UID, so the rules see a lateral."""
+    ds = copy.deepcopy(pydicom.dcmread(rg1))
+    ds.ViewPosition = "LL"
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = derived_uid("late-lateral")
+    ds.InstanceNumber = 2
+    path = directory / "lateral.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def analyse_and_deliver(context: WorkerContext, job_id: int) -> JobState:
+    outcome = analyze_job(context, job_id)
+    for delivery_id in outcome.delivery_ids:
+        assert deliver_result(context, delivery_id) is DeliveryOutcome.SENT
+    with context.session_factory() as s:
+        return jobs.job_state(s, job_id)
+
+
+def srs(session_factory: SessionFactory) -> list[ResultObject]:
+    with session_factory() as s:
+        return list(s.scalars(select(ResultObject).where(ResultObject.kind == ResultKind.SR).order_by(ResultObject.id)))
+
+
+def test_a_late_lateral_gets_a_new_sr_that_supersedes_the_first(
+    tmp_path: Path, session_factory: SessionFactory, rg1: Path
+) -> None:
+    with storescp(tmp_path / "pacs") as port:
+        settings = with_pacs(tmp_path, port)
+        context = context_for(settings, session_factory)
+        first_job = record(session_factory, settings, rg1)
+        assert analyse_and_deliver(context, first_job) is JobState.DELIVERED
+        second_job = record(session_factory, settings, lateral_of(rg1, tmp_path))
+        assert analyse_and_deliver(context, second_job) is JobState.DELIVERED
+        at_pacs = received(tmp_path / "pacs")
+    first, second = srs(session_factory)
+    assert (first.job_id, second.job_id) == (first_job, second_job), "each SR stays with its own job"
+    assert second.sop_instance_uid != first.sop_instance_uid
+    assert first.superseded_by_id == second.id and first.superseded_at is not None
+    assert second.superseded_by_id is None
+    delivered_srs = {str(ds.SOPInstanceUID): ds for ds in at_pacs if ds.SOPClassUID == SR_CLASS}
+    assert set(delivered_srs) == {first.sop_instance_uid, second.sop_instance_uid}, "the destination holds both"
+    predecessors = [
+        item.ReferencedSOPInstanceUID
+        for study in delivered_srs[second.sop_instance_uid].PredecessorDocumentsSequence
+        for series in study.ReferencedSeriesSequence
+        for item in series.ReferencedSOPSequence
+    ]
+    assert predecessors == [first.sop_instance_uid], "only the earlier SR, never itself"
+    assert "PredecessorDocumentsSequence" not in delivered_srs[first.sop_instance_uid]
+    assert len(at_pacs) == 4, "the PA's overlay and GSPS are unchanged and not sent again"
+    with session_factory() as s:
+        (detail,) = [d for state, d in jobs.job_events(s, second_job) if state is JobState.ENCODED]
+    assert "2 objects unchanged from an earlier job" in (detail or "")
+
+
+def test_analysing_the_same_study_again_changes_nothing(
+    tmp_path: Path, session_factory: SessionFactory, rg1: Path
+) -> None:
+    with storescp(tmp_path / "pacs") as port:
+        settings = with_pacs(tmp_path, port)
+        context = context_for(settings, session_factory)
+        job_id = record(session_factory, settings, rg1)
+        assert analyse_and_deliver(context, job_id) is JobState.DELIVERED
+        with session_factory.begin() as s:
+            jobs.transition_job(s, job_id, JobState.QUEUED, "requeued")
+        assert analyse_and_deliver(context, job_id) is JobState.DELIVERED
+        assert len(received(tmp_path / "pacs")) == 3
+    (only,) = srs(session_factory)
+    assert only.superseded_by_id is None
+
+
+def test_after_a_purge_a_late_image_is_not_analysed_and_the_first_result_stands(
+    tmp_path: Path, session_factory: SessionFactory, rg1: Path
+) -> None:
+    with storescp(tmp_path / "pacs") as port:
+        settings = with_pacs(tmp_path, port, retention=RetentionSettings(purge_after_delivery=True))
+        context = context_for(settings, session_factory)
+        first_job = record(session_factory, settings, rg1)
+        assert analyse_and_deliver(context, first_job) is JobState.DELIVERED
+        with session_factory.begin() as s:
+            studies.claim_due_studies(s, utcnow() + timedelta(hours=1))  # what completion did when it made the job
+        assert purge_spool(session_factory, settings.retention) == 1
+        second_job = record(session_factory, settings, lateral_of(rg1, tmp_path))
+        assert analyse_and_deliver(context, second_job) is JobState.NOT_ELIGIBLE
+        assert len(received(tmp_path / "pacs")) == 3, "nothing new is sent"
+    with session_factory() as s:
+        assert jobs.job_summary(s, second_job).reason == PURGED_REASON
+    (first,) = srs(session_factory)
+    assert first.superseded_by_id is None, "the first result stands"
