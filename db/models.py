@@ -140,6 +140,9 @@ class Instance(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     """When retention removed the spooled file; the row (and everything recorded about it) stays."""
+    revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    """1, then one more each time the instance is re-sent with other content (a corrected image or header): the row
+    then names the newest file, and results derive their UIDs from the revision too."""
 
     study: Mapped[Study] = relationship(back_populates="instances")
 

@@ -77,6 +77,7 @@ class InstanceSummary(InstanceHeader):
     sop_class_uid: str
     spool_path: Path
     patient_age_years: int | None = None
+    revision: int = 1
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,44 @@ def record_instance(session: Session, facts: InstanceFacts, completion_fallback_
     study.stat = study.stat or facts.stat
     session.flush()
     return RecordOutcome(study_id=study.id, created=True)
+
+
+def instance_revision(session: Session, sop_instance_uid: str) -> int:
+    revision = session.scalar(select(Instance.revision).where(Instance.sop_instance_uid == sop_instance_uid))
+    if revision is None:
+        raise NotFoundError("no instance with that SOP Instance UID is recorded")
+    return revision
+
+
+class RevisionConflictError(Exception):
+    """Another association recorded a revision of the same instance first."""
+
+
+def record_revision(session: Session, facts: InstanceFacts, revision: int, completion_fallback_at: datetime) -> int:
+    """The instance re-sent with other content: its row names the new file as ``revision``, its header facts are the
+    new ones, and its study is to be completed (and analysed) again. Returns the study id."""
+    instance = session.scalars(
+        select(Instance).where(Instance.sop_instance_uid == facts.sop_instance_uid).with_for_update()
+    ).one()
+    if instance.revision != revision - 1:
+        raise RevisionConflictError(f"revision {revision} of the instance was recorded concurrently")
+    now = utcnow()
+    instance.revision = revision
+    instance.spool_path = str(facts.spool_path)
+    instance.transfer_syntax_uid = facts.transfer_syntax_uid
+    instance.modality = facts.modality
+    instance.body_part_examined = facts.body_part_examined
+    instance.view_position = facts.view_position
+    instance.patient_age_years = facts.patient_age_years
+    instance.calling_ae_title = facts.calling_ae_title
+    instance.received_at = now
+    instance.purged_at = None
+    study = instance.study
+    study.last_received_at = now
+    study.completion_due_at = completion_fallback_at
+    study.stat = study.stat or facts.stat
+    session.flush()
+    return study.id
 
 
 def schedule_completion(session: Session, study_ids: Iterable[int], due_at: datetime) -> None:
@@ -188,6 +227,7 @@ def instance_summary(instance: Instance) -> InstanceSummary:
         sop_class_uid=instance.sop_class_uid,
         spool_path=Path(instance.spool_path),
         patient_age_years=instance.patient_age_years,
+        revision=instance.revision,
     )
 
 

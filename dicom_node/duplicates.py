@@ -1,8 +1,10 @@
-"""A SOP Instance UID received again: the same instance (kept as it was), or one that cannot be taken because the UID
-is another study's or the content changed. The spooled file of a recorded instance is never replaced in place."""
+"""A SOP Instance UID received again: the same instance (kept as it was), a new revision of it (a corrected image or
+header: kept beside the first and analysed again), or one that cannot be taken because the UID is another study's.
+The spooled file of a recorded instance is never replaced in place."""
 
 from __future__ import annotations
 
+import enum
 import logging
 from pathlib import Path
 
@@ -14,7 +16,13 @@ from dicom_node.validation import Refusal, Status
 logger = logging.getLogger(__name__)
 
 IN_OTHER_STUDY = Refusal(Status.UID_IN_OTHER_STUDY, "SOP Instance UID already stored in another study")
-CHANGED = Refusal(Status.INSTANCE_CHANGED, "SOP Instance UID already stored with different content")
+
+
+class Resend(enum.Enum):
+    SAME = "same"
+    """The instance already kept (or its file was purged and cannot be compared): nothing to do."""
+    REVISED = "revised"
+    """Other pixel data or other header values: a new revision."""
 
 
 def same_instance(received: Path, spooled: Path) -> bool:
@@ -30,15 +38,15 @@ def same_instance(received: Path, spooled: Path) -> bool:
     return bool(pixels[0] == pixels[1])
 
 
-def judge_resend(received: Path, study_instance_uid: str, known: InstanceLocation) -> Refusal | None:
-    """None when the re-send is the instance already kept (or its file was purged and cannot be compared); otherwise
-    the refusal to answer. Only header values are compared; none is logged."""
+def judge_resend(received: Path, study_instance_uid: str, known: InstanceLocation) -> Refusal | Resend:
+    """What a re-send is: the refusal for a UID under another study, else the same instance or a revision. Only
+    header values are compared; none is logged."""
     if known.study_instance_uid != study_instance_uid:
         return IN_OTHER_STUDY
     if not known.spool_path.is_file():
-        return None  # retention removed it: the record stands, the re-send adds nothing
+        return Resend.SAME  # retention removed it: the record stands, the re-send adds nothing
     try:
-        return None if same_instance(received, known.spool_path) else CHANGED
-    except Exception as exc:  # a spooled file that no longer reads: keep the record, take nothing new
-        logger.warning("re-sent instance not compared: %s", type(exc).__name__)
-        return CHANGED
+        return Resend.SAME if same_instance(received, known.spool_path) else Resend.REVISED
+    except Exception as exc:  # a spooled file that no longer reads: the re-send is the one to keep
+        logger.warning("re-sent instance not compared (%s): kept as a new revision", type(exc).__name__)
+        return Resend.REVISED

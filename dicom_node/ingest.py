@@ -10,7 +10,7 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,7 +30,7 @@ from db.studies import InstanceFacts
 from dicom_node.admission import AssociationSlots
 from dicom_node.completion import CompletionMonitor, Enqueue
 from dicom_node.contexts import TRANSFER_SYNTAXES, accepted_storage_classes
-from dicom_node.duplicates import IN_OTHER_STUDY, judge_resend
+from dicom_node.duplicates import IN_OTHER_STUDY, Resend, judge_resend
 from dicom_node.rules import patient_age_years
 from dicom_node.spool import AlreadySpooledError, Spool
 from dicom_node.validation import Refusal, Status, check_identity, check_pixels, check_size, read_received
@@ -195,7 +195,7 @@ def _persist(received: Path, facts: InstanceFacts, context: NodeContext) -> Inge
         with context.session_factory() as session:
             known = studies.instance_location(session, facts.sop_instance_uid)
         if known is not None:
-            return _resent(received, facts, known)
+            return _resent(received, facts, known, context)
         try:
             path = context.spool.adopt(received, facts.study_instance_uid, facts.sop_instance_uid)
         except AlreadySpooledError:
@@ -228,12 +228,36 @@ def _record(path: Path, facts: InstanceFacts, context: NodeContext) -> Ingested:
     return Ingested(Status.SUCCESS, outcome.study_id)
 
 
-def _resent(received: Path, facts: InstanceFacts, known: studies.InstanceLocation) -> Ingested:
-    refusal = judge_resend(received, facts.study_instance_uid, known)
-    if refusal is not None:
-        return _refused(refusal, uid_digest(facts.sop_instance_uid))
+def _resent(received: Path, facts: InstanceFacts, known: studies.InstanceLocation, context: NodeContext) -> Ingested:
+    verdict = judge_resend(received, facts.study_instance_uid, known)
+    if isinstance(verdict, Refusal):
+        return _refused(verdict, uid_digest(facts.sop_instance_uid))
+    if verdict is Resend.REVISED:
+        return _revise(received, facts, context)
     logger.info("instance %s received again, unchanged: kept as it was", uid_digest(facts.sop_instance_uid))
     return Ingested(Status.SUCCESS, known.study_id)
+
+
+def _revise(received: Path, facts: InstanceFacts, context: NodeContext) -> Ingested:
+    """A corrected instance: spooled beside the earlier revision, recorded as the next one; its study is completed
+    and analysed again, and the new results supersede the old."""
+    digest = uid_digest(facts.sop_instance_uid)
+    fallback = utcnow() + timedelta(seconds=context.settings.completion_stability_s)
+    path: Path | None = None
+    try:
+        with context.session_factory() as session:
+            revision = studies.instance_revision(session, facts.sop_instance_uid) + 1
+        path = context.spool.adopt(received, facts.study_instance_uid, facts.sop_instance_uid, revision=revision)
+        with context.session_factory.begin() as session:
+            study_id = studies.record_revision(session, replace(facts, spool_path=path), revision, fallback)
+    except (OSError, SQLAlchemyError, AlreadySpooledError, studies.RevisionConflictError) as exc:
+        # A concurrent revision, a full disk or a database away: transient; the sender retries.
+        if path is not None and not isinstance(exc, AlreadySpooledError):
+            context.spool.discard(path)
+        logger.error("revision of instance %s not stored (%s)", digest, type(exc).__name__)
+        return Ingested(Status.OUT_OF_RESOURCES)
+    logger.info("instance %s received with other content: stored as revision %d", digest, revision)
+    return Ingested(Status.SUCCESS, study_id)
 
 
 def _refused(refusal: Refusal, digest: str) -> Ingested:

@@ -41,17 +41,20 @@ class Spool:
         self.incoming = root / ".incoming"
         self.incoming.mkdir(parents=True, exist_ok=True)
 
-    def path_for(self, study_uid: str, sop_uid: str) -> Path:
+    def path_for(self, study_uid: str, sop_uid: str, revision: int = 1) -> Path:
+        """``<study>/<sop>.dcm``, and ``<sop>.r<N>.dcm`` for revision N > 1 (an earlier revision's file is never
+        written over: a job may be reading it)."""
         for uid in (study_uid, sop_uid):
             if not is_valid_uid(uid):
                 raise InvalidUIDError("UID is not a valid DICOM UID")
-        return self.root / study_uid / f"{sop_uid}.dcm"
+        name = f"{sop_uid}.dcm" if revision == 1 else f"{sop_uid}.r{revision}.dcm"
+        return self.root / study_uid / name
 
-    def adopt(self, received: Path, study_uid: str, sop_uid: str, unrecorded: bool = False) -> Path:
+    def adopt(self, received: Path, study_uid: str, sop_uid: str, unrecorded: bool = False, revision: int = 1) -> Path:
         """Durably move a completely received file into place; returns its final path. A spooled file is never
         replaced (AlreadySpooledError) unless the caller knows it is ``unrecorded``: no database row names it.
         Raises OSError on failure."""
-        final = self.path_for(study_uid, sop_uid)
+        final = self.path_for(study_uid, sop_uid, revision)
         # A rename is atomic only within one file system; a file received elsewhere is first copied in.
         source = received if received.parent == self.incoming else self._copy_in(received)
         try:

@@ -40,8 +40,6 @@ class Status:
     CANNOT_PARSE = 0xC210
     UID_IN_OTHER_STUDY = 0xC211
     """The SOP Instance UID is already stored under another Study Instance UID."""
-    INSTANCE_CHANGED = 0xC212
-    """The SOP Instance UID is already stored with different content (revisions are not taken)."""
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from worker.delivery_plan import plan_deliveries
 from worker.encode.bundle import EncodedObject, encode_not_performed, encode_study
 from worker.encode.inputs import AnalysedImage, EncodeContext
 from worker.encode.trusted import trusted_header
+from worker.encode.uids import source_token
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +143,13 @@ def _analyse_together(
             reason = _reason(exc, "image not readable")
             outcomes[work.job_id] = _not_performed(context, work, detector, reason, JobState.FAILED)
     return [
-        (work, [AnalysedImage(source=s, decoded=d, result=r) for s, d, r in zip(sources, images, found, strict=True)])
+        (
+            work,
+            [
+                AnalysedImage(source=s, decoded=d, result=r, revision=i.revision)
+                for i, s, d, r in zip(work.selected, sources, images, found, strict=True)
+            ],
+        )
         for work, sources, images, found in _detect(context, detector, decoded, outcomes)
     ]
 
@@ -180,7 +187,7 @@ def _encode(context: WorkerContext, work: _Work, detector: Detector, images: lis
         equipment=context.settings.equipment,
         results=context.settings.results,
         urgency=context.settings.urgency,
-        study_inputs=[i.sop_instance_uid for i in work.all_instances],
+        study_inputs=[source_token(i.sop_instance_uid, i.revision) for i in work.all_instances],
     )
     try:
         objects = encode_study(encode_context, _read_headers(work.predecessors))
@@ -256,7 +263,7 @@ def _not_performed(
             detector.provenance,
             context.settings.equipment,
             _read_headers(work.predecessors),
-            [i.sop_instance_uid for i in work.all_instances],
+            [source_token(i.sop_instance_uid, i.revision) for i in work.all_instances],
         )
     except Exception as exc:  # even the trusted values could not make an SR: the job still ends, with its reason
         return _fail(context, work.job_id, f"{reason}; {_reason(exc, 'no SR possible')}")

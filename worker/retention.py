@@ -18,6 +18,13 @@ from db.models import utcnow
 logger = logging.getLogger(__name__)
 
 
+def _revisions(path: Path) -> list[Path]:
+    """The spooled file and every earlier revision of the same instance beside it (``<sop>.dcm``, ``<sop>.rN.dcm``)."""
+    sop = path.name.removesuffix(".dcm").split(".r")[0]  # a UID holds digits and dots only: ".r" marks a revision
+    earlier = [p for p in path.parent.glob(f"{sop}.r*.dcm") if p.name[len(sop) + 2 : -4].isdigit()]
+    return [path, path.parent / f"{sop}.dcm", *earlier]
+
+
 def purge_spool(session_factory: SessionFactory, settings: RetentionSettings, now: datetime | None = None) -> int:
     """Remove what ``settings`` allows; returns how many instances were purged."""
     now = now or utcnow()
@@ -30,7 +37,8 @@ def purge_spool(session_factory: SessionFactory, settings: RetentionSettings, no
             break
         for _, path in batch:
             try:
-                Path(path).unlink(missing_ok=True)
+                for revision in _revisions(Path(path)):
+                    revision.unlink(missing_ok=True)
             except OSError as exc:
                 logger.error("retention: spooled file not removed: %s", exc.strerror or type(exc).__name__)
                 return purged

@@ -1,6 +1,7 @@
 """dicom_node.duplicates and dicom_node.ingest over real associations: a SOP Instance UID received again. The same
-instance is kept as it was (0x0000); the UID under another study, or with changed content, is refused with its own
-status and reason; the spooled file is never replaced, no orphan file is left, and no study is left incomplete."""
+instance is kept as it was (0x0000); changed content is its next revision, spooled beside the first; the UID under
+another study is refused with its own status and reason; a spooled file is never replaced, no orphan file is left, and
+no study is left incomplete."""
 
 from __future__ import annotations
 
@@ -58,19 +59,24 @@ def test_the_uid_under_another_study_is_refused_and_leaves_nothing(
     assert location is not None and location.study_instance_uid == str(rg1_dataset.StudyInstanceUID)
 
 
-def test_changed_content_under_the_same_uid_is_refused_not_written_over(
+def test_changed_content_under_the_same_uid_is_a_new_revision_beside_the_first(
     node: Node, session_factory: SessionFactory, rg1_dataset: pydicom.Dataset
 ) -> None:
     before = first_stored(node, session_factory, rg1_dataset)
     corrected = copy.deepcopy(rg1_dataset)
     corrected.PatientName = "Corrected^Name"
-    assert store(node.port, corrected) == (
-        Status.INSTANCE_CHANGED,
-        "SOP Instance UID already stored with different content",
-    )
-    assert spooled(node) == before
+    assert store(node.port, corrected) == (Status.SUCCESS, "")
+    wait_for(lambda: len(node.enqueued) == 2)
+    assert set(before) <= set(spooled(node)), "the first revision's file is untouched"
     assert pydicom.dcmread(before[0][0]).PatientName == rg1_dataset.PatientName
+    with session_factory() as s:
+        location = studies.instance_location(s, str(rg1_dataset.SOPInstanceUID))
+        assert location is not None and studies.instance_revision(s, str(rg1_dataset.SOPInstanceUID)) == 2
+    assert location.spool_path.name == f"{rg1_dataset.SOPInstanceUID}.r2.dcm"
+    assert pydicom.dcmread(location.spool_path).PatientName == "Corrected^Name"
     assert os.listdir(node.settings.spool_dir / ".incoming") == [], "nothing left behind"
+    assert store(node.port, copy.deepcopy(corrected)) == (Status.SUCCESS, "")
+    assert len(spooled(node)) == 2, "the same correction again is the same revision"
 
 
 def test_a_file_a_crash_left_unrecorded_is_taken_over_by_the_retry(

@@ -61,3 +61,21 @@ def test_old_files_go_whatever_happened_but_never_during_work(
     states = {path.name: (purged, path.exists()) for path, purged in spool_paths(session_factory).values()}
     assert sorted(states.values()) == [(False, True), (True, False)], "the analysing study keeps its file"
     assert purge_spool(session_factory, RetentionSettings()) == 0, "retention is off by default"
+
+
+def test_every_revision_of_an_instance_goes_with_it(tmp_path: Path, session_factory: SessionFactory, rg1: Path) -> None:
+    """A corrected instance leaves its earlier revision's file beside the newest: retention removes them all."""
+    settings = Settings(data_dir=tmp_path / "var")
+    job_id = record(session_factory, settings, rg1)
+    ((first, _),) = spool_paths(session_factory).values()
+    second = first.with_name(first.name.removesuffix(".dcm") + ".r2.dcm")
+    second.write_bytes(first.read_bytes())
+    unrelated = first.with_name("1.2.3.r2.dcm")
+    unrelated.write_bytes(b"another instance's revision")
+    with session_factory.begin() as s:
+        s.execute(update(Instance).values(spool_path=str(second), revision=2))
+        studies.claim_due_studies(s, utcnow() + timedelta(hours=2))
+    assert analyze_job(context_for(settings, session_factory), job_id).state is JobState.COMPLETED
+    assert purge_spool(session_factory, RetentionSettings(purge_after_delivery=True)) == 1
+    assert not first.exists() and not second.exists()
+    assert unrelated.exists(), "only this instance's revisions"

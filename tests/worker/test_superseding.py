@@ -5,19 +5,23 @@ changes nothing; with retention's purge, the follow-up is not analysed and says 
 from __future__ import annotations
 
 import copy
+import time
 from datetime import timedelta
 from pathlib import Path
 
 import pydicom
 from sqlalchemy import select
 
-from config.settings import RetentionSettings
+from config.settings import RetentionSettings, ScpSettings
 from db import jobs, studies
 from db.engine import SessionFactory
 from db.models import JobState, ResultKind, ResultObject, utcnow
+from dicom_node.scp import start_node
+from dicom_node.validation import Status
 from tests.helpers.encode_cases import derived_uid
 from tests.helpers.peers import received, storescp
 from tests.helpers.pipeline import context_for, record, with_pacs
+from tests.helpers.scp import store, wait_for
 from worker.analyze import PURGED_REASON, analyze_job
 from worker.context import WorkerContext
 from worker.deliver import DeliveryOutcome, deliver_result
@@ -116,3 +120,41 @@ def test_after_a_purge_a_late_image_is_not_analysed_and_the_first_result_stands(
         assert jobs.job_summary(s, second_job).reason == PURGED_REASON
     (first,) = srs(session_factory)
     assert first.superseded_by_id is None, "the first result stands"
+
+
+def test_a_corrected_image_under_the_same_uid_reaches_the_destination_and_supersedes(
+    tmp_path: Path, session_factory: SessionFactory, rg1_dataset: pydicom.Dataset
+) -> None:
+    with storescp(tmp_path / "pacs") as port:
+        settings = with_pacs(tmp_path, port).model_copy(
+            update={"scp": ScpSettings(host="127.0.0.1", port=0, completion_debounce_s=0, completion_poll_s=0.05)}
+        )
+        context = context_for(settings, session_factory)
+        enqueued: list[int] = []
+        running = start_node(settings, session_factory, enqueued.append)
+        try:
+            assert store(running.port, rg1_dataset) == (Status.SUCCESS, "")
+            wait_for(lambda: len(enqueued) == 1)
+            assert analyse_and_deliver(context, enqueued[0]) is JobState.DELIVERED
+            corrected = copy.deepcopy(rg1_dataset)
+            corrected.PatientName = "Corrected^Name"
+            assert store(running.port, corrected) == (Status.SUCCESS, "")
+            wait_for(lambda: len(enqueued) == 2)
+            assert analyse_and_deliver(context, enqueued[1]) is JobState.DELIVERED
+            assert store(running.port, copy.deepcopy(corrected)) == (Status.SUCCESS, "")
+            time.sleep(0.5)
+            assert len(enqueued) == 2, "an identical re-send makes no job"
+        finally:
+            running.stop()
+        at_pacs = received(tmp_path / "pacs")
+    assert len(at_pacs) == 6, "a new SR, SC and GSPS: the corrected image's results are new objects"
+    first, second = srs(session_factory)
+    assert first.superseded_by_id == second.id
+    corrected_objects = [ds for ds in at_pacs if ds.PatientName == "Corrected^Name"]
+    assert len(corrected_objects) == 3, "the new SR, SC and GSPS carry the corrected header"
+    (new_sr,) = [ds for ds in at_pacs if ds.SOPInstanceUID == second.sop_instance_uid]
+    assert new_sr.PatientName == "Corrected^Name"
+    predecessor = new_sr.PredecessorDocumentsSequence[0].ReferencedSeriesSequence[0].ReferencedSOPSequence[0]
+    assert predecessor.ReferencedSOPInstanceUID == first.sop_instance_uid
+    with session_factory() as s:
+        assert len(jobs.list_jobs(s)) == 2

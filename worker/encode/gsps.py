@@ -18,7 +18,7 @@ LAYER = "AI_FINDINGS"
 
 def gsps_uids(image: AnalysedImage, context: EncodeContext) -> tuple[UID, UID]:
     series = derive_uid(UIDKind.GSPS_SERIES, context.study_instance_uid, context.provenance.model_id)
-    instance = derive_uid(UIDKind.GSPS_INSTANCE, str(image.source.SOPInstanceUID), context.provenance.model_id)
+    instance = derive_uid(UIDKind.GSPS_INSTANCE, image.token, context.provenance.model_id)
     return series, instance
 
 

@@ -13,6 +13,7 @@ from models.imaging import DecodedImage
 from models.protocol import ImageResult, Provenance
 from models.urgency import Triage, triage
 from worker.encode.banner import banner_for
+from worker.encode.uids import source_token
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,12 @@ class AnalysedImage:
     """The source header (pixel data not needed)."""
     decoded: DecodedImage
     result: ImageResult
+    revision: int = 1
+    """The source instance's revision (``db.studies``): a corrected image gives new result UIDs."""
+
+    @property
+    def token(self) -> str:
+        return source_token(str(self.source.SOPInstanceUID), self.revision)
 
 
 @dataclass(frozen=True)
@@ -45,7 +52,7 @@ class EncodeContext:
     @property
     def input_uids(self) -> list[str]:
         """The set the SR's UID derives from: the study's inputs, or the analysed images when none were given."""
-        return list(self.study_inputs) or [str(i.source.SOPInstanceUID) for i in self.images]
+        return list(self.study_inputs) or [i.token for i in self.images]
 
     @property
     def banner(self) -> str:

@@ -19,7 +19,7 @@ JPEG_METHOD = "ISO_10918_1"
 
 def sc_uids(image: AnalysedImage, context: EncodeContext) -> tuple[UID, UID]:
     series = derive_uid(UIDKind.SC_SERIES, context.study_instance_uid, context.provenance.model_id)
-    instance = derive_uid(UIDKind.SC_INSTANCE, str(image.source.SOPInstanceUID), context.provenance.model_id)
+    instance = derive_uid(UIDKind.SC_INSTANCE, image.token, context.provenance.model_id)
     return series, instance
 
 

@@ -34,3 +34,9 @@ def derive_uid(kind: UIDKind, *parts: str) -> UID:
         raise ValueError("a derived UID needs at least one source part")
     name = SEPARATOR.join([kind.value, *parts])
     return UID(f"2.25.{uuid.uuid5(NAMESPACE, name).int}")
+
+
+def source_token(sop_instance_uid: str, revision: int = 1) -> str:
+    """A source as result UIDs name it: its SOP Instance UID, and its revision after the first, so a corrected image
+    gives new result objects while the first revision keeps the UIDs it always had."""
+    return sop_instance_uid if revision == 1 else f"{sop_instance_uid}{SEPARATOR}r{revision}"
