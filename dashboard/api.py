@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from dashboard import phi, queries
 from dashboard.auth import User, check_csrf, current_user, require_operator
@@ -21,7 +22,9 @@ from db.audit import AuditRecord
 from db.models import JobState, Urgency
 from db.urgency import AcknowledgementError, acknowledge
 from models.codes import code_for
+from worker.encode.kos import RejectionReason
 from worker.operator_actions import NotAllowedError, cancel_job, requeue_job, resend_delivery, set_destination_paused
+from worker.retraction import NothingToRetractError, retract_job
 
 router = APIRouter(prefix="/api")
 Viewer = Annotated[User, Depends(current_user)]
@@ -172,6 +175,35 @@ def post_acknowledge(job_id: int, request: Request, user: Operator, services: Se
     except AcknowledgementError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     detail = f"job {job_id} acknowledged" if first else f"job {job_id} was already acknowledged"
+    return _done(request, detail, _study_page(services, job_id))
+
+
+async def _reason(request: Request) -> str:
+    """The operator's reason, from the form field or a JSON body's "reason"."""
+    if request.headers.get("content-type", "").startswith("application/json"):
+        body = await request.json()
+        value = body.get("reason") if isinstance(body, dict) else None
+    else:
+        value = (await request.form()).get("reason")
+    reason = value.strip() if isinstance(value, str) else ""
+    if not reason:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "a retraction needs a reason")
+    return reason[:200]
+
+
+@router.post("/jobs/{job_id}/retract", response_model=ActionResult)
+async def post_retract(job_id: int, request: Request, user: Operator, services: Services) -> Response:
+    """Withdraw a job's results everywhere they went, with a rejection KOS (audited; asked twice, sent once)."""
+    why = await _reason(request)
+    try:
+        planned = await run_in_threadpool(
+            retract_job, services.settings, services.session_factory, job_id, RejectionReason.QUALITY, why, user.name
+        )
+    except NothingToRetractError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    for delivery_id in planned:
+        services.queue.enqueue_delivery(delivery_id)
+    detail = f"job {job_id} retracted; {len(planned)} deliveries" if planned else f"job {job_id} was already retracted"
     return _done(request, detail, _study_page(services, job_id))
 
 

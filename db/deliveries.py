@@ -13,7 +13,17 @@ from sqlalchemy.orm import Session
 
 from db.errors import NotFoundError
 from db.jobs import job_state, transition_job
-from db.models import Channel, Delivery, DeliveryAttempt, DeliveryState, JobState, MessagePurpose, ResultObject, utcnow
+from db.models import (
+    Channel,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryState,
+    JobState,
+    MessagePurpose,
+    ResultKind,
+    ResultObject,
+    utcnow,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +42,8 @@ class DeliveryWork:
     sop_instance_uid: str
     channel: Channel = Channel.DICOM
     purpose: MessagePurpose = MessagePurpose.RESULT
+    kind: ResultKind = ResultKind.SR
+    job_state: JobState = JobState.ENCODED
 
 
 def ensure_deliveries(
@@ -90,6 +102,8 @@ def delivery_work(session: Session, delivery_id: int) -> DeliveryWork:
         sop_instance_uid=d.result_object.sop_instance_uid,
         channel=d.channel,
         purpose=d.purpose,
+        kind=d.result_object.kind,
+        job_state=d.result_object.job.state,
     )
 
 
@@ -199,6 +213,22 @@ def record_commitment(session: Session, transaction_uid: str, committed: set[str
     for job_id in jobs:
         settle_job(session, job_id)
     return sorted(jobs)
+
+
+def sent_to(session: Session, result_ids: Sequence[int], channel: Channel) -> list[str]:
+    """The destinations of ``channel`` that hold (or were sent) any of these objects or messages about them."""
+    rows = session.scalars(
+        select(Delivery.destination_name)
+        .where(
+            Delivery.result_object_id.in_(result_ids),
+            Delivery.channel == channel,
+            Delivery.purpose == MessagePurpose.RESULT,
+            Delivery.state.in_((DeliveryState.SENT, DeliveryState.COMMIT_PENDING)),
+        )
+        .distinct()
+        .order_by(Delivery.destination_name)
+    )
+    return list(rows)
 
 
 def deliveries_by_state(session: Session) -> dict[DeliveryState, int]:

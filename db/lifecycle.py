@@ -26,11 +26,14 @@ class Actor(enum.StrEnum):
     """A delivery outcome: an io worker or a storage commitment report."""
     OPERATOR = "operator"
     """Someone at the dashboard or the CLI (audited)."""
+    REJECTION = "rejection"
+    """An IOCM rejection note from the PACS, withdrawing the images a job used."""
 
 
 Q, A, E = JobState.QUEUED, JobState.ANALYZING, JobState.ENCODED
 DELIVERED, COMPLETED, NOT_ELIGIBLE = JobState.DELIVERED, JobState.COMPLETED, JobState.NOT_ELIGIBLE
 FAILED, DEAD, CANCELLED = JobState.FAILED, JobState.DEAD_LETTER, JobState.CANCELLED
+RETRACTED = JobState.RETRACTED
 
 # (from, to) → who may make the move. ``None`` as the source is the job's creation.
 _MOVES: list[tuple[JobState | None, JobState, Actor]] = [
@@ -53,6 +56,13 @@ _MOVES: list[tuple[JobState | None, JobState, Actor]] = [
     (DEAD, DEAD, Actor.DELIVERY),  # a second delivery of the job failed too
     (DEAD, E, Actor.OPERATOR),  # a dead-lettered delivery re-sent: the job waits for its deliveries again
     (Q, CANCELLED, Actor.OPERATOR),
+    (Q, CANCELLED, Actor.REJECTION),  # its images were rejected before analysis began
+    # Retraction: the results that were made (and perhaps sent) are withdrawn with a rejection KOS.
+    *(
+        (state, RETRACTED, actor)
+        for state in (E, DELIVERED, COMPLETED, NOT_ELIGIBLE, FAILED, DEAD)
+        for actor in (Actor.OPERATOR, Actor.REJECTION)
+    ),
     # Requeue: analyse again, with the same result UIDs (a queued job's message is sent again).
     *((state, Q, Actor.OPERATOR) for state in (Q, FAILED, DEAD, DELIVERED, COMPLETED, NOT_ELIGIBLE, CANCELLED)),
 ]
@@ -86,8 +96,10 @@ INITIAL_JOB_STATES = frozenset(t for (s, t) in JOB_TRANSITIONS if s is None)
 """The states a job is created in."""
 LEASED_STATES = frozenset(s for (s, _), actors in JOB_TRANSITIONS.items() if Actor.LEASE in actors and s is not None)
 """States held under a lease: when it runs out, the sweeper sends the job again (QUEUED, ANALYZING)."""
-TERMINAL_JOB_STATES = frozenset(state for state in JobState if _actors_from(state) <= {Actor.OPERATOR, Actor.DELIVERY})
-"""The job's work is over: only an operator, or the delivery of an object it already made, moves it on."""
+TERMINAL_JOB_STATES = frozenset(
+    state for state in JobState if _actors_from(state) <= {Actor.OPERATOR, Actor.DELIVERY, Actor.REJECTION}
+)
+"""The job's work is over: only an operator, a rejection note, or the delivery of an object it made moves it on."""
 BUSY_JOB_STATES = frozenset(JobState) - TERMINAL_JOB_STATES
 """Work still in progress (QUEUED, ANALYZING, ENCODED): retention leaves such a study's files alone."""
 REQUEUEABLE = _sources(JobState.QUEUED, Actor.OPERATOR)

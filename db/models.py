@@ -49,6 +49,7 @@ class JobState(enum.StrEnum):
     FAILED = "FAILED"
     DEAD_LETTER = "DEAD_LETTER"
     CANCELLED = "CANCELLED"  # an operator cancelled it before analysis
+    RETRACTED = "RETRACTED"  # its results were withdrawn: a rejection KOS (and corrections) went where they had gone
 
 
 class DeliveryState(enum.StrEnum):
@@ -70,6 +71,7 @@ class Channel(enum.StrEnum):
 class MessagePurpose(enum.StrEnum):
     RESULT = "RESULT"
     REMINDER = "REMINDER"  # a critical result still unacknowledged after ``urgency.acknowledge_within_s``
+    RETRACTION = "RETRACTION"  # the result was withdrawn: HL7 deletes its observations, FHIR marks it entered-in-error
 
 
 class Urgency(enum.StrEnum):
@@ -85,6 +87,7 @@ class ResultKind(enum.StrEnum):
     SR = "SR"
     SC = "SC"
     GSPS = "GSPS"
+    KOS = "KOS"  # our IOCM rejection note, withdrawing the job's other objects
 
 
 class AuditKind(enum.StrEnum):

@@ -142,6 +142,17 @@ def earlier_results(session: Session, job_id: int, kind: ResultKind) -> list[Res
     return [_record(r) for r in rows]
 
 
+@dataclass(frozen=True)
+class ResultRow:
+    id: int
+    kind: ResultKind
+    sop_instance_uid: str
+
+
+def job_result_rows(session: Session, job_id: int) -> list[ResultRow]:
+    return [ResultRow(r.id, r.kind, r.sop_instance_uid) for r in get_job(session, job_id).results]
+
+
 def job_results(session: Session, job_id: int) -> list[ResultRecord]:
     return [_record(r) for r in get_job(session, job_id).results]
 

@@ -12,7 +12,7 @@ from pydicom.uid import generate_uid
 from config.settings import Destination, WorkerSettings
 from db import deliveries, destinations, jobs
 from db.deliveries import DeliveryWork
-from db.models import Channel, DeliveryState, JobState
+from db.models import Channel, DeliveryState, JobState, MessagePurpose, ResultKind
 from dicom_node.scu import send_files
 from worker.clinical.send import deliver_message
 from worker.context import WorkerContext
@@ -58,6 +58,8 @@ def deliver_result(context: WorkerContext, delivery_id: int) -> DeliveryOutcome:
     if paused:
         logger.info("delivery %d waits: %s is paused", delivery_id, work.destination_name)
         return DeliveryOutcome.PAUSED
+    if _withdrawn(work):
+        return _dead_letter(context, delivery_id, work.job_id, "withdrawn before it was sent (the job was retracted)")
     if work.channel is not Channel.DICOM:
         sent = deliver_message(context.settings, context.session_factory, work)
         return _settle(context, work, sent.ok, sent.permanent_failure, f"{work.destination_name}: {sent.error}")
@@ -80,6 +82,12 @@ def deliver_result(context: WorkerContext, delivery_id: int) -> DeliveryOutcome:
         logger.info("delivery %d stored at %s; awaiting its commitment report", delivery_id, destination.name)
         return DeliveryOutcome.COMMIT_PENDING
     return _settle(context, work, outcome.ok, outcome.permanent_failure, f"{destination.name}: {outcome.error}")
+
+
+def _withdrawn(work: DeliveryWork) -> bool:
+    """A retracted job's results that were still waiting are never sent; its KOS and retraction messages are."""
+    retraction = work.kind is ResultKind.KOS or work.purpose is MessagePurpose.RETRACTION
+    return work.job_state is JobState.RETRACTED and not retraction
 
 
 def _settle(context: WorkerContext, work: DeliveryWork, ok: bool, permanent: bool, reason: str) -> DeliveryOutcome:
@@ -110,6 +118,7 @@ def _dead_letter(
             deliveries.record_delivery_attempt(session, delivery_id, DeliveryState.DEAD_LETTER, reason)
         else:
             deliveries.set_delivery_state(session, delivery_id, DeliveryState.DEAD_LETTER)
-        jobs.transition_job(session, job_id, JobState.DEAD_LETTER, reason=f"delivery failed: {reason}")
+        if jobs.job_state(session, job_id) is not JobState.RETRACTED:  # a retracted job stays retracted
+            jobs.transition_job(session, job_id, JobState.DEAD_LETTER, reason=f"delivery failed: {reason}")
     logger.error("delivery %d dead-lettered: %s", delivery_id, reason)
     return DeliveryOutcome.DEAD_LETTER

@@ -6,6 +6,7 @@ else: no log, database row, Redis key or value, or webhook body."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -122,6 +123,26 @@ def test_a_critical_study_closes_the_loop_without_leaking_phi(rg1_dataset: pydic
             }
             assert metrics[("cxr_results_total", (("urgency", "critical"),))] == 1
             assert metrics[("cxr_acknowledgement_seconds_count", ())] == 1
+            retract = f"/api/jobs/{job.job_id}/retract"
+            why = {"reason": "this model version is withdrawn"}
+            assert viewer.post(retract, json=why, headers={"X-CSRF-Token": page_csrf(viewer)}).status_code == 403
+            assert operator.post(retract, json=why).status_code == 403, "no CSRF token"
+            token = {"X-CSRF-Token": page_csrf(operator)}
+            assert operator.post(retract, json={"reason": " "}, headers=token).status_code == 422, "a reason is needed"
+            assert (
+                operator.post(retract, json=why, headers=token)
+                .json()["detail"]
+                .startswith(f"job {job.job_id} retracted")
+            )
+            assert (
+                operator.post(retract, json=why, headers=token).json()["detail"]
+                == f"job {job.job_id} was already retracted"
+            )
+            kos = wait_for_files(tmp_path / "pacs", 4, timeout_s=60)
+            wait_until(lambda: len(ris.received) == 2 and len(ehr.received) == 2)
+            assert [j.state for j in node.jobs()] == [JobState.RETRACTED]
+            audit = operator.get("/api/audit").json()
+            assert any(a["detail"] == f"retract job {job.job_id}: this model version is withdrawn" for a in audit)
             in_redis = redis_contents(broker)
             stop(node)
             log = node.log.read_bytes()
@@ -131,7 +152,11 @@ def test_a_critical_study_closes_the_loop_without_leaking_phi(rg1_dataset: pydic
             check=True,
         ).stdout
 
-    (oru,) = ris.received
+    oru, correction = ris.received
+    obr = next(segment for segment in correction.split("\r") if segment.startswith("OBR|"))
+    assert obr.split("|")[25] == "C", "the RIS hears of the retraction as a correction"
+    kos_classes = [ds.SOPClassUID for ds in kos]
+    assert kos_classes.count("1.2.840.10008.5.1.4.1.1.88.59") == 1, "one rejection KOS, though asked twice"
     parsed = parse_message(oru.replace("\n", "\r"), validation_level=VALIDATION_LEVEL.STRICT, find_groups=True)
     parsed.validate()
     order = parsed.oru_r01_patient_result.oru_r01_order_observation
@@ -139,7 +164,7 @@ def test_a_critical_study_closes_the_loop_without_leaking_phi(rg1_dataset: pydic
     assert obx_codes == sr_finding_codes(objects["1.2.840.10008.5.1.4.1.1.88.34"])
     assert "PHIMARKERID" in oru and "PHIMARKERACC" in oru and "PHIMARKERPLACER" in oru
 
-    ((headers, body),) = ehr.received
+    (headers, body), _ = ehr.received
     bundle = Bundle.model_validate_json(body)
     assert {e.resource.get_resource_type() for e in bundle.entry} >= {"DiagnosticReport", "Observation", "Device"}
     assert b"PHIMARKERID" in body and headers["Authorization"] == "Bearer tok3n"
@@ -147,7 +172,8 @@ def test_a_critical_study_closes_the_loop_without_leaking_phi(rg1_dataset: pydic
     hook_headers, hook_body = pager.received[0]
     assert verify(SECRET, hook_body, hook_headers)
     assert b'"urgency":"critical"' in hook_body and b"https://cxr.example.org/studies/" in hook_body
-    assert all(b'"event":"reminder"' in body for _, body in pager.received[1:]), "a reminder may have gone out"
+    events = [json.loads(body)["event"] for _, body in pager.received[1:]]
+    assert "retraction" in events and set(events) <= {"reminder", "retraction"}, "a reminder may have gone out too"
     hook_bodies = b"\n".join(body for _, body in pager.received)
 
     assert b"_kombu.binding." in in_redis, "the broker's own database was the one searched"

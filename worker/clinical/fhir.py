@@ -53,6 +53,12 @@ def _entry(full_url: str, resource: dict[str, Any], condition: str) -> dict[str,
     }
 
 
+def _update(full_url: str, resource: dict[str, Any], condition: str) -> dict[str, Any]:
+    """A conditional update: what a retraction does to the report and observations it sent before."""
+    kind = resource["resourceType"]
+    return {"fullUrl": full_url, "resource": resource, "request": {"method": "PUT", "url": f"{kind}?{condition}"}}
+
+
 def _patient(patient: PatientHeader, system: str) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "Patient",
@@ -129,14 +135,17 @@ def build_bundle(report: ResultReport, patient: PatientHeader, patient_system: s
     refs = {"patient": _urn(sr, "patient"), "study": _urn(sr, "study"), "device": _urn(sr, "device")}
     device_id = _urn("device", report.algorithm.name, report.algorithm.version, report.algorithm.weights_sha256 or "")
     study_uid = f"urn:oid:{report.study_instance_uid}"
+    status = "entered-in-error" if report.retracted is not None else "preliminary"
     observations = [
         (_urn(sr, "observation", str(index)), _observation(finding, refs, _urn(sr, "observation-id", str(index))))
         for index, finding in enumerate(report.findings)
     ]
+    for _, observation in observations:
+        observation["status"] = status
     diagnostic_report = {
         "resourceType": "DiagnosticReport",
         "identifier": [{"system": DICOM_UID, "value": f"urn:oid:{sr}"}],
-        "status": "preliminary",
+        "status": status,
         "category": [{"coding": [CATEGORY_RADIOLOGY]}],
         "code": {"coding": [{"system": SYSTEMS["LN"], "code": CHEST_XRAY[0], "display": CHEST_XRAY[1]}]},
         "subject": {"reference": refs["patient"]},
@@ -148,6 +157,7 @@ def build_bundle(report: ResultReport, patient: PatientHeader, patient_system: s
         "conclusionCode": _conclusion_codes(report.urgency),
     }
     patient_resource = _patient(patient, patient_system)
+    write = _update if report.retracted is not None else _entry
     entries = [
         _entry(
             refs["patient"],
@@ -165,8 +175,8 @@ def build_bundle(report: ResultReport, patient: PatientHeader, patient_system: s
             f"identifier={DICOM_UID}|{study_uid}",
         ),
         _entry(refs["device"], _device(report, device_id), f"identifier={URI}|{device_id}"),
-        *(_entry(url, obs, f"identifier={URI}|{obs['identifier'][0]['value']}") for url, obs in observations),
-        _entry(_urn(sr, "report"), diagnostic_report, f"identifier={DICOM_UID}|urn:oid:{sr}"),
+        *(write(url, obs, f"identifier={URI}|{obs['identifier'][0]['value']}") for url, obs in observations),
+        write(_urn(sr, "report"), diagnostic_report, f"identifier={DICOM_UID}|urn:oid:{sr}"),
     ]
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",

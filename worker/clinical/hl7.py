@@ -29,6 +29,8 @@ VERSION = "2.5.1"
 CHEST_XRAY: Coded = ("30745-4", "XR Chest Views", "LN")  # LOINC, also the FHIR DiagnosticReport.code
 FINDING: Coded = ("121071", "Finding", "DCM")  # DICOM PS3.16; "DCM" is in HL7 table 0396
 RESULT_STATUS_PRELIMINARY = "P"  # HL7 table 0123 (OBR-25) and 0085 (OBX-11): an AI result no one has verified
+RESULT_STATUS_CORRECTED = "C"  # table 0123: a correction to results sent before (our retraction)
+OBSERVATION_DELETED = "D"  # table 0085: deletes the OBX record (each observation of a retracted result)
 PRIORITY_STAT, PRIORITY_ROUTINE = ("S", "Stat", "HL70485"), ("R", "Routine", "HL70485")  # TQ1-9, HL7 table 0485
 SEX = {"M": "M", "F": "F", "O": "O"}  # DICOM Patient's Sex to HL7 table 0001; anything else is U
 
@@ -106,10 +108,10 @@ def _obr(group: object, report: ResultReport, patient: PatientHeader) -> None:
         obr.obr_18 = patient.accession_number
     obr.obr_22.ts_1 = report.observed_at.strftime("%Y%m%d%H%M%S+0000")
     obr.obr_24 = "RAD"
-    obr.obr_25 = RESULT_STATUS_PRELIMINARY
+    obr.obr_25 = RESULT_STATUS_CORRECTED if report.retracted is not None else RESULT_STATUS_PRELIMINARY
 
 
-def _obx(group: object, index: int, identifier: Coded, flag: str, value: Coded, text: str) -> None:
+def _obx(group: object, index: int, identifier: Coded, flag: str, value: Coded, text: str, status: str) -> None:
     """OBX-4 groups each finding's observation by its number; the overall result is sub-ID 0."""
     obx = group.add_group("ORU_R01_OBSERVATION").add_segment("OBX")  # type: ignore[attr-defined]
     obx.obx_1 = str(index)
@@ -119,7 +121,7 @@ def _obx(group: object, index: int, identifier: Coded, flag: str, value: Coded, 
     obx.obx_5 = _varies_cwe(*value, text)
     if flag:
         obx.obx_8 = flag
-    obx.obx_11 = RESULT_STATUS_PRELIMINARY
+    obx.obx_11 = status
 
 
 def _varies_cwe(code: str, meaning: str, system: str, original_text: str) -> str:
@@ -153,10 +155,12 @@ def build_oru(report: ResultReport, patient: PatientHeader, endpoint: Hl7Endpoin
     stat = report.urgency is Urgency.CRITICAL
     timing.tq1_9.cwe_1, timing.tq1_9.cwe_2, timing.tq1_9.cwe_3 = PRIORITY_STAT if stat else PRIORITY_ROUTINE
     overall = _coded(NORMALITY_OF[report.urgency])
-    _obx(order, 1, _coded(NORMALITY), HL7_ABNORMAL_FLAG[report.urgency], overall, report.conclusion[:199])
+    status = OBSERVATION_DELETED if report.retracted is not None else RESULT_STATUS_PRELIMINARY
+    flag = HL7_ABNORMAL_FLAG[report.urgency]
+    _obx(order, 1, _coded(NORMALITY), flag, overall, report.conclusion[:199], status)
     for index, finding in enumerate(report.findings, start=2):
         flag = "AA" if finding.critical else "A"
-        _obx(order, index, FINDING, flag, _coded(finding.code), _finding_text(finding)[:199])
+        _obx(order, index, FINDING, flag, _coded(finding.code), _finding_text(finding)[:199], status)
     message.validate()
     return str(message.to_er7())
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from db import results, studies
 from db.jobs import get_job
+from db.models import JobState
 from models.codes import CodedConcept, code_for, site_for
 from models.imaging import read_dataset
 from models.protocol import ImageResult, Provenance
@@ -72,6 +73,8 @@ class ResultReport:
     algorithm: Algorithm
     reason: str | None
     """Why analysis was not performed, for a not-performed result."""
+    retracted: str | None = None
+    """Why the result was withdrawn, once it was: its messages then delete or void what was sent."""
 
     @property
     def critical_labels(self) -> tuple[str, ...]:
@@ -80,6 +83,8 @@ class ResultReport:
     @property
     def conclusion(self) -> str:
         """One line a clinician reads first (no PHI): the urgency and the labels found."""
+        if self.retracted is not None:
+            return f"AI result withdrawn: {self.retracted}"
         if self.urgency is Urgency.NOT_PERFORMED:
             return f"AI analysis not performed: {self.reason or 'see the SR'}"
         labels = ", ".join(dict.fromkeys(f.label for f in self.findings)) or "no finding above threshold"
@@ -204,6 +209,7 @@ def load_report(session: Session, job_id: int, sr_path: Path, critical_threshold
         observed_at=_observed_at(sr),
         algorithm=_algorithm(sr),
         reason=job.reason if urgency is Urgency.NOT_PERFORMED else None,
+        retracted=job.reason if job.state is JobState.RETRACTED else None,
     )
 
 

@@ -26,7 +26,7 @@ MESSAGE_ID_HEADER = "X-CXR-Message-Id"
 
 
 def webhook_body(report: ResultReport, purpose: MessagePurpose, message_id: str, dashboard_url: str) -> bytes:
-    event = "reminder" if purpose is MessagePurpose.REMINDER else "result"
+    event = {MessagePurpose.REMINDER: "reminder", MessagePurpose.RETRACTION: "retraction"}.get(purpose, "result")
     body = {
         "event": event,
         "message_id": message_id,

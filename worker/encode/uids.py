@@ -24,6 +24,8 @@ class UIDKind(enum.StrEnum):
     SC_INSTANCE = "sc-instance"
     GSPS_SERIES = "gsps-series"
     GSPS_INSTANCE = "gsps-instance"
+    KOS_SERIES = "kos-series"
+    KOS_INSTANCE = "kos-instance"
     TRACKING = "tracking"
     DEVICE = "device"
 

@@ -1,0 +1,75 @@
+"""Our IOCM rejection note: a Key Object Selection document that withdraws result objects we sent (IHE IOCM).
+
+Its Concept Name is the reason, from DICOM CID 7011 "Rejected for Quality Reasons" (113001), or 113037 "Rejected for
+Patient Safety Reasons" when the source images were withdrawn for the patient's safety (the wrong patient, say). It
+references every object it withdraws with their series and study. The UID follows the withdrawn objects and the
+reason, so a retraction asked for twice is one document.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+
+import highdicom as hd
+from pydicom.dataset import Dataset
+
+from config.settings import EquipmentSettings
+from worker.encode.header import finish
+from worker.encode.uids import UIDKind, derive_uid
+
+KOS_SERIES_NUMBER = 9004
+
+
+class RejectionReason(enum.Enum):
+    """(code value, meaning) of the IOCM rejection titles, DICOM CID 7011 (scheme DCM)."""
+
+    QUALITY = ("113001", "Rejected for Quality Reasons")
+    PATIENT_SAFETY = ("113037", "Rejected for Patient Safety Reasons")
+    INCORRECT_WORKLIST_ENTRY = ("113038", "Incorrect Modality Worklist Entry")
+    RETENTION_EXPIRED = ("113039", "Data Retention Policy Expired")
+
+    @property
+    def code(self) -> str:
+        return self.value[0]
+
+    @property
+    def meaning(self) -> str:
+        return self.value[1]
+
+    @classmethod
+    def from_code(cls, value: str) -> RejectionReason | None:
+        return next((r for r in cls if r.code == value), None)
+
+    @property
+    def for_our_results(self) -> RejectionReason:
+        """What our own note says when a source was rejected: patient safety when the images belonged to someone
+        else (113037, 113038), quality otherwise."""
+        if self in (RejectionReason.PATIENT_SAFETY, RejectionReason.INCORRECT_WORKLIST_ENTRY):
+            return RejectionReason.PATIENT_SAFETY
+        return RejectionReason.QUALITY
+
+
+def build_rejection_kos(
+    withdrawn: Sequence[Dataset], reason: RejectionReason, equipment: EquipmentSettings, description: str
+) -> hd.ko.KeyObjectSelectionDocument:
+    """The note withdrawing ``withdrawn`` (headers of our objects, all of one study)."""
+    study_uid = str(withdrawn[0].StudyInstanceUID)
+    referenced = sorted(str(ds.SOPInstanceUID) for ds in withdrawn)
+    content = hd.ko.KeyObjectSelection(
+        document_title=hd.sr.CodedConcept(reason.code, "DCM", reason.meaning),
+        referenced_objects=list(withdrawn),
+        description=description[:1024],
+    )
+    kos = hd.ko.KeyObjectSelectionDocument(
+        evidence=list(withdrawn),
+        content=content,
+        series_instance_uid=derive_uid(UIDKind.KOS_SERIES, study_uid),
+        series_number=KOS_SERIES_NUMBER,
+        sop_instance_uid=derive_uid(UIDKind.KOS_INSTANCE, *referenced, reason.code),
+        instance_number=1,
+        manufacturer=equipment.manufacturer,
+        institution_name=equipment.institution_name,
+    )
+    finish(kos, withdrawn[0], equipment, f"AI RESULT WITHDRAWN \u2013 {reason.meaning}")
+    return kos
