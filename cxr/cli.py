@@ -311,6 +311,33 @@ def requeue(job_id: int, config: ConfigOption = None) -> None:
     console.print(f"job {job_id} queued")
 
 
+@app.command()
+def retract(
+    job_id: int,
+    reason: Annotated[str, typer.Option(help="Why, e.g. 'this model version is withdrawn' (audited).")],
+    config: ConfigOption = None,
+) -> None:
+    """Withdraw a job's results everywhere they went: a rejection KOS, an HL7 correction, FHIR entered-in-error."""
+    from db.engine import make_engine, make_session_factory
+    from db.errors import NotFoundError
+    from worker.encode.kos import RejectionReason
+    from worker.queue import task_queue
+    from worker.retraction import NothingToRetractError, retract_job
+
+    settings = load_settings(config, "retract")
+    require_current_schema(settings)
+    try:
+        sessions = make_session_factory(make_engine(settings.database_url))
+        queue = task_queue(settings, sessions)
+        planned = retract_job(settings, sessions, job_id, RejectionReason.QUALITY, reason, actor=_cli_actor())
+    except (NotFoundError, NothingToRetractError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    for delivery_id in planned:
+        queue.enqueue_delivery(delivery_id)
+    console.print(f"job {job_id} retracted: {len(planned)} deliveries" if planned else f"job {job_id} was retracted")
+
+
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOption = None) -> None:
     """Apply Alembic migrations up to the newest schema."""

@@ -176,3 +176,11 @@ def job_events(session: Session, job_id: int) -> list[tuple[JobState, str | None
 def job_counts_by_state(session: Session) -> dict[JobState, int]:
     rows = session.execute(select(Job.state, func.count()).group_by(Job.state))
     return dict(rows.all())
+
+
+def retracted_jobs(session: Session, study_id: int) -> int:
+    """How many of the study's jobs had their results retracted."""
+    count = session.scalar(
+        select(func.count()).select_from(Job).where(Job.study_id == study_id, Job.state == JobState.RETRACTED)
+    )
+    return int(count or 0)

@@ -143,6 +143,10 @@ class Instance(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     """When retention removed the spooled file; the row (and everything recorded about it) stays."""
+    rejected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """When an IOCM rejection note from the PACS withdrew this instance: it is never analysed again."""
+    rejection_code: Mapped[str | None] = mapped_column(String(16))
+    """The note's title code (DCM 113001, 113037, 113038 or 113039)."""
     revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     """1, then one more each time the instance is re-sent with other content (a corrected image or header): the row
     then names the newest file, and results derive their UIDs from the revision too."""

@@ -78,6 +78,8 @@ class InstanceSummary(InstanceHeader):
     spool_path: Path
     patient_age_years: int | None = None
     revision: int = 1
+    rejected_at: datetime | None = None
+    """When the PACS rejected it (IOCM): the rules and the analysis leave it out."""
 
 
 @dataclass(frozen=True)
@@ -228,6 +230,7 @@ def instance_summary(instance: Instance) -> InstanceSummary:
         spool_path=Path(instance.spool_path),
         patient_age_years=instance.patient_age_years,
         revision=instance.revision,
+        rejected_at=instance.rejected_at,
     )
 
 

@@ -49,7 +49,8 @@ class CompletionMonitor:
         with self._session_factory.begin() as session:
             for study_id in studies.claim_due_studies(session, utcnow()):
                 decision = evaluate(studies.study_facts(session, study_id), self._rules)
-                # A chest study the detector must not analyse still goes to a worker, which writes the SR saying so.
+                # A chest study the detector must not analyse still goes to a worker, which writes the SR saying so; one
+                # whose images the PACS rejected goes too, and the worker withdraws the results made from them.
                 state = JobState.NOT_ELIGIBLE if decision.verdict is Verdict.NOT_APPLICABLE else JobState.QUEUED
                 lease = utcnow() + self._queue_lease  # if the message is lost, the sweeper sends it again
                 job_id = jobs.create_job(session, study_id, self._detector, state, decision.reason, lease)

@@ -13,6 +13,9 @@ STORAGE_SOP_CLASSES = (
 )
 VERIFICATION = uid.UID("1.2.840.10008.1.1")
 SECONDARY_CAPTURE = uid.SecondaryCaptureImageStorage
+KEY_OBJECT_SELECTION = uid.KeyObjectSelectionDocumentStorage
+"""Accepted for IHE IOCM: a rejection note withdraws the images it references; any other KOS is acknowledged and
+ignored."""
 
 # Each is decodable by pydicom itself (uncompressed, deflate, RLE) or by the installed pylibjpeg plugins
 # (libjpeg: JPEG baseline/extended/lossless, JPEG-LS; openjpeg: JPEG 2000).
@@ -33,5 +36,7 @@ TRANSFER_SYNTAXES = (
 
 
 def accepted_storage_classes(settings: ScpSettings) -> tuple[uid.UID, ...]:
-    """CR and DX always; Secondary Capture only when the site asks for it (stored and recorded, never analysed)."""
-    return (*STORAGE_SOP_CLASSES, *((SECONDARY_CAPTURE,) if settings.accept_secondary_capture else ()))
+    """CR and DX and Key Object Selection (IOCM rejection notes) always; Secondary Capture only when the site asks
+    for it (stored and recorded, never analysed)."""
+    extra = (SECONDARY_CAPTURE,) if settings.accept_secondary_capture else ()
+    return (*STORAGE_SOP_CLASSES, KEY_OBJECT_SELECTION, *extra)

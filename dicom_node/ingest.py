@@ -29,8 +29,9 @@ from db.models import utcnow
 from db.studies import InstanceFacts
 from dicom_node.admission import AssociationSlots
 from dicom_node.completion import CompletionMonitor, Enqueue
-from dicom_node.contexts import TRANSFER_SYNTAXES, accepted_storage_classes
+from dicom_node.contexts import KEY_OBJECT_SELECTION, TRANSFER_SYNTAXES, accepted_storage_classes
 from dicom_node.duplicates import IN_OTHER_STUDY, Resend, judge_resend
+from dicom_node.rejection import apply_note
 from dicom_node.rules import patient_age_years
 from dicom_node.spool import AlreadySpooledError, Spool
 from dicom_node.validation import Refusal, Status, check_identity, check_pixels, check_size, read_received
@@ -174,6 +175,8 @@ def ingest(received: Path, arrival: Arrival, context: NodeContext) -> Ingested:
         if refusal is None:
             ds, pixel_length = read_received(received)
             refusal = check_identity(ds, arrival.sop_class_uid, arrival.sop_instance_uid)
+            if refusal is None and arrival.sop_class_uid == KEY_OBJECT_SELECTION:
+                return _rejection_note(ds, context)
             refusal = refusal or check_pixels(ds, arrival.transfer_syntax, pixel_length)
             facts = _facts(arrival, ds, context) if refusal is None else None
     except Exception as exc:  # a data set pydicom cannot parse: tell the peer, keep serving
@@ -263,6 +266,15 @@ def _revise(received: Path, facts: InstanceFacts, context: NodeContext) -> Inges
 def _refused(refusal: Refusal, digest: str) -> Ingested:
     logger.warning("instance %s refused with 0x%04X: %s", digest, refusal.status, refusal.comment)
     return Ingested(refusal.as_response())
+
+
+def _rejection_note(ds: Dataset, context: NodeContext) -> Ingested:
+    """IOCM: the note's rejected instances are marked; each study touched is completed again (a worker withdraws what
+    was made from them and analyses what remains). The note itself is not kept."""
+    status, study_ids = apply_note(ds, context.session_factory, context.settings.completion_debounce_s)
+    if context.complete_studies is not None and study_ids:
+        context.complete_studies()
+    return Ingested(status)
 
 
 def _complete_now(study_id: int, context: NodeContext) -> None:

@@ -30,6 +30,11 @@ class Verdict(enum.StrEnum):
     ANALYSE = "ANALYSE"
     NOT_PERFORMED = "NOT_PERFORMED"
     NOT_APPLICABLE = "NOT_APPLICABLE"
+    WITHDRAWN = "WITHDRAWN"
+    """Every image of the study was rejected by the PACS: nothing to analyse, earlier results to retract."""
+
+
+WITHDRAWN_REASON = "every image of the study was rejected by the PACS (IOCM rejection note)"
 
 
 @dataclass(frozen=True)
@@ -72,12 +77,14 @@ def _is_frontal(instance: InstanceSummary, rules: RulesSettings) -> bool:
 
 
 def evaluate(facts: StudyFacts, rules: RulesSettings | None = None) -> Eligibility:
+    """Images the PACS rejected (IOCM) are left out; a study whose every image was rejected is WITHDRAWN."""
     rules = rules or RulesSettings()
     modalities = {m.upper() for m in rules.modalities}
+    kept = [i for i in facts.instances if i.rejected_at is None]
+    if facts.instances and not kept:
+        return Eligibility(Verdict.WITHDRAWN, WITHDRAWN_REASON, ())
     radiographs = [
-        i
-        for i in facts.instances
-        if i.sop_class_uid in RADIOGRAPHY_SOP_CLASSES and (i.modality or "").upper() in modalities
+        i for i in kept if i.sop_class_uid in RADIOGRAPHY_SOP_CLASSES and (i.modality or "").upper() in modalities
     ]
     if not radiographs:
         return Eligibility(Verdict.NOT_APPLICABLE, "no CR/DX radiograph in the study", ())

@@ -8,37 +8,35 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
 from pydicom.dataset import Dataset
-from sqlalchemy.orm import Session
 
-from db import jobs, results, studies
+from db import jobs, rejections, results, studies
 from db.jobs import AttemptsExhaustedError
 from db.lifecycle import TERMINAL_JOB_STATES
 from db.models import JobState, ResultKind, Urgency, utcnow
-from db.results import FindingRecord, ResultRecord
 from db.studies import InstanceSummary
-from db.urgency import set_urgency
 from dicom_node.rules import Eligibility, Verdict, evaluate
-from models.codes import code_for
 from models.imaging import DecodedImage, UndecodableImageError, decode_dataset, read_dataset
 from models.protocol import Detector, ImageResult
 from models.registry import UnknownDetectorError
 from worker.batching import gather
 from worker.context import WorkerContext
-from worker.delivery_plan import plan_deliveries
-from worker.encode.bundle import EncodedObject, encode_not_performed, encode_study
+from worker.encode.bundle import encode_not_performed, encode_study
 from worker.encode.inputs import AnalysedImage, EncodeContext
 from worker.encode.trusted import trusted_header
 from worker.encode.uids import source_token
+from worker.record import AnalysisOutcome, finding_records, record_results
+from worker.retraction import withdraw_rejected
 
 logger = logging.getLogger(__name__)
 
 _Decoded = tuple["_Work", list[Dataset], list[DecodedImage]]
 
+REJECTED_DURING_ANALYSIS = "the PACS rejected an image of the study while it was analysed; nothing was sent"
 PURGED_REASON = (
     "images of this study were removed by retention (retention settings) before this analysis; the earlier result "
     "stands, and nothing new is sent"
@@ -46,19 +44,16 @@ PURGED_REASON = (
 
 
 @dataclass(frozen=True)
-class AnalysisOutcome:
-    state: JobState
-    delivery_ids: tuple[int, ...]
-
-
-@dataclass(frozen=True)
 class _Work:
     job_id: int
+    study_id: int
     detector: str
     decision: Eligibility
     all_instances: tuple[InstanceSummary, ...]
     predecessors: tuple[Path, ...]
     attempt: int = 1
+    generation: int = 0
+    """The study's retracted jobs, counted once earlier results were withdrawn (``source_token``)."""
 
     @property
     def selected(self) -> tuple[InstanceSummary, ...]:
@@ -92,6 +87,11 @@ def analyze_batch(context: WorkerContext, job_id: int) -> list[AnalysisOutcome]:
         detector = context.detector(first.detector)
     except UnknownDetectorError as exc:
         return [_fail(context, work.job_id, str(exc)) for work in works]
+    withdrawn = {
+        w.job_id: withdraw_rejected(context.settings, context.session_factory, w.study_id, w.job_id) for w in works
+    }
+    with context.session_factory() as session:  # counted after the withdrawals: new results need new UIDs
+        works = [replace(w, generation=jobs.retracted_jobs(session, w.study_id)) for w in works]
     outcomes: dict[int, AnalysisOutcome] = {}
     ready = []
     for work in works:
@@ -102,7 +102,11 @@ def analyze_batch(context: WorkerContext, job_id: int) -> list[AnalysisOutcome]:
             outcomes[work.job_id] = screened
     for work, images in _analyse_together(context, detector, ready, outcomes):
         outcomes[work.job_id] = _encode(context, work, detector, images)
-    return [outcomes[work.job_id] for work in works]
+    return [_also_send(outcomes[work.job_id], withdrawn[work.job_id]) for work in works]
+
+
+def _also_send(outcome: AnalysisOutcome, delivery_ids: list[int]) -> AnalysisOutcome:
+    return AnalysisOutcome(outcome.state, (*delivery_ids, *outcome.delivery_ids)) if delivery_ids else outcome
 
 
 def _taken(context: WorkerContext, job_id: int) -> _Work | None:
@@ -112,6 +116,10 @@ def _taken(context: WorkerContext, job_id: int) -> _Work | None:
 
 def _screen(context: WorkerContext, work: _Work, detector: Detector) -> AnalysisOutcome | None:
     """The outcome of a job the rules keep from the detector; None for one to analyse."""
+    if work.decision.verdict is Verdict.WITHDRAWN:
+        with context.session_factory.begin() as session:
+            jobs.transition_job(session, work.job_id, JobState.NOT_ELIGIBLE, reason=work.decision.reason)
+        return AnalysisOutcome(JobState.NOT_ELIGIBLE, ())
     if any(i.purged_at is not None for i in work.all_instances):
         # The earlier images are gone: a follow-up made without them would supersede the earlier result with less.
         with context.session_factory.begin() as session:
@@ -146,7 +154,7 @@ def _analyse_together(
         (
             work,
             [
-                AnalysedImage(source=s, decoded=d, result=r, revision=i.revision)
+                AnalysedImage(source=s, decoded=d, result=r, revision=i.revision, generation=work.generation)
                 for i, s, d, r in zip(work.selected, sources, images, found, strict=True)
             ],
         )
@@ -187,16 +195,20 @@ def _encode(context: WorkerContext, work: _Work, detector: Detector, images: lis
         equipment=context.settings.equipment,
         results=context.settings.results,
         urgency=context.settings.urgency,
-        study_inputs=[source_token(i.sop_instance_uid, i.revision) for i in work.all_instances],
+        study_inputs=[source_token(i.sop_instance_uid, i.revision, work.generation) for i in work.all_instances],
     )
     try:
         objects = encode_study(encode_context, _read_headers(work.predecessors))
     except Exception as exc:  # a header value the encoder cannot take: the SR says not performed, from trusted values
         return _not_performed(context, work, detector, _reason(exc, "the result could not be encoded"), JobState.FAILED)
-    findings = _finding_records(work.selected, images)
+    with context.session_factory() as session:
+        rejected = rejections.rejected_among(session, [i.instance_id for i in work.selected])
+    if rejected:  # the PACS withdrew an image while it was being analysed: nothing made from it goes out
+        return _fail(context, work.job_id, REJECTED_DURING_ANALYSIS, JobState.NOT_ELIGIBLE)
+    findings = finding_records(work.selected, images)
     urgency = Urgency(encode_context.triage.urgency.value)
     detail = f"{len(findings)} findings, {len(objects)} objects, {urgency.value}"
-    return _record(context, work.job_id, objects, findings, JobState.ENCODED, detail, urgency)
+    return record_results(context, work.job_id, objects, findings, JobState.ENCODED, detail, urgency)
 
 
 def _start(context: WorkerContext, job_id: int) -> _Work | AnalysisOutcome:
@@ -221,9 +233,10 @@ def _start(context: WorkerContext, job_id: int) -> _Work | AnalysisOutcome:
         earlier = results.earlier_results(session, job_id, ResultKind.SR)
     return _Work(
         job_id=job_id,
+        study_id=summary.study_id,
         detector=work.detector,
         decision=evaluate(facts, context.settings.rules),
-        all_instances=facts.instances,
+        all_instances=tuple(i for i in facts.instances if i.rejected_at is None),
         predecessors=tuple(r.path for r in earlier),
         attempt=work.attempt,
     )
@@ -239,11 +252,11 @@ def _read_headers(paths: Sequence[Path]) -> list[Dataset]:
     return [read_dataset(p, header_only=True) for p in paths if p.is_file()]
 
 
-def _fail(context: WorkerContext, job_id: int, reason: str) -> AnalysisOutcome:
+def _fail(context: WorkerContext, job_id: int, reason: str, state: JobState = JobState.FAILED) -> AnalysisOutcome:
     with context.session_factory.begin() as session:
-        jobs.transition_job(session, job_id, JobState.FAILED, reason=reason)
-    logger.warning("job %d failed: %s", job_id, reason)
-    return AnalysisOutcome(JobState.FAILED, ())
+        jobs.transition_job(session, job_id, state, reason=reason)
+    logger.warning("job %d ended %s: %s", job_id, state.value, reason)
+    return AnalysisOutcome(state, ())
 
 
 def _not_performed(
@@ -263,83 +276,9 @@ def _not_performed(
             detector.provenance,
             context.settings.equipment,
             _read_headers(work.predecessors),
-            [source_token(i.sop_instance_uid, i.revision) for i in work.all_instances],
+            [source_token(i.sop_instance_uid, i.revision, work.generation) for i in work.all_instances],
         )
     except Exception as exc:  # even the trusted values could not make an SR: the job still ends, with its reason
         return _fail(context, work.job_id, f"{reason}; {_reason(exc, 'no SR possible')}")
     logger.warning("job %d not analysed (%s); sending a not-performed SR", work.job_id, reason)
-    return _record(context, work.job_id, [sr], [], state, reason, Urgency.NOT_PERFORMED)
-
-
-def _finding_records(instances: Sequence[InstanceSummary], images: Sequence[AnalysedImage]) -> list[FindingRecord]:
-    records = []
-    for instance, image in zip(instances, images, strict=True):
-        for finding in image.result.findings:
-            code = code_for(finding.label)
-            records.append(
-                FindingRecord(
-                    instance_id=instance.instance_id,
-                    label=finding.label,
-                    code_scheme=code.scheme,
-                    code_value=code.value,
-                    code_meaning=code.meaning,
-                    probability=finding.probability,
-                    box=finding.box.as_tuple() if finding.box is not None else None,
-                )
-            )
-    return records
-
-
-def _store_results(
-    session: Session, job_id: int, written: Sequence[tuple[EncodedObject, Path]]
-) -> tuple[list[tuple[ResultKind, int]], int]:
-    """Record the objects; returns this job's own (kind, row id) and how many an earlier job had already made. This
-    job's SR supersedes the study's earlier SRs."""
-    own: list[tuple[ResultKind, int]] = []
-    for obj, path in written:
-        record = ResultRecord(
-            kind=obj.kind,
-            sop_class_uid=str(obj.dataset.SOPClassUID),
-            sop_instance_uid=obj.sop_instance_uid,
-            series_instance_uid=str(obj.dataset.SeriesInstanceUID),
-            path=path,
-        )
-        result_id = results.upsert_result_object(session, job_id, record)
-        if results.result_job(session, result_id) == job_id:
-            own.append((obj.kind, result_id))
-    for kind, result_id in own:
-        if kind is ResultKind.SR:
-            results.supersede_earlier_srs(session, job_id, result_id)
-    return own, len(written) - len(own)
-
-
-def _record(
-    context: WorkerContext,
-    job_id: int,
-    objects: Sequence[EncodedObject],
-    findings: Sequence[FindingRecord],
-    state: JobState,
-    detail: str,
-    urgency: Urgency,
-) -> AnalysisOutcome:
-    """Write the objects, record them with the findings, move the job to ``state`` and plan the deliveries."""
-    written = [(obj, obj.write(context.settings.results_dir)) for obj in objects]
-    with context.session_factory.begin() as session:
-        results.replace_findings(session, job_id, findings)
-        set_urgency(session, job_id, urgency)
-        own, reused = _store_results(session, job_id, written)
-        if reused:
-            detail += f"; {reused} objects unchanged from an earlier job (not sent again)"
-        if state is not JobState.ENCODED:
-            jobs.transition_job(session, job_id, state, reason=detail)
-        else:
-            jobs.transition_job(session, job_id, state, detail)
-        delivery_ids = plan_deliveries(context.settings, session, own, urgency)
-        if delivery_ids is None:
-            if state is JobState.ENCODED:
-                jobs.transition_job(session, job_id, JobState.COMPLETED, "no destination for this result")
-            return AnalysisOutcome(JobState.COMPLETED if state is JobState.ENCODED else state, ())
-        if not delivery_ids and state is JobState.ENCODED:
-            jobs.transition_job(session, job_id, JobState.DELIVERED, "every object was already delivered")
-            return AnalysisOutcome(JobState.DELIVERED, ())
-    return AnalysisOutcome(state, tuple(delivery_ids))
+    return record_results(context, work.job_id, [sr], [], state, reason, Urgency.NOT_PERFORMED)

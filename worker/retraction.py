@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
-from db import audit, deliveries, jobs, results
+from db import audit, deliveries, jobs, rejections, results
 from db.engine import SessionFactory
 from db.lifecycle import Actor
 from db.models import AuditKind, Channel, JobState, MessagePurpose, ResultKind
@@ -79,4 +79,20 @@ def _plan(session: Session, job_id: int, kos: EncodedObject, path: Path) -> list
     for channel in (Channel.HL7, Channel.FHIR, Channel.WEBHOOK):
         names = deliveries.sent_to(session, sr_ids, channel)
         planned += deliveries.ensure_deliveries(session, sr_ids, names, channel, MessagePurpose.RETRACTION)
+    return planned
+
+
+def withdraw_rejected(settings: Settings, session_factory: SessionFactory, study_id: int, job_id: int) -> list[int]:
+    """Before a study's new job is analysed: retract its earlier results made from images the PACS has since rejected
+    (IOCM). Returns their deliveries."""
+    with session_factory() as session:
+        tainted = rejections.tainted_jobs(session, study_id, job_id)
+    planned: list[int] = []
+    for earlier, code in tainted:
+        reason = (RejectionReason.from_code(code) or RejectionReason.QUALITY).for_our_results
+        why = f"the PACS rejected images it was made from ({code})"
+        try:
+            planned += retract_job(settings, session_factory, earlier, reason, why, by=Actor.REJECTION)
+        except NothingToRetractError:
+            continue
     return planned

@@ -99,3 +99,15 @@ def encoded_job_with_deliveries(
         ]
         delivery_ids = deliveries.ensure_deliveries(s, result_ids, list(destinations))
     return job_id, delivery_ids, uids
+
+
+def analyse_and_deliver(context: WorkerContext, job_id: int) -> JobState:
+    """Analyse the job, deliver each of its deliveries at once (each must be SENT), and return the job's state."""
+    from worker.analyze import analyze_job
+    from worker.deliver import DeliveryOutcome, deliver_result
+
+    outcome = analyze_job(context, job_id)
+    for delivery_id in outcome.delivery_ids:
+        assert deliver_result(context, delivery_id) is DeliveryOutcome.SENT
+    with context.session_factory() as s:
+        return jobs.job_state(s, job_id)

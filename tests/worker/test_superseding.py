@@ -20,11 +20,9 @@ from dicom_node.scp import start_node
 from dicom_node.validation import Status
 from tests.helpers.encode_cases import derived_uid
 from tests.helpers.peers import received, storescp
-from tests.helpers.pipeline import context_for, record, with_pacs
+from tests.helpers.pipeline import analyse_and_deliver, context_for, record, with_pacs
 from tests.helpers.scp import store, wait_for
-from worker.analyze import PURGED_REASON, analyze_job
-from worker.context import WorkerContext
-from worker.deliver import DeliveryOutcome, deliver_result
+from worker.analyze import PURGED_REASON
 from worker.retention import purge_spool
 
 SR_CLASS = "1.2.840.10008.5.1.4.1.1.88.34"
@@ -39,14 +37,6 @@ def lateral_of(rg1: Path, directory: Path) -> Path:
     path = directory / "lateral.dcm"
     ds.save_as(path, enforce_file_format=True)
     return path
-
-
-def analyse_and_deliver(context: WorkerContext, job_id: int) -> JobState:
-    outcome = analyze_job(context, job_id)
-    for delivery_id in outcome.delivery_ids:
-        assert deliver_result(context, delivery_id) is DeliveryOutcome.SENT
-    with context.session_factory() as s:
-        return jobs.job_state(s, job_id)
 
 
 def srs(session_factory: SessionFactory) -> list[ResultObject]:

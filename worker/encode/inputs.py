@@ -26,10 +26,12 @@ class AnalysedImage:
     result: ImageResult
     revision: int = 1
     """The source instance's revision (``db.studies``): a corrected image gives new result UIDs."""
+    generation: int = 0
+    """How many of the study's jobs were retracted: results made after a retraction get new UIDs."""
 
     @property
     def token(self) -> str:
-        return source_token(str(self.source.SOPInstanceUID), self.revision)
+        return source_token(str(self.source.SOPInstanceUID), self.revision, self.generation)
 
 
 @dataclass(frozen=True)

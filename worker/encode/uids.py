@@ -38,7 +38,9 @@ def derive_uid(kind: UIDKind, *parts: str) -> UID:
     return UID(f"2.25.{uuid.uuid5(NAMESPACE, name).int}")
 
 
-def source_token(sop_instance_uid: str, revision: int = 1) -> str:
-    """A source as result UIDs name it: its SOP Instance UID, and its revision after the first, so a corrected image
-    gives new result objects while the first revision keeps the UIDs it always had."""
-    return sop_instance_uid if revision == 1 else f"{sop_instance_uid}{SEPARATOR}r{revision}"
+def source_token(sop_instance_uid: str, revision: int = 1, generation: int = 0) -> str:
+    """A source as result UIDs name it: its SOP Instance UID, its revision after the first (a corrected image gives
+    new result objects), and the study's generation after a retraction (objects a rejection KOS withdrew are never
+    sent again under the same UIDs). The first revision of the first generation keeps the UIDs it always had."""
+    token = sop_instance_uid if revision == 1 else f"{sop_instance_uid}{SEPARATOR}r{revision}"
+    return token if generation == 0 else f"{token}{SEPARATOR}g{generation}"

@@ -1,4 +1,5 @@
-"""urgency, acknowledgement, delivery channels (HL7, FHIR, webhook), superseded results, instance revisions
+"""urgency, acknowledgement, delivery channels (HL7, FHIR, webhook), superseded results, instance revisions and
+rejections
 
 Revision ID: 0009
 Revises: 0008
@@ -31,6 +32,8 @@ def _old_unique_name() -> str:
 def upgrade() -> None:
     with op.batch_alter_table("instance", schema=None) as batch_op:
         batch_op.add_column(sa.Column("revision", sa.Integer(), nullable=False, server_default="1"))
+        batch_op.add_column(sa.Column("rejected_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("rejection_code", sa.String(length=16), nullable=True))
     with op.batch_alter_table("result_object", schema=None) as batch_op:
         batch_op.add_column(sa.Column("superseded_by_id", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("superseded_at", sa.DateTime(timezone=True), nullable=True))
@@ -63,6 +66,8 @@ def downgrade() -> None:
         batch_op.drop_column("acknowledged_at")
         batch_op.drop_column("urgency")
     with op.batch_alter_table("instance", schema=None) as batch_op:
+        batch_op.drop_column("rejection_code")
+        batch_op.drop_column("rejected_at")
         batch_op.drop_column("revision")
     with op.batch_alter_table("result_object", schema=None) as batch_op:
         batch_op.drop_constraint("fk_result_object_superseded_by_id_result_object", type_="foreignkey")

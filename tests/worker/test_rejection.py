@@ -1,0 +1,171 @@
+"""dicom_node.rejection and the worker after it: an IOCM rejection note (a Key Object Selection titled 113001) sent
+by DCMTK storescu. After delivery, the results made from the rejected image are retracted: our own rejection KOS
+reaches the destination, references exactly our SR, SC and GSPS and passes dciodvfy, and the job shows RETRACTED.
+Before analysis, the queued work is cancelled and nothing is sent. A KOS that is no rejection note is ignored."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import highdicom as hd
+import pydicom
+
+from config.settings import ScpSettings, Settings
+from db import jobs
+from db.engine import SessionFactory
+from db.models import JobState
+from dicom_node.rules import WITHDRAWN_REASON
+from dicom_node.scp import StorageNode, start_node
+from tests.helpers.encode_cases import second_view
+from tests.helpers.peers import dciodvfy_errors, received, storescp, storescu
+from tests.helpers.pipeline import analyse_and_deliver, context_for, with_pacs
+from tests.helpers.scp import wait_for
+from worker.analyze import analyze_job
+
+KOS_CLASS = "1.2.840.10008.5.1.4.1.1.88.59"
+
+
+def note(
+    source: pydicom.Dataset, directory: Path, code: str = "113001", meaning: str = "Rejected for Quality Reasons"
+) -> Path:
+    """The note a PACS sends: a KOS titled with the reason, referencing the rejected image (built with highdicom)."""
+    content = hd.ko.KeyObjectSelection(
+        document_title=hd.sr.CodedConcept(code, "DCM", meaning), referenced_objects=[source]
+    )
+    kos = hd.ko.KeyObjectSelectionDocument(
+        evidence=[source],
+        content=content,
+        series_instance_uid=hd.UID(),
+        series_number=99,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer="PACS vendor",
+    )
+    path = directory / f"note-{code}.dcm"
+    kos.save_as(path, enforce_file_format=True)
+    return path
+
+
+def node_settings(tmp_path: Path, pacs_port: int) -> Settings:
+    scp = ScpSettings(host="127.0.0.1", port=0, completion_debounce_s=0, completion_poll_s=0.05)
+    return with_pacs(tmp_path, pacs_port).model_copy(update={"scp": scp})
+
+
+@contextmanager
+def scp_node(settings: Settings, session_factory: SessionFactory) -> Iterator[tuple[StorageNode, list[int]]]:
+    """The in-process SCP; the job ids it enqueues are collected."""
+    enqueued: list[int] = []
+    running = start_node(settings, session_factory, enqueued.append)
+    try:
+        yield running, enqueued
+    finally:
+        running.stop()
+
+
+def test_a_rejection_after_delivery_retracts_the_results(
+    tmp_path: Path, session_factory: SessionFactory, rg1: Path, rg1_dataset: pydicom.Dataset
+) -> None:
+    with storescp(tmp_path / "pacs") as pacs:
+        settings = node_settings(tmp_path, pacs)
+        context = context_for(settings, session_factory)
+        with scp_node(settings, session_factory) as (running, enqueued):
+            assert storescu(rg1, running.port).returncode == 0
+            wait_for(lambda: len(enqueued) == 1)
+            assert analyse_and_deliver(context, enqueued[0]) is JobState.DELIVERED
+            ours = {str(ds.SOPInstanceUID) for ds in received(tmp_path / "pacs")}
+            sent = storescu(note(rg1_dataset, tmp_path), running.port)
+            assert sent.returncode == 0, sent.stderr
+            wait_for(lambda: len(enqueued) == 2)
+            assert analyse_and_deliver(context, enqueued[1]) is JobState.NOT_ELIGIBLE
+        files = [p for p in (tmp_path / "pacs").iterdir() if pydicom.dcmread(p).SOPClassUID == KOS_CLASS]
+    (kos_file,) = files
+    kos = pydicom.dcmread(kos_file)
+    referenced = {
+        item.ReferencedSOPSequence[0].ReferencedSOPInstanceUID
+        for item in kos.ContentSequence
+        if item.ValueType in ("IMAGE", "COMPOSITE")
+    }
+    assert referenced == ours and len(ours) == 3, "exactly our SR, SC and GSPS"
+    assert kos.ConceptNameCodeSequence[0].CodeValue == "113001"
+    assert dciodvfy_errors(kos_file) == []
+    with session_factory() as s:
+        first, second = jobs.list_jobs(s)
+    assert first.state is JobState.RETRACTED and "(113001)" in (first.reason or "")
+    assert second.reason == WITHDRAWN_REASON
+
+
+def test_a_rejection_before_analysis_cancels_the_work_and_nothing_is_sent(
+    tmp_path: Path, session_factory: SessionFactory, rg1: Path, rg1_dataset: pydicom.Dataset
+) -> None:
+    with storescp(tmp_path / "pacs") as pacs:
+        settings = node_settings(tmp_path, pacs)
+        context = context_for(settings, session_factory)
+        with scp_node(settings, session_factory) as (running, enqueued):
+            assert storescu(rg1, running.port).returncode == 0
+            wait_for(lambda: len(enqueued) == 1)
+            assert (
+                storescu(
+                    note(rg1_dataset, tmp_path, "113037", "Rejected for Patient Safety Reasons"), running.port
+                ).returncode
+                == 0
+            )
+            wait_for(lambda: len(enqueued) == 2)
+            assert analyze_job(context, enqueued[0]).delivery_ids == (), "the cancelled job does nothing"
+            assert analyse_and_deliver(context, enqueued[1]) is JobState.NOT_ELIGIBLE
+        assert received(tmp_path / "pacs") == []
+    with session_factory() as s:
+        first, second = jobs.list_jobs(s)
+    assert first.state is JobState.CANCELLED and "113037" in (first.reason or "")
+    assert second.state is JobState.NOT_ELIGIBLE
+
+
+def test_a_key_object_selection_that_is_no_rejection_is_acknowledged_and_ignored(
+    tmp_path: Path, session_factory: SessionFactory, rg1: Path, rg1_dataset: pydicom.Dataset
+) -> None:
+    settings = node_settings(tmp_path, 1)
+    with scp_node(settings, session_factory) as (running, enqueued):
+        assert storescu(rg1, running.port).returncode == 0
+        wait_for(lambda: len(enqueued) == 1)
+        key_images = note(rg1_dataset, tmp_path, "113000", "Of Interest")
+        assert storescu(key_images, running.port).returncode == 0
+    with session_factory() as s:
+        (only,) = jobs.list_jobs(s)
+    assert only.state is JobState.QUEUED, "the study's work goes on"
+
+
+def test_when_one_image_of_two_is_rejected_the_rest_is_analysed_again_under_new_uids(
+    tmp_path: Path, session_factory: SessionFactory, rg1_dataset: pydicom.Dataset
+) -> None:
+    study = tmp_path / "study"
+    study.mkdir()
+    rg1_dataset.save_as(study / "kept.dcm", enforce_file_format=True)
+    wrong = second_view(rg1_dataset)  # a second frontal image of the study, which the PACS will reject
+    wrong.save_as(study / "wrong.dcm", enforce_file_format=True)
+    with storescp(tmp_path / "pacs") as pacs:
+        settings = node_settings(tmp_path, pacs)
+        context = context_for(settings, session_factory)
+        with scp_node(settings, session_factory) as (running, enqueued):
+            assert storescu(study, running.port, "CXR_AI", "+sd").returncode == 0  # one association, both images
+            wait_for(lambda: len(enqueued) == 1)
+            assert analyse_and_deliver(context, enqueued[0]) is JobState.DELIVERED
+            before = {str(ds.SOPInstanceUID) for ds in received(tmp_path / "pacs")}
+            assert len(before) == 5, "an SR, and an SC and a GSPS per image"
+            assert storescu(note(wrong, tmp_path), running.port).returncode == 0
+            wait_for(lambda: len(enqueued) == 2)
+            assert analyse_and_deliver(context, enqueued[1]) is JobState.DELIVERED
+        after = received(tmp_path / "pacs")
+    new = [ds for ds in after if str(ds.SOPInstanceUID) not in before]
+    kinds = sorted(str(ds.SOPClassUID) for ds in new)
+    assert kinds.count(KOS_CLASS) == 1, "the earlier results were withdrawn"
+    remade = [ds for ds in new if ds.SOPClassUID != KOS_CLASS]
+    assert len(remade) == 3, "a new SR, SC and GSPS for the image that remains, under new UIDs"
+    (sr,) = [ds for ds in remade if ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.88.34"]
+    evidence = {
+        item.ReferencedSOPInstanceUID
+        for study in sr.CurrentRequestedProcedureEvidenceSequence
+        for series in study.ReferencedSeriesSequence
+        for item in series.ReferencedSOPSequence
+    }
+    assert evidence == {str(rg1_dataset.SOPInstanceUID)}, "made without the rejected image"

@@ -1,0 +1,101 @@
+"""The record step: the objects an analysis made are written and recorded with its findings, the job moves on, and
+its deliveries are planned. ``worker.analyze`` calls it; it knows nothing of detectors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from db import jobs, results
+from db.models import JobState, ResultKind, Urgency
+from db.results import FindingRecord, ResultRecord
+from db.studies import InstanceSummary
+from db.urgency import set_urgency
+from models.codes import code_for
+from worker.context import WorkerContext
+from worker.delivery_plan import plan_deliveries
+from worker.encode.bundle import EncodedObject
+from worker.encode.inputs import AnalysedImage
+
+
+@dataclass(frozen=True)
+class AnalysisOutcome:
+    state: JobState
+    delivery_ids: tuple[int, ...]
+
+
+def finding_records(instances: Sequence[InstanceSummary], images: Sequence[AnalysedImage]) -> list[FindingRecord]:
+    records = []
+    for instance, image in zip(instances, images, strict=True):
+        for finding in image.result.findings:
+            code = code_for(finding.label)
+            records.append(
+                FindingRecord(
+                    instance_id=instance.instance_id,
+                    label=finding.label,
+                    code_scheme=code.scheme,
+                    code_value=code.value,
+                    code_meaning=code.meaning,
+                    probability=finding.probability,
+                    box=finding.box.as_tuple() if finding.box is not None else None,
+                )
+            )
+    return records
+
+
+def _store_results(
+    session: Session, job_id: int, written: Sequence[tuple[EncodedObject, Path]]
+) -> tuple[list[tuple[ResultKind, int]], int]:
+    """Record the objects; returns this job's own (kind, row id) and how many an earlier job had already made. This
+    job's SR supersedes the study's earlier SRs."""
+    own: list[tuple[ResultKind, int]] = []
+    for obj, path in written:
+        record = ResultRecord(
+            kind=obj.kind,
+            sop_class_uid=str(obj.dataset.SOPClassUID),
+            sop_instance_uid=obj.sop_instance_uid,
+            series_instance_uid=str(obj.dataset.SeriesInstanceUID),
+            path=path,
+        )
+        result_id = results.upsert_result_object(session, job_id, record)
+        if results.result_job(session, result_id) == job_id:
+            own.append((obj.kind, result_id))
+    for kind, result_id in own:
+        if kind is ResultKind.SR:
+            results.supersede_earlier_srs(session, job_id, result_id)
+    return own, len(written) - len(own)
+
+
+def record_results(
+    context: WorkerContext,
+    job_id: int,
+    objects: Sequence[EncodedObject],
+    findings: Sequence[FindingRecord],
+    state: JobState,
+    detail: str,
+    urgency: Urgency,
+) -> AnalysisOutcome:
+    """Write the objects, record them with the findings, move the job to ``state`` and plan the deliveries."""
+    written = [(obj, obj.write(context.settings.results_dir)) for obj in objects]
+    with context.session_factory.begin() as session:
+        results.replace_findings(session, job_id, findings)
+        set_urgency(session, job_id, urgency)
+        own, reused = _store_results(session, job_id, written)
+        if reused:
+            detail += f"; {reused} objects unchanged from an earlier job (not sent again)"
+        if state is not JobState.ENCODED:
+            jobs.transition_job(session, job_id, state, reason=detail)
+        else:
+            jobs.transition_job(session, job_id, state, detail)
+        delivery_ids = plan_deliveries(context.settings, session, own, urgency)
+        if delivery_ids is None:
+            if state is JobState.ENCODED:
+                jobs.transition_job(session, job_id, JobState.COMPLETED, "no destination for this result")
+            return AnalysisOutcome(JobState.COMPLETED if state is JobState.ENCODED else state, ())
+        if not delivery_ids and state is JobState.ENCODED:
+            jobs.transition_job(session, job_id, JobState.DELIVERED, "every object was already delivered")
+            return AnalysisOutcome(JobState.DELIVERED, ())
+    return AnalysisOutcome(state, tuple(delivery_ids))
