@@ -87,6 +87,9 @@ def _critical_results(snapshot: metrics_queries.MetricsSnapshot) -> Iterator[Met
     yield GaugeMetricFamily(
         "cxr_critical_unacknowledged", "Critical results not yet acknowledged.", value=snapshot.unacknowledged_critical
     )
+    yield CounterMetricFamily(
+        "cxr_superseded_results", "SRs a later result of the same study superseded.", value=snapshot.superseded_results
+    )
     yield _histogram(
         "cxr_acknowledgement_seconds",
         "From a critical study's last instance received to an operator's acknowledgement.",

@@ -11,7 +11,18 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from db.deliveries import deliveries_by_state
 from db.jobs import job_counts_by_state
-from db.models import AuditEvent, AuditKind, Delivery, DeliveryState, Instance, Job, JobState, Study, Urgency
+from db.models import (
+    AuditEvent,
+    AuditKind,
+    Delivery,
+    DeliveryState,
+    Instance,
+    Job,
+    JobState,
+    ResultObject,
+    Study,
+    Urgency,
+)
 from db.urgency import acknowledgement_seconds, critical_results, jobs_by_urgency
 
 
@@ -46,6 +57,7 @@ class MetricsSnapshot:
     deliveries_by_state: dict[DeliveryState, int] = field(default_factory=dict)
     results_by_urgency: dict[Urgency, int] = field(default_factory=dict)
     unacknowledged_critical: int = 0
+    superseded_results: int = 0
     acknowledgement_seconds: Histogram = field(default_factory=lambda: values_histogram([], ACKNOWLEDGEMENT_BUCKETS))
 
 
@@ -93,6 +105,12 @@ def metrics_snapshot(session: Session) -> MetricsSnapshot:
         deliveries_by_state=by_state,
         results_by_urgency=jobs_by_urgency(session),
         unacknowledged_critical=len(critical_results(session, unacknowledged_only=True)),
+        superseded_results=int(
+            session.scalar(
+                select(func.count()).select_from(ResultObject).where(ResultObject.superseded_at.is_not(None))
+            )
+            or 0
+        ),
         acknowledgement_seconds=values_histogram(acknowledgement_seconds(session), ACKNOWLEDGEMENT_BUCKETS),
     )
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from db.errors import NotFoundError
 from db.jobs import get_job
-from db.models import Finding, Instance, Job, ResultKind, ResultObject, utcnow
+from db.models import Finding, Instance, Job, JobEvent, ResultKind, ResultObject, utcnow
 
 
 @dataclass(frozen=True)
@@ -123,6 +123,8 @@ def supersede_earlier_srs(session: Session, job_id: int, sr_result_id: int) -> l
     for row in earlier:
         row.superseded_by_id = sr_result_id
         row.superseded_at = now
+        # On the earlier job's timeline, in the state it keeps: its SR is no longer the study's current result.
+        session.add(JobEvent(job_id=row.job_id, state=row.job.state, detail=f"SR superseded by job {job_id}'s SR"))
     return [row.id for row in earlier]
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import pydicom
 from pynetdicom import AE
 
 from config.settings import Settings
-from dicom_node.scp import StorageNode
+from db.engine import SessionFactory
+from dicom_node.scp import StorageNode, start_node
 
 
 @dataclass
@@ -50,3 +52,14 @@ def store(port: int, source: pydicom.Dataset | Path) -> tuple[int, str]:
     finally:
         association.release()
     return int(response.Status), str(response.get("ErrorComment", ""))
+
+
+@contextmanager
+def scp_node(settings: Settings, session_factory: SessionFactory) -> Iterator[tuple[StorageNode, list[int]]]:
+    """The in-process SCP on ``settings``; the job ids it enqueues are collected instead of sent to a broker."""
+    enqueued: list[int] = []
+    running = start_node(settings, session_factory, enqueued.append)
+    try:
+        yield running, enqueued
+    finally:
+        running.stop()

@@ -5,8 +5,6 @@ Before analysis, the queued work is cancelled and nothing is sent. A KOS that is
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import highdicom as hd
@@ -17,11 +15,10 @@ from db import jobs
 from db.engine import SessionFactory
 from db.models import JobState
 from dicom_node.rules import WITHDRAWN_REASON
-from dicom_node.scp import StorageNode, start_node
 from tests.helpers.encode_cases import second_view
 from tests.helpers.peers import dciodvfy_errors, received, storescp, storescu
 from tests.helpers.pipeline import analyse_and_deliver, context_for, with_pacs
-from tests.helpers.scp import wait_for
+from tests.helpers.scp import scp_node, wait_for
 from worker.analyze import analyze_job
 
 KOS_CLASS = "1.2.840.10008.5.1.4.1.1.88.59"
@@ -51,17 +48,6 @@ def note(
 def node_settings(tmp_path: Path, pacs_port: int) -> Settings:
     scp = ScpSettings(host="127.0.0.1", port=0, completion_debounce_s=0, completion_poll_s=0.05)
     return with_pacs(tmp_path, pacs_port).model_copy(update={"scp": scp})
-
-
-@contextmanager
-def scp_node(settings: Settings, session_factory: SessionFactory) -> Iterator[tuple[StorageNode, list[int]]]:
-    """The in-process SCP; the job ids it enqueues are collected."""
-    enqueued: list[int] = []
-    running = start_node(settings, session_factory, enqueued.append)
-    try:
-        yield running, enqueued
-    finally:
-        running.stop()
 
 
 def test_a_rejection_after_delivery_retracts_the_results(

@@ -13,19 +13,20 @@ import pydicom
 from sqlalchemy import select
 
 from config.settings import RetentionSettings, ScpSettings
+from dashboard.metrics_queries import metrics_snapshot
 from db import jobs, studies
 from db.engine import SessionFactory
 from db.models import JobState, ResultKind, ResultObject, utcnow
-from dicom_node.scp import start_node
 from dicom_node.validation import Status
 from tests.helpers.encode_cases import derived_uid
-from tests.helpers.peers import received, storescp
+from tests.helpers.peers import received, storescp, storescu
 from tests.helpers.pipeline import analyse_and_deliver, context_for, record, with_pacs
-from tests.helpers.scp import store, wait_for
+from tests.helpers.scp import scp_node, store, wait_for
 from worker.analyze import PURGED_REASON
 from worker.retention import purge_spool
 
 SR_CLASS = "1.2.840.10008.5.1.4.1.1.88.34"
+NODE_SCP = ScpSettings(host="127.0.0.1", port=0, completion_debounce_s=0, completion_poll_s=0.05)
 
 
 def lateral_of(rg1: Path, directory: Path) -> Path:
@@ -47,13 +48,19 @@ def srs(session_factory: SessionFactory) -> list[ResultObject]:
 def test_a_late_lateral_gets_a_new_sr_that_supersedes_the_first(
     tmp_path: Path, session_factory: SessionFactory, rg1: Path
 ) -> None:
+    """The PA, delivered; then a real lateral (RG1 with View Position LL and its own SOP Instance UID) in a second
+    association."""
     with storescp(tmp_path / "pacs") as port:
-        settings = with_pacs(tmp_path, port)
+        settings = with_pacs(tmp_path, port).model_copy(update={"scp": NODE_SCP})
         context = context_for(settings, session_factory)
-        first_job = record(session_factory, settings, rg1)
-        assert analyse_and_deliver(context, first_job) is JobState.DELIVERED
-        second_job = record(session_factory, settings, lateral_of(rg1, tmp_path))
-        assert analyse_and_deliver(context, second_job) is JobState.DELIVERED
+        with scp_node(settings, session_factory) as (running, enqueued):
+            assert storescu(rg1, running.port).returncode == 0
+            wait_for(lambda: len(enqueued) == 1)
+            assert analyse_and_deliver(context, enqueued[0]) is JobState.DELIVERED
+            assert storescu(lateral_of(rg1, tmp_path), running.port).returncode == 0
+            wait_for(lambda: len(enqueued) == 2)
+            assert analyse_and_deliver(context, enqueued[1]) is JobState.DELIVERED
+        first_job, second_job = enqueued
         at_pacs = received(tmp_path / "pacs")
     first, second = srs(session_factory)
     assert (first.job_id, second.job_id) == (first_job, second_job), "each SR stays with its own job"
@@ -74,6 +81,10 @@ def test_a_late_lateral_gets_a_new_sr_that_supersedes_the_first(
     with session_factory() as s:
         (detail,) = [d for state, d in jobs.job_events(s, second_job) if state is JobState.ENCODED]
     assert "2 objects unchanged from an earlier job" in (detail or "")
+    with session_factory() as s:
+        last_event = jobs.job_events(s, first_job)[-1]
+        assert metrics_snapshot(s).superseded_results == 1, "counted for /metrics"
+    assert last_event == (JobState.DELIVERED, f"SR superseded by job {second_job}'s SR"), "on the first job's timeline"
 
 
 def test_analysing_the_same_study_again_changes_nothing(
@@ -116,13 +127,9 @@ def test_a_corrected_image_under_the_same_uid_reaches_the_destination_and_supers
     tmp_path: Path, session_factory: SessionFactory, rg1_dataset: pydicom.Dataset
 ) -> None:
     with storescp(tmp_path / "pacs") as port:
-        settings = with_pacs(tmp_path, port).model_copy(
-            update={"scp": ScpSettings(host="127.0.0.1", port=0, completion_debounce_s=0, completion_poll_s=0.05)}
-        )
+        settings = with_pacs(tmp_path, port).model_copy(update={"scp": NODE_SCP})
         context = context_for(settings, session_factory)
-        enqueued: list[int] = []
-        running = start_node(settings, session_factory, enqueued.append)
-        try:
+        with scp_node(settings, session_factory) as (running, enqueued):
             assert store(running.port, rg1_dataset) == (Status.SUCCESS, "")
             wait_for(lambda: len(enqueued) == 1)
             assert analyse_and_deliver(context, enqueued[0]) is JobState.DELIVERED
@@ -134,8 +141,6 @@ def test_a_corrected_image_under_the_same_uid_reaches_the_destination_and_supers
             assert store(running.port, copy.deepcopy(corrected)) == (Status.SUCCESS, "")
             time.sleep(0.5)
             assert len(enqueued) == 2, "an identical re-send makes no job"
-        finally:
-            running.stop()
         at_pacs = received(tmp_path / "pacs")
     assert len(at_pacs) == 6, "a new SR, SC and GSPS: the corrected image's results are new objects"
     first, second = srs(session_factory)
