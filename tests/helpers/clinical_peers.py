@@ -139,3 +139,32 @@ def http_peer(script: list[int] | None = None, port: int | None = None) -> Itera
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def cutting_peer(read_bytes: int = 16) -> Iterator[int]:
+    """A listener that reads the first bytes of whatever is sent and closes the connection: a peer that drops
+    mid-message. Yields its port."""
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.recv(read_bytes)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()

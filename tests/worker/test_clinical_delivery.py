@@ -20,7 +20,7 @@ from db import jobs
 from db.engine import SessionFactory
 from db.models import Base, Channel, Delivery, DeliveryState, JobState, Urgency
 from tests.helpers.certificates import make_pki
-from tests.helpers.clinical_peers import DROP, HttpPeer, MllpPeer, http_peer, mllp_peer
+from tests.helpers.clinical_peers import DROP, HttpPeer, MllpPeer, cutting_peer, http_peer, mllp_peer
 from tests.helpers.peers import free_port
 from tests.helpers.pipeline import context_for, record
 from tests.helpers.sr_content import sr_finding_codes
@@ -193,6 +193,15 @@ def test_ack_reject_dead_letters_with_its_text_and_a_resend_sends_again(
     with session_factory() as s:
         assert jobs.job_state(s, job_id) is JobState.DELIVERED
     assert len(ris.received) == 2
+
+
+def test_a_connection_cut_mid_message_is_retried(tmp_path: Path, session_factory: SessionFactory, marked: Path) -> None:
+    with cutting_peer() as port:
+        context, _, outcome = analysed(session_factory, clinical_settings(tmp_path, mllp=port), marked)
+        (delivery_id,) = outcome.delivery_ids
+        assert deliver_result(context, delivery_id) is DeliveryOutcome.RETRY
+    state, error, attempts = delivery(session_factory, delivery_id)
+    assert state is DeliveryState.PENDING and attempts == 1 and "MLLP exchange failed" in (error or "")
 
 
 def test_a_dropped_connection_is_retried(tmp_path: Path, session_factory: SessionFactory, marked: Path) -> None:
