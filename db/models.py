@@ -163,6 +163,10 @@ class Job(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     """Why the job is NOT_ELIGIBLE, FAILED or DEAD_LETTER."""
     detector: Mapped[str] = mapped_column(String(128))
+    detector_version: Mapped[str | None] = mapped_column(String(64))
+    """The model version that made the results (set when analysis ends with an SR)."""
+    weights_sha256: Mapped[str | None] = mapped_column(String(64))
+    """The sha256 of the weights that made them; none for the baseline."""
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     """While QUEUED or ANALYZING: when the sweeper may presume the message or its worker lost and send it again."""

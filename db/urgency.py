@@ -28,6 +28,13 @@ class CriticalResult:
     acknowledged_by: str | None
 
 
+def set_model(session: Session, job_id: int, version: str, weights_sha256: str | None) -> None:
+    """Which model version and weights made the job's results (IHE AIR: every result names its algorithm)."""
+    job = get_job(session, job_id)
+    job.detector_version = version[:64]
+    job.weights_sha256 = weights_sha256
+
+
 def set_urgency(session: Session, job_id: int, urgency: Urgency) -> None:
     """A re-run sets it again; an acknowledgement stays only while the job is still critical."""
     job = get_job(session, job_id)

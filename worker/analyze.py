@@ -208,7 +208,8 @@ def _encode(context: WorkerContext, work: _Work, detector: Detector, images: lis
     findings = finding_records(work.selected, images)
     urgency = Urgency(encode_context.triage.urgency.value)
     detail = f"{len(findings)} findings, {len(objects)} objects, {urgency.value}"
-    return record_results(context, work.job_id, objects, findings, JobState.ENCODED, detail, urgency)
+    provenance = detector.provenance
+    return record_results(context, work.job_id, objects, findings, JobState.ENCODED, detail, urgency, provenance)
 
 
 def _start(context: WorkerContext, job_id: int) -> _Work | AnalysisOutcome:
@@ -281,4 +282,4 @@ def _not_performed(
     except Exception as exc:  # even the trusted values could not make an SR: the job still ends, with its reason
         return _fail(context, work.job_id, f"{reason}; {_reason(exc, 'no SR possible')}")
     logger.warning("job %d not analysed (%s); sending a not-performed SR", work.job_id, reason)
-    return record_results(context, work.job_id, [sr], [], state, reason, Urgency.NOT_PERFORMED)
+    return record_results(context, work.job_id, [sr], [], state, reason, Urgency.NOT_PERFORMED, detector.provenance)

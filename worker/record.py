@@ -13,8 +13,9 @@ from db import jobs, results
 from db.models import JobState, ResultKind, Urgency
 from db.results import FindingRecord, ResultRecord
 from db.studies import InstanceSummary
-from db.urgency import set_urgency
+from db.urgency import set_model, set_urgency
 from models.codes import code_for
+from models.protocol import Provenance
 from worker.context import WorkerContext
 from worker.delivery_plan import plan_deliveries
 from worker.encode.bundle import EncodedObject
@@ -77,12 +78,14 @@ def record_results(
     state: JobState,
     detail: str,
     urgency: Urgency,
+    provenance: Provenance,
 ) -> AnalysisOutcome:
     """Write the objects, record them with the findings, move the job to ``state`` and plan the deliveries."""
     written = [(obj, obj.write(context.settings.results_dir)) for obj in objects]
     with context.session_factory.begin() as session:
         results.replace_findings(session, job_id, findings)
         set_urgency(session, job_id, urgency)
+        set_model(session, job_id, provenance.version, provenance.weights_sha256)
         own, reused = _store_results(session, job_id, written)
         if reused:
             detail += f"; {reused} objects unchanged from an earlier job (not sent again)"

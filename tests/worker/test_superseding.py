@@ -64,6 +64,9 @@ def test_a_late_lateral_gets_a_new_sr_that_supersedes_the_first(
         at_pacs = received(tmp_path / "pacs")
     first, second = srs(session_factory)
     assert (first.job_id, second.job_id) == (first_job, second_job), "each SR stays with its own job"
+    with session_factory() as s:
+        job = jobs.get_job(s, second_job)
+        assert (job.detector_version, job.weights_sha256) == ("0.1.0", None), "the job names the model that made it"
     assert second.sop_instance_uid != first.sop_instance_uid
     assert first.superseded_by_id == second.id and first.superseded_at is not None
     assert second.superseded_by_id is None

@@ -8,7 +8,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
 from worker.encode.geometry import closed_rectangle
-from worker.encode.header import finish
+from worker.encode.header import algorithm_item, finish
 from worker.encode.inputs import AnalysedImage, EncodeContext
 from worker.encode.uids import UIDKind, derive_uid
 
@@ -99,5 +99,7 @@ def build_gsps(
     )
     # Laterality is Type 2C on chest images; dciodvfy needs BodyPartExamined to decide it does not apply.
     gsps.BodyPartExamined = source.get("BodyPartExamined") or "CHEST"
-    finish(gsps, source, context.equipment, f"{context.banner} GSPS")
+    finish(
+        gsps, source, context.equipment, f"{context.banner} GSPS", algorithm_item(context.provenance, context.equipment)
+    )
     return gsps

@@ -6,10 +6,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from importlib.metadata import PackageNotFoundError, version
 
+import highdicom as hd
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
+from pydicom.uid import UID
 
 from config.settings import EquipmentSettings
+from models.protocol import Provenance
+from worker.encode.uids import UIDKind, derive_uid
 
 UTF8 = "ISO_IR 192"
 
@@ -21,8 +25,38 @@ def software_version() -> str:
         return "0+unknown"
 
 
-def finish(ds: Dataset, source: Dataset, equipment: EquipmentSettings, series_description: str) -> None:
-    """Our equipment (never the modality's), UTF-8 text, a clear series description, and consistent times."""
+PROCESSING_ALGORITHM = hd.sr.CodedConcept("1630", "99IHE", "Processing Algorithm")
+"""IHE AI Results (AIR) Rev 1.1, 6.5.3.1: the Purpose of Reference of the algorithm's Contributing Equipment item."""
+
+
+def algorithm_device_uid(provenance: Provenance) -> UID:
+    """The algorithm's Device UID: it follows the model's name, version and weights' sha256 (the baseline has no
+    weights: its parameters), so it changes whenever the model does."""
+    parameters = [f"{key}={value}" for key, value in sorted(provenance.parameters.items())]
+    return derive_uid(UIDKind.ALGORITHM, provenance.model_id, *parameters)
+
+
+def algorithm_item(provenance: Provenance, equipment: EquipmentSettings) -> Dataset:
+    """The AIR Contributing Equipment item naming the algorithm that made an object. Written by hand: highdicom's
+    ContributingEquipment accepts only the DICOM CID 7005 purposes, and this one is IHE's (99IHE)."""
+    item = Dataset()
+    item.PurposeOfReferenceCodeSequence = [PROCESSING_ALGORITHM]
+    item.Manufacturer = fit_bytes(equipment.manufacturer, 64)
+    item.ManufacturerModelName = fit_bytes(provenance.name, 64)
+    item.SoftwareVersions = fit_bytes(provenance.version, 64)
+    item.DeviceUID = algorithm_device_uid(provenance)
+    return item
+
+
+def finish(
+    ds: Dataset,
+    source: Dataset,
+    equipment: EquipmentSettings,
+    series_description: str,
+    algorithm: Dataset | None = None,
+) -> None:
+    """Our equipment (never the modality's), the algorithm's AIR item (``algorithm_item``; a KOS copies the one of the
+    objects it withdraws), UTF-8 text, a clear series description, and consistent times."""
     ds.SpecificCharacterSet = UTF8
     ds.Manufacturer = equipment.manufacturer
     ds.ManufacturerModelName = equipment.model_name
@@ -32,6 +66,8 @@ def finish(ds: Dataset, source: Dataset, equipment: EquipmentSettings, series_de
         ds.InstitutionName = equipment.institution_name
     ds.SeriesDescription = fit_bytes(series_description, 64)
     _drop_acquisition_equipment(ds)
+    if algorithm is not None:
+        ds.ContributingEquipmentSequence = [*ds.get("ContributingEquipmentSequence", []), algorithm]
     _stamp_times(ds, source)
 
 

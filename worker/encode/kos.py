@@ -15,7 +15,7 @@ import highdicom as hd
 from pydicom.dataset import Dataset
 
 from config.settings import EquipmentSettings
-from worker.encode.header import finish
+from worker.encode.header import PROCESSING_ALGORITHM, finish
 from worker.encode.uids import UIDKind, derive_uid
 
 KOS_SERIES_NUMBER = 9004
@@ -50,6 +50,17 @@ class RejectionReason(enum.Enum):
         return RejectionReason.QUALITY
 
 
+def _algorithm_of(withdrawn: Sequence[Dataset]) -> Dataset | None:
+    """The AIR item of the objects withdrawn: the note names the algorithm whose results it withdraws."""
+    for ds in withdrawn:
+        for item in ds.get("ContributingEquipmentSequence", []):
+            purpose = item.get("PurposeOfReferenceCodeSequence", [])
+            if purpose and purpose[0].CodeValue == PROCESSING_ALGORITHM.value:
+                found: Dataset = item
+                return found
+    return None
+
+
 def build_rejection_kos(
     withdrawn: Sequence[Dataset], reason: RejectionReason, equipment: EquipmentSettings, description: str
 ) -> hd.ko.KeyObjectSelectionDocument:
@@ -71,5 +82,5 @@ def build_rejection_kos(
         manufacturer=equipment.manufacturer,
         institution_name=equipment.institution_name,
     )
-    finish(kos, withdrawn[0], equipment, f"AI RESULT WITHDRAWN \u2013 {reason.meaning}")
+    finish(kos, withdrawn[0], equipment, f"AI RESULT WITHDRAWN \u2013 {reason.meaning}", _algorithm_of(withdrawn))
     return kos

@@ -9,7 +9,7 @@ from pydicom.sr.codedict import codes
 from pydicom.uid import UID, ExplicitVRLittleEndian, JPEGBaseline8Bit
 
 from models.overlay import render_overlay
-from worker.encode.header import finish
+from worker.encode.header import algorithm_item, finish
 from worker.encode.inputs import AnalysedImage, EncodeContext
 from worker.encode.uids import UIDKind, derive_uid
 
@@ -62,7 +62,13 @@ def build_overlay_sc(image: AnalysedImage, context: EncodeContext, instance_numb
     if source.get("BodyPartExamined"):
         sc.BodyPartExamined = source.BodyPartExamined
     _record_lossy_compression(sc, source, pixels.nbytes if jpeg else None)
-    finish(sc, source, context.equipment, f"{context.banner} overlay")
+    finish(
+        sc,
+        source,
+        context.equipment,
+        f"{context.banner} overlay",
+        algorithm_item(context.provenance, context.equipment),
+    )
     return sc
 
 

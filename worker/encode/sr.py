@@ -22,7 +22,7 @@ from models.codes import CodedConcept, code_for, site_for
 from models.protocol import Finding, Provenance
 from models.urgency import NORMALITY, NORMALITY_OF, PRIORITY, PRIORITY_OF, Urgency
 from worker.encode.geometry import closed_rectangle
-from worker.encode.header import finish
+from worker.encode.header import algorithm_item, finish
 from worker.encode.inputs import AnalysedImage, EncodeContext
 from worker.encode.uids import UIDKind, derive_uid
 
@@ -168,6 +168,7 @@ def _document(
     equipment: EquipmentSettings,
     predecessors: Sequence[Dataset],
     description: str,
+    provenance: Provenance,
 ) -> hd.sr.Comprehensive3DSR:
     sr = hd.sr.Comprehensive3DSR(
         evidence=list(sources),
@@ -184,7 +185,7 @@ def _document(
         # Never itself: an SR made again from the same inputs has the same UID and supersedes nothing.
         previous_versions=[p for p in predecessors if str(p.SOPInstanceUID) != uids[1]] or None,
     )
-    finish(sr, sources[0], equipment, description)
+    finish(sr, sources[0], equipment, description, algorithm_item(provenance, equipment))
     return sr
 
 
@@ -207,7 +208,7 @@ def build_sr(context: EncodeContext, predecessors: Sequence[Dataset] = ()) -> hd
     )
     uids = sr_uids(context.study_instance_uid, context.input_uids, provenance)
     sources = [i.source for i in context.images]
-    return _document(report, sources, uids, context.equipment, predecessors, f"{context.banner} SR")
+    return _document(report, sources, uids, context.equipment, predecessors, f"{context.banner} SR", provenance)
 
 
 def build_not_performed_sr(
@@ -241,4 +242,4 @@ def build_not_performed_sr(
     inputs = list(study_inputs) or source_uids
     uids = sr_uids(str(sources[0].StudyInstanceUID), inputs, provenance, variant="not-performed")
     description = f"AI RESULT \u2013 NOT PERFORMED \u2013 {provenance.name} {provenance.version}"
-    return _document(report, sources, uids, equipment, predecessors, description)
+    return _document(report, sources, uids, equipment, predecessors, description, provenance)

@@ -28,6 +28,7 @@ class UIDKind(enum.StrEnum):
     KOS_INSTANCE = "kos-instance"
     TRACKING = "tracking"
     DEVICE = "device"
+    ALGORITHM = "algorithm"
 
 
 def derive_uid(kind: UIDKind, *parts: str) -> UID:
