@@ -23,8 +23,8 @@ import pydicom
 from pydicom.data import get_testdata_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from config.outputs import FhirEndpoint, Hl7Endpoint, UrgencySettings, WebhookEndpoint
-from config.settings import Destination, Settings
+from config.outputs import Destination, FhirEndpoint, Hl7Endpoint, UrgencySettings, WebhookEndpoint
+from config.settings import Settings
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade
 from db.models import Channel, Delivery

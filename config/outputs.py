@@ -1,4 +1,5 @@
-"""Settings of the clinical outputs beyond DICOM: urgency, the RIS (HL7 v2 over MLLP), the EHR (FHIR R4) and webhooks.
+"""Settings of where results go: DICOM destinations, and beyond DICOM urgency, the RIS (HL7 v2 over MLLP), the EHR
+(FHIR R4) and webhooks.
 
 Every endpoint has a ``name`` unique among all destinations of every kind: a delivery row names its destination, and
 the name says which kind it is.
@@ -7,10 +8,48 @@ the name says which kind it is.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 
 from config.section import Section
+
+ObjectKind = Literal["SR", "SC", "GSPS", "KOS"]
+ALL_OBJECT_KINDS: tuple[ObjectKind, ...] = ("SR", "SC", "GSPS", "KOS")
+
+
+class Destination(Section):
+    """A DICOM peer (usually the PACS) that receives our result objects."""
+
+    name: str = Field(min_length=1, max_length=64)
+    ae_title: str = Field(min_length=1, max_length=16)
+    host: str
+    port: int = Field(ge=1, le=65535)
+    tls: bool = False
+    """Connect with TLS 1.2+, verifying the destination's certificate and host name against ``tls_ca_certificates``."""
+    tls_ca_certificates: Path | None = None
+    tls_certificate: Path | None = None
+    """Our client certificate, for destinations that require one."""
+    tls_private_key: Path | None = None
+    storage_commitment: bool = False
+    """Ask for Storage Commitment (N-ACTION) after storing; "delivered" is recorded on the commitment report."""
+    kinds: list[ObjectKind] = Field(default_factory=lambda: list(ALL_OBJECT_KINDS), min_length=1)
+    """The result objects it receives (KOS: our rejection notes when results are retracted)."""
+    from_calling_aets: list[str] = Field(default_factory=list)
+    """When set, it receives results only of studies sent by these calling AE titles."""
+    return_to_sender: bool = False
+    """It receives results only of studies sent by its own AE title: the results go back to the modality or PACS that
+    sent the study, at this configured address (never to an address the node was not given)."""
+
+    def takes(self, kind: str, senders: set[str]) -> bool:
+        """Whether an object of ``kind`` from a study sent by ``senders`` goes here."""
+        if kind not in self.kinds:
+            return False
+        wanted = {a.upper() for a in self.from_calling_aets} | (
+            {self.ae_title.upper()} if self.return_to_sender else set()
+        )
+        return not wanted or bool(wanted & {s.upper() for s in senders})
+
 
 DEFAULT_PATIENT_IDENTIFIER_SYSTEM = "urn:cxr-pacs-worker:patient-id"
 """A local placeholder for the URI of the site's patient identifiers (FHIR Patient.identifier.system)."""

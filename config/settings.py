@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, IPvAnyNetwork, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from config.outputs import FhirEndpoint, Hl7Endpoint, UrgencySettings, WebhookEndpoint
+from config.outputs import Destination, FhirEndpoint, Hl7Endpoint, UrgencySettings, WebhookEndpoint
 from config.problems import ConfigurationError, describe, unknown_environment
 from config.section import Section
 
@@ -81,23 +81,6 @@ class ScpSettings(Section):
     dimse_timeout_s: float = Field(60.0, gt=0)
     network_timeout_s: float = Field(60.0, gt=0)
     tls: TlsSettings = Field(default_factory=TlsSettings)
-
-
-class Destination(Section):
-    """A DICOM peer (usually the PACS) that receives our result objects."""
-
-    name: str = Field(min_length=1, max_length=64)
-    ae_title: str = Field(min_length=1, max_length=16)
-    host: str
-    port: int = Field(ge=1, le=65535)
-    tls: bool = False
-    """Connect with TLS 1.2+, verifying the destination's certificate and host name against ``tls_ca_certificates``."""
-    tls_ca_certificates: Path | None = None
-    tls_certificate: Path | None = None
-    """Our client certificate, for destinations that require one."""
-    tls_private_key: Path | None = None
-    storage_commitment: bool = False
-    """Ask for Storage Commitment (N-ACTION) after storing; "delivered" is recorded on the commitment report."""
 
 
 class DashboardUser(Section):

@@ -14,8 +14,7 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from config.outputs import DEFAULT_PATIENT_IDENTIFIER_SYSTEM
-from config.settings import Destination
+from config.outputs import DEFAULT_PATIENT_IDENTIFIER_SYSTEM, Destination
 from cxr.startup import (
     ConfigOption,
     console,

@@ -7,7 +7,8 @@ import urllib.error
 import urllib.request
 from datetime import datetime, timedelta
 
-from config.settings import Destination, Settings
+from config.outputs import Destination
+from config.settings import Settings
 from dicom_node.scu import echo
 
 LOOPBACK = "127.0.0.1"

@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 
-from config.settings import Destination
+from config.outputs import Destination
 from db.models import utcnow
 from dicom_node.scu import echo
 

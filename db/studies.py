@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from db.errors import NotFoundError
-from db.models import Instance, Study, utcnow
+from db.models import Instance, Job, Study, utcnow
 
 
 @dataclass(frozen=True)
@@ -243,3 +243,14 @@ def study_facts(session: Session, study_id: int) -> StudyFacts:
         study_description=study.study_description,
         instances=tuple(instance_summary(i) for i in study.instances),
     )
+
+
+def job_senders(session: Session, job_id: int) -> set[str]:
+    """The calling AE titles that sent the job's study: where "return to sender" routes its results."""
+    rows = session.scalars(
+        select(Instance.calling_ae_title)
+        .join(Job, Job.study_id == Instance.study_id)
+        .where(Job.id == job_id, Instance.calling_ae_title.is_not(None))
+        .distinct()
+    )
+    return {row for row in rows if row}

@@ -12,7 +12,7 @@ from pydicom import uid
 from pynetdicom import AE
 from pynetdicom.association import Association
 
-from config.settings import Destination
+from config.outputs import Destination
 from dicom_node.tls import client_context
 
 logger = logging.getLogger(__name__)

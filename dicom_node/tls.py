@@ -5,7 +5,8 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 
-from config.settings import Destination, TlsSettings
+from config.outputs import Destination
+from config.settings import TlsSettings
 
 
 def server_context(settings: TlsSettings) -> ssl.SSLContext:

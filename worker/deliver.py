@@ -9,7 +9,8 @@ import random
 
 from pydicom.uid import generate_uid
 
-from config.settings import Destination, WorkerSettings
+from config.outputs import Destination
+from config.settings import WorkerSettings
 from db import deliveries, destinations, jobs
 from db.deliveries import DeliveryWork
 from db.models import Channel, DeliveryState, JobState, MessagePurpose, ResultKind

@@ -21,17 +21,29 @@ def message_targets(settings: Settings, urgency: Urgency) -> dict[Channel, list[
     }
 
 
+def dicom_targets(settings: Settings, kind: ResultKind, senders: set[str]) -> list[str]:
+    """The DICOM destinations that take objects of ``kind`` from a study sent by ``senders`` (each destination's
+    ``kinds``, ``from_calling_aets`` and ``return_to_sender``)."""
+    return [d.name for d in settings.destinations if d.takes(kind.value, senders)]
+
+
 def plan_deliveries(
-    settings: Settings, session: Session, results: Sequence[tuple[ResultKind, int]], urgency: Urgency
+    settings: Settings,
+    session: Session,
+    results: Sequence[tuple[ResultKind, int]],
+    urgency: Urgency,
+    senders: set[str],
 ) -> list[int] | None:
     """The ids of the deliveries still to send (none when all were sent before); None when no destination is meant to
-    receive this result (none configured, or only webhooks and the result is not critical)."""
-    result_ids = [result_id for _, result_id in results]
+    receive this result (none configured or routed to it, or only webhooks and the result is not critical)."""
     sr_ids = [result_id for kind, result_id in results if kind is ResultKind.SR]
     targets = message_targets(settings, urgency)
-    if not settings.destinations and not (sr_ids and any(targets.values())):
+    routed = [(result_id, dicom_targets(settings, kind, senders)) for kind, result_id in results]
+    if not any(names for _, names in routed) and not (sr_ids and any(targets.values())):
         return None
-    pending = deliveries.ensure_deliveries(session, result_ids, [d.name for d in settings.destinations])
+    pending: list[int] = []
+    for result_id, names in routed:
+        pending += deliveries.ensure_deliveries(session, [result_id], names)
     for channel, names in targets.items():
         pending += deliveries.ensure_deliveries(session, sr_ids, names, channel=channel)
     return pending

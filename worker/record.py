@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from db import jobs, results
+from db import jobs, results, studies
 from db.models import JobState, ResultKind, Urgency
 from db.results import FindingRecord, ResultRecord
 from db.studies import InstanceSummary
@@ -93,7 +93,8 @@ def record_results(
             jobs.transition_job(session, job_id, state, reason=detail)
         else:
             jobs.transition_job(session, job_id, state, detail)
-        delivery_ids = plan_deliveries(context.settings, session, own, urgency)
+        senders = studies.job_senders(session, job_id)
+        delivery_ids = plan_deliveries(context.settings, session, own, urgency, senders)
         if delivery_ids is None:
             if state is JobState.ENCODED:
                 jobs.transition_job(session, job_id, JobState.COMPLETED, "no destination for this result")

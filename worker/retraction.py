@@ -60,12 +60,12 @@ def retract_job(
         jobs.transition_job(session, job_id, JobState.RETRACTED, reason=detail[:1000])
         if actor is not None:
             audit.record_audit(session, AuditKind.OPERATOR_ACTION, None, None, f"retract job {job_id}: {why}", actor)
-        planned = _plan(session, job_id, kos, path)
+        planned = _plan(settings, session, job_id, kos, path)
     logger.warning("job %d retracted by %s: %d deliveries", job_id, by.value, len(planned))
     return planned
 
 
-def _plan(session: Session, job_id: int, kos: EncodedObject, path: Path) -> list[int]:
+def _plan(settings: Settings, session: Session, job_id: int, kos: EncodedObject, path: Path) -> list[int]:
     """The KOS to every DICOM destination that holds one of the objects; a retraction message to every RIS, EHR and
     webhook that was sent the result."""
     own = [r for r in results.job_result_rows(session, job_id) if r.kind in WITHDRAWABLE]
@@ -74,7 +74,9 @@ def _plan(session: Session, job_id: int, kos: EncodedObject, path: Path) -> list
     )
     kos_id = results.upsert_result_object(session, job_id, record)
     object_ids = [r.id for r in own]
-    planned = deliveries.ensure_deliveries(session, [kos_id], deliveries.sent_to(session, object_ids, Channel.DICOM))
+    holders = deliveries.sent_to(session, object_ids, Channel.DICOM)
+    takers = {d.name for d in settings.destinations if "KOS" in d.kinds}
+    planned = deliveries.ensure_deliveries(session, [kos_id], [name for name in holders if name in takers])
     sr_ids = [r.id for r in own if r.kind is ResultKind.SR]
     for channel in (Channel.HL7, Channel.FHIR, Channel.WEBHOOK):
         names = deliveries.sent_to(session, sr_ids, channel)

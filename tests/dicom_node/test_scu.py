@@ -14,7 +14,7 @@ from pydicom import uid
 from pynetdicom import AE, evt
 from pynetdicom.events import Event
 
-from config.settings import Destination
+from config.outputs import Destination
 from dicom_node.scu import echo, send_files
 from tests.helpers.peers import free_port, received, storescp
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from config.settings import Destination, ScpSettings, Settings, TlsSettings
+from config.outputs import Destination
+from config.settings import ScpSettings, Settings, TlsSettings
 from db import audit
 from db.engine import SessionFactory
 from db.models import AuditKind

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pydicom
 
-from config.settings import Destination, Settings, WorkerSettings
+from config.outputs import Destination
+from config.settings import Settings, WorkerSettings
 from db import deliveries, jobs, results, studies
 from db.engine import SessionFactory
 from db.models import JobState, ResultKind, utcnow
@@ -19,7 +20,13 @@ from worker.context import WorkerContext
 from worker.queue import TaskQueue
 
 
-def record(session_factory: SessionFactory, settings: Settings, source: Path, detector: str = "baseline") -> int:
+def record(
+    session_factory: SessionFactory,
+    settings: Settings,
+    source: Path,
+    detector: str = "baseline",
+    calling_ae: str = "PACS",
+) -> int:
     ds = pydicom.dcmread(source, stop_before_pixels=True)
     spooled = settings.spool_dir / ds.StudyInstanceUID / f"{ds.SOPInstanceUID}.dcm"
     spooled.parent.mkdir(parents=True, exist_ok=True)
@@ -34,7 +41,7 @@ def record(session_factory: SessionFactory, settings: Settings, source: Path, de
         ds.get("BodyPartExamined"),
         ds.get("ViewPosition"),
         ds.get("StudyDescription"),
-        "PACS",
+        calling_ae,
         spooled,
     )
     with session_factory.begin() as s:
