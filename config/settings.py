@@ -115,6 +115,10 @@ class DashboardSettings(Section):
     echo_interval_s: float = Field(60.0, gt=0)
     """How often each destination is C-ECHOed for the health column."""
     upload_max_bytes: int = Field(200 * 1024 * 1024, ge=1024)
+    login_max_failures: int = Field(5, ge=1)
+    """Failed logins for one name, or from one address, within ``login_lockout_s`` before further attempts are refused
+    unchecked (429) until the window has passed."""
+    login_lockout_s: float = Field(900.0, gt=0)
 
 
 class WorkerSettings(Section):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -32,7 +33,7 @@ from dashboard.render import render
 from dashboard.services import DashboardServices
 from db import audit, jobs
 from db.errors import NotFoundError
-from db.models import AuditKind
+from db.models import AuditKind, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +119,16 @@ def _safe_next(target: str | None) -> str:
     return target if target and target.startswith("/") and not target.startswith("//") else "/"
 
 
+def _throttled(services: DashboardServices, name: str, address: str | None) -> bool:
+    """Too many recent failures for this name, or from this address: refuse before checking the password."""
+    dashboard = services.settings.dashboard
+    since = utcnow() - timedelta(seconds=dashboard.login_lockout_s)
+    with services.session_factory() as session:
+        by_name = audit.recent_login_failures(session, since, actor=name)
+        by_address = audit.recent_login_failures(session, since, address=address) if address else 0
+    return max(by_name, by_address) >= dashboard.login_max_failures
+
+
 def _add_login(app: FastAPI, services: DashboardServices) -> None:
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> PlainTextResponse:
@@ -145,8 +156,19 @@ def _add_login(app: FastAPI, services: DashboardServices) -> None:
         next: Annotated[str, Form()] = "/",
     ) -> Response:
         await check_csrf(request)
-        user = services.authenticator.verify(username, password)
         client = request.client.host if request.client else None
+        if _throttled(services, username[:64], client):
+            with services.session_factory.begin() as session:
+                audit.record_audit(session, AuditKind.LOGIN_THROTTLED, None, client, None, actor=username[:64])
+            logger.warning("dashboard login throttled from %s", client)
+            wait = int(services.settings.dashboard.login_lockout_s)
+            return render(
+                request,
+                "login.html",
+                {"next": _safe_next(next), "error": f"Too many failed logins. Try again in {wait // 60} minutes."},
+                status.HTTP_429_TOO_MANY_REQUESTS,
+            )
+        user = services.authenticator.verify(username, password)
         if user is None:
             with services.session_factory.begin() as session:
                 audit.record_audit(session, AuditKind.LOGIN_FAILED, None, client, None, actor=username[:64])
@@ -158,11 +180,18 @@ def _add_login(app: FastAPI, services: DashboardServices) -> None:
                 status.HTTP_401_UNAUTHORIZED,
             )
         log_in(request, user)
+        with services.session_factory.begin() as session:
+            audit.record_audit(session, AuditKind.LOGIN_SUCCEEDED, None, client, user.role.value, actor=user.name)
         logger.info("dashboard login: %s (%s)", user.name, user.role.value)
         return RedirectResponse(_safe_next(next), status.HTTP_303_SEE_OTHER)
 
     @app.post("/logout", include_in_schema=False)
     async def logout(request: Request) -> Response:
         await check_csrf(request)
+        name = request.session.get("user")
+        if isinstance(name, str):
+            client = request.client.host if request.client else None
+            with services.session_factory.begin() as session:
+                audit.record_audit(session, AuditKind.LOGOUT, None, client, None, actor=name[:64])
         request.session.clear()
         return RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
