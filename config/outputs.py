@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr
 from config.section import Section
 
 ObjectKind = Literal["SR", "SC", "GSPS", "KOS"]
+Mode = Literal["live", "shadow"]
 ALL_OBJECT_KINDS: tuple[ObjectKind, ...] = ("SR", "SC", "GSPS", "KOS")
 
 
@@ -22,6 +23,8 @@ class Destination(Section):
     """A DICOM peer (usually the PACS) that receives our result objects."""
 
     name: str = Field(min_length=1, max_length=64)
+    mode: Mode | None = None
+    """live or shadow for this destination alone; unset, it follows ``results.mode``."""
     ae_title: str = Field(min_length=1, max_length=16)
     host: str
     port: int = Field(ge=1, le=65535)
@@ -69,6 +72,8 @@ class Hl7Endpoint(Section):
     """A RIS (or interface engine) that receives an HL7 v2.5.1 ORU^R01 per result over MLLP."""
 
     name: str = Field(min_length=1, max_length=64)
+    mode: Mode | None = None
+    """live or shadow for this destination alone; unset, it follows ``results.mode``."""
     host: str
     port: int = Field(ge=1, le=65535)
     sending_application: str = Field("CXR_AI", max_length=227)
@@ -86,6 +91,8 @@ class FhirEndpoint(Section):
     """An EHR's FHIR R4 server that receives a transaction Bundle per result."""
 
     name: str = Field(min_length=1, max_length=64)
+    mode: Mode | None = None
+    """live or shadow for this destination alone; unset, it follows ``results.mode``."""
     url: str = Field(pattern=r"^https?://")
     """The server's base URL; the Bundle is POSTed to it."""
     bearer_token: SecretStr | None = None
@@ -101,6 +108,8 @@ class WebhookEndpoint(Section):
     """A pager or chat bridge: a JSON POST without PHI, signed with HMAC-SHA256."""
 
     name: str = Field(min_length=1, max_length=64)
+    mode: Mode | None = None
+    """live or shadow for this destination alone; unset, it follows ``results.mode``."""
     url: str = Field(pattern=r"^https?://")
     secret: SecretStr = Field(min_length=16)
     """Shared with the receiver, which checks the ``X-CXR-Signature`` header against it."""

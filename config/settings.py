@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, IPvAnyNetwork, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from config.outputs import Destination, FhirEndpoint, Hl7Endpoint, UrgencySettings, WebhookEndpoint
+from config.outputs import Destination, FhirEndpoint, Hl7Endpoint, Mode, UrgencySettings, WebhookEndpoint
 from config.problems import ConfigurationError, describe, unknown_environment
 from config.section import Section
 
@@ -208,6 +208,9 @@ class ResultsSettings(Section):
     """Overlay SC pixel encoding: "none" (explicit VR little endian, RGB) or "jpeg" (baseline, about 15× smaller)."""
     not_performed_sr: bool = True
     """Send an SR saying analysis was not performed (and why) for chest studies that could not be analysed."""
+    mode: Mode = "live"
+    """live: results are sent. shadow: everything is analysed, encoded and recorded, and nothing is sent (a site
+    measures the model against its radiologists first); each destination may override it with its own ``mode``."""
 
 
 class Settings(BaseSettings):

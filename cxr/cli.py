@@ -40,13 +40,6 @@ def _target(text: str) -> Destination:
     return Destination(name=match["ae"], ae_title=match["ae"], host=match["host"], port=int(match["port"]))
 
 
-def _cli_actor() -> str:
-    """Who ran an operator command, for the audit log."""
-    import getpass
-
-    return f"cli:{getpass.getuser()}"
-
-
 def _wait_for_signal() -> None:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -290,53 +283,6 @@ def healthcheck(
     console.print(f"{role} healthy")
 
 
-@app.command()
-def requeue(job_id: int, config: ConfigOption = None) -> None:
-    """Analyse a job again (same result UIDs); dead-lettered deliveries are sent again."""
-    from db.engine import make_engine, make_session_factory
-    from db.errors import NotFoundError
-    from worker.operator_actions import NotAllowedError, requeue_job
-    from worker.queue import task_queue
-
-    settings = load_settings(config, "requeue")
-    require_current_schema(settings)
-    try:
-        sessions = make_session_factory(make_engine(settings.database_url))
-        queue = task_queue(settings, sessions)
-        requeue_job(sessions, queue.enqueue_analysis, job_id, settings.worker.queue_lease_s, actor=_cli_actor())
-    except (NotFoundError, NotAllowedError) as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from exc
-    console.print(f"job {job_id} queued")
-
-
-@app.command()
-def retract(
-    job_id: int,
-    reason: Annotated[str, typer.Option(help="Why, e.g. 'this model version is withdrawn' (audited).")],
-    config: ConfigOption = None,
-) -> None:
-    """Withdraw a job's results everywhere they went: a rejection KOS, an HL7 correction, FHIR entered-in-error."""
-    from db.engine import make_engine, make_session_factory
-    from db.errors import NotFoundError
-    from worker.encode.kos import RejectionReason
-    from worker.queue import task_queue
-    from worker.retraction import NothingToRetractError, retract_job
-
-    settings = load_settings(config, "retract")
-    require_current_schema(settings)
-    try:
-        sessions = make_session_factory(make_engine(settings.database_url))
-        queue = task_queue(settings, sessions)
-        planned = retract_job(settings, sessions, job_id, RejectionReason.QUALITY, reason, actor=_cli_actor())
-    except (NotFoundError, NothingToRetractError) as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from exc
-    for delivery_id in planned:
-        queue.enqueue_delivery(delivery_id)
-    console.print(f"job {job_id} retracted: {len(planned)} deliveries" if planned else f"job {job_id} was retracted")
-
-
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOption = None) -> None:
     """Apply Alembic migrations up to the newest schema."""
@@ -347,6 +293,12 @@ def db_upgrade(config: ConfigOption = None) -> None:
     console.print("database is at the newest schema")
 
 
+def _add_operator_commands() -> None:
+    from cxr.operator_commands import register
+
+    register(app)
+
+
 def _add_training_commands() -> None:
     from cxr.training import evaluate_command, model_app, train_app
 
@@ -355,6 +307,7 @@ def _add_training_commands() -> None:
     app.command("evaluate")(evaluate_command)
 
 
+_add_operator_commands()
 _add_training_commands()
 
 

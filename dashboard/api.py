@@ -23,7 +23,14 @@ from db.models import JobState, Urgency
 from db.urgency import AcknowledgementError, acknowledge
 from models.codes import code_for
 from worker.encode.kos import RejectionReason
-from worker.operator_actions import NotAllowedError, cancel_job, requeue_job, resend_delivery, set_destination_paused
+from worker.operator_actions import (
+    NotAllowedError,
+    cancel_job,
+    release_job,
+    requeue_job,
+    resend_delivery,
+    set_destination_paused,
+)
 from worker.retraction import NothingToRetractError, retract_job
 
 router = APIRouter(prefix="/api")
@@ -205,6 +212,18 @@ async def post_retract(job_id: int, request: Request, user: Operator, services: 
         services.queue.enqueue_delivery(delivery_id)
     detail = f"job {job_id} retracted; {len(planned)} deliveries" if planned else f"job {job_id} was already retracted"
     return _done(request, detail, _study_page(services, job_id))
+
+
+@router.post("/jobs/{job_id}/release", response_model=ActionResult)
+def post_release(job_id: int, request: Request, user: Operator, services: Services) -> Response:
+    """Send a shadow result to the destinations it was withheld from (audited, once)."""
+    sent: list[int] = []
+    _run(
+        lambda: sent.append(
+            release_job(services.settings, services.session_factory, services.queue.enqueue_delivery, job_id, user.name)
+        )
+    )
+    return _done(request, f"job {job_id} released: {sent[0]} deliveries", _study_page(services, job_id))
 
 
 @router.post("/deliveries/{delivery_id}/resend", response_model=ActionResult)

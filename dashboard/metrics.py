@@ -87,6 +87,9 @@ def _critical_results(snapshot: metrics_queries.MetricsSnapshot) -> Iterator[Met
     yield GaugeMetricFamily(
         "cxr_critical_unacknowledged", "Critical results not yet acknowledged.", value=snapshot.unacknowledged_critical
     )
+    yield GaugeMetricFamily(
+        "cxr_shadow_results", "Results made in shadow mode and withheld (not released).", value=snapshot.shadow_results
+    )
     yield CounterMetricFamily(
         "cxr_superseded_results", "SRs a later result of the same study superseded.", value=snapshot.superseded_results
     )

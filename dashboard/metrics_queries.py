@@ -58,6 +58,7 @@ class MetricsSnapshot:
     results_by_urgency: dict[Urgency, int] = field(default_factory=dict)
     unacknowledged_critical: int = 0
     superseded_results: int = 0
+    shadow_results: int = 0
     acknowledgement_seconds: Histogram = field(default_factory=lambda: values_histogram([], ACKNOWLEDGEMENT_BUCKETS))
 
 
@@ -109,6 +110,10 @@ def metrics_snapshot(session: Session) -> MetricsSnapshot:
             session.scalar(
                 select(func.count()).select_from(ResultObject).where(ResultObject.superseded_at.is_not(None))
             )
+            or 0
+        ),
+        shadow_results=int(
+            session.scalar(select(func.count()).select_from(Job).where(Job.shadow.is_(True), Job.released_at.is_(None)))
             or 0
         ),
         acknowledgement_seconds=values_histogram(acknowledgement_seconds(session), ACKNOWLEDGEMENT_BUCKETS),

@@ -59,6 +59,9 @@ class JobRow(JobSummary):
     urgency: Urgency | None = None
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None
+    shadow: bool = False
+    """Made in shadow mode: withheld from the destinations in shadow (until released)."""
+    released_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -207,6 +210,8 @@ def _job_rows(session: Session, query: Select[Job, datetime, int, float | None])
             urgency=job.urgency,
             acknowledged_at=job.acknowledged_at,
             acknowledged_by=job.acknowledged_by,
+            shadow=job.shadow,
+            released_at=job.released_at,
         )
         for job, received_at, count, top in session.execute(query).all()
     ]
@@ -232,6 +237,12 @@ def job_page(
     page = max(1, page)
     query = _job_query().where(*conditions).order_by(Job.id.desc()).offset((page - 1) * per_page).limit(per_page)
     return JobPage(tuple(_job_rows(session, query)), int(total), page, per_page)
+
+
+def shadow_results(session: Session) -> int:
+    """Jobs whose results were withheld in shadow mode and not released."""
+    query = select(func.count()).select_from(Job).where(Job.shadow.is_(True), Job.released_at.is_(None))
+    return int(session.scalar(query) or 0)
 
 
 def detectors_in_use(session: Session) -> list[str]:

@@ -41,6 +41,8 @@ class OverviewState:
     destinations: list[DestinationHealth]
     critical: list[CriticalRow]
     """Unacknowledged critical results, the longest-waiting first: they stand at the top of the overview."""
+    shadow_results: int
+    """Results made in shadow mode and withheld (not released)."""
     acknowledgement: AcknowledgementHistogram
 
 
@@ -108,6 +110,7 @@ def overview_state(services: DashboardServices) -> OverviewState:
         workers = heartbeats.online_workers(session, now - timedelta(seconds=ONLINE_WITHIN_S))
         paused = destinations.paused_destinations(session)
         acknowledged = acknowledgement_seconds(session)
+        shadow = queries.shadow_results(session)
     by_state = {state.value: data.queue.jobs_by_state.get(state, 0) for state in JobState}
     return OverviewState(
         generated_at=now,
@@ -127,6 +130,7 @@ def overview_state(services: DashboardServices) -> OverviewState:
         workers=workers,
         destinations=[replace(h, paused=h.name in paused) for h in services.destinations.snapshot()],
         critical=critical_rows(services, now),
+        shadow_results=shadow,
         acknowledgement=acknowledgement_histogram(acknowledged),
     )
 

@@ -184,3 +184,18 @@ def retracted_jobs(session: Session, study_id: int) -> int:
         select(func.count()).select_from(Job).where(Job.study_id == study_id, Job.state == JobState.RETRACTED)
     )
     return int(count or 0)
+
+
+def mark_shadow(session: Session, job_id: int) -> None:
+    """The job's results were withheld from destinations in shadow mode."""
+    get_job(session, job_id).shadow = True
+
+
+def release_shadow(session: Session, job_id: int, actor: str | None) -> bool:
+    """Record an operator's release of a shadow result; False when it is no shadow result or was released before."""
+    job = get_job(session, job_id)
+    if not job.shadow or job.released_at is not None:
+        return False
+    job.released_at = utcnow()
+    job.released_by = actor
+    return True

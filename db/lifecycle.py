@@ -55,6 +55,7 @@ _MOVES: list[tuple[JobState | None, JobState, Actor]] = [
     (FAILED, DEAD, Actor.DELIVERY),
     (DEAD, DEAD, Actor.DELIVERY),  # a second delivery of the job failed too
     (DEAD, E, Actor.OPERATOR),  # a dead-lettered delivery re-sent: the job waits for its deliveries again
+    (COMPLETED, E, Actor.OPERATOR),  # a shadow result released: the job waits for its deliveries
     (Q, CANCELLED, Actor.OPERATOR),
     (Q, CANCELLED, Actor.REJECTION),  # its images were rejected before analysis began
     # Retraction: the results that were made (and perhaps sent) are withdrawn with a rejection KOS.

@@ -186,6 +186,11 @@ class Job(Base):
     """When an operator acknowledged this critical result on the dashboard."""
     acknowledged_by: Mapped[str | None] = mapped_column(String(64))
     """The dashboard user who acknowledged it."""
+    shadow: Mapped[bool] = mapped_column(default=False, server_default="0")
+    """Results made in shadow mode: recorded, and withheld from the destinations in shadow."""
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """When an operator released this shadow result to its destinations."""
+    released_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from db.audit import record_audit
@@ -61,7 +61,7 @@ def _critical() -> Select[int, int, datetime, datetime | None, str | None]:
     return (
         select(Job.id, Job.study_id, Study.last_received_at, Job.acknowledged_at, Job.acknowledged_by)
         .join(Study, Study.id == Job.study_id)
-        .where(Job.urgency == Urgency.CRITICAL)
+        .where(Job.urgency == Urgency.CRITICAL, or_(Job.shadow.is_(False), Job.released_at.is_not(None)))
     )
 
 
@@ -87,7 +87,7 @@ def overdue_for_reminder(session: Session, older_than: timedelta, now: datetime 
     query = (
         select(Job.id)
         .join(Study, Study.id == Job.study_id)
-        .where(Job.urgency == Urgency.CRITICAL, Job.acknowledged_at.is_(None))
+        .where(Job.urgency == Urgency.CRITICAL, Job.acknowledged_at.is_(None), Job.shadow.is_(False))
         .where(Study.last_received_at < cutoff, Job.id.not_in(reminded))
         .order_by(Job.id)
     )

@@ -9,10 +9,12 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
-from db import audit, deliveries, destinations, jobs, retention
+from config.settings import Settings
+from db import audit, deliveries, destinations, jobs, results, retention, studies
 from db.engine import SessionFactory
 from db.lifecycle import REQUEUEABLE
-from db.models import AuditKind, DeliveryState, JobState, utcnow
+from db.models import AuditKind, DeliveryState, JobState, ResultKind, Urgency, utcnow
+from worker.delivery_plan import plan_deliveries
 
 logger = logging.getLogger(__name__)
 
@@ -96,3 +98,27 @@ def set_destination_paused(
         enqueue(delivery_id)
     logger.info("destination %s %s; %d deliveries sent", destination, "paused" if paused else "resumed", len(waiting))
     return len(waiting)
+
+
+def release_job(
+    settings: Settings,
+    session_factory: SessionFactory,
+    enqueue: Callable[[int], None],
+    job_id: int,
+    actor: str | None = None,
+) -> int:
+    """Send a shadow result to the destinations it was withheld from (once); returns the deliveries planned."""
+    with session_factory.begin() as session:
+        if not jobs.release_shadow(session, job_id, actor):
+            raise NotAllowedError(f"job {job_id} is not a shadow result waiting for release")
+        job = jobs.get_job(session, job_id)
+        own = [(r.kind, r.id) for r in results.job_result_rows(session, job_id) if r.kind is not ResultKind.KOS]
+        urgency = job.urgency or Urgency.NOT_PERFORMED
+        planned = plan_deliveries(settings, session, own, urgency, studies.job_senders(session, job_id), live=None)
+        if planned and job.state is JobState.COMPLETED:
+            jobs.transition_job(session, job_id, JobState.ENCODED, "shadow result released")
+        _audit(session, actor, f"release shadow result of job {job_id}")
+    for delivery_id in planned or []:
+        enqueue(delivery_id)
+    logger.info("job %d released from shadow: %d deliveries", job_id, len(planned or []))
+    return len(planned or [])

@@ -17,7 +17,7 @@ from db.urgency import set_model, set_urgency
 from models.codes import code_for
 from models.protocol import Provenance
 from worker.context import WorkerContext
-from worker.delivery_plan import plan_deliveries
+from worker.delivery_plan import plan_deliveries, withheld
 from worker.encode.bundle import EncodedObject
 from worker.encode.inputs import AnalysedImage
 
@@ -89,15 +89,20 @@ def record_results(
         own, reused = _store_results(session, job_id, written)
         if reused:
             detail += f"; {reused} objects unchanged from an earlier job (not sent again)"
+        senders = studies.job_senders(session, job_id)
+        shadow = withheld(context.settings, own, urgency, senders)
+        if shadow:
+            jobs.mark_shadow(session, job_id)
+            detail += "; shadow mode: withheld from the destinations in shadow"
         if state is not JobState.ENCODED:
             jobs.transition_job(session, job_id, state, reason=detail)
         else:
             jobs.transition_job(session, job_id, state, detail)
-        senders = studies.job_senders(session, job_id)
         delivery_ids = plan_deliveries(context.settings, session, own, urgency, senders)
         if delivery_ids is None:
             if state is JobState.ENCODED:
-                jobs.transition_job(session, job_id, JobState.COMPLETED, "no destination for this result")
+                why = "shadow mode: results kept, nothing sent" if shadow else "no destination for this result"
+                jobs.transition_job(session, job_id, JobState.COMPLETED, why)
             return AnalysisOutcome(JobState.COMPLETED if state is JobState.ENCODED else state, ())
         if not delivery_ids and state is JobState.ENCODED:
             jobs.transition_job(session, job_id, JobState.DELIVERED, "every object was already delivered")

@@ -1,5 +1,5 @@
 """urgency, acknowledgement, delivery channels (HL7, FHIR, webhook), superseded results, instance revisions and
-rejections, the model version and weights of a job
+rejections, the model version and weights of a job, shadow mode
 
 Revision ID: 0009
 Revises: 0008
@@ -46,6 +46,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("acknowledged_by", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("detector_version", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("weights_sha256", sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column("shadow", sa.Boolean(), nullable=False, server_default="0"))
+        batch_op.add_column(sa.Column("released_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("released_by", sa.String(length=64), nullable=True))
         batch_op.create_index(batch_op.f("ix_job_urgency"), ["urgency"], unique=False)
     with op.batch_alter_table("delivery", schema=None, naming_convention=NAMING) as batch_op:
         batch_op.add_column(sa.Column("channel", CHANNEL, nullable=False, server_default="DICOM"))
@@ -64,6 +67,9 @@ def downgrade() -> None:
         batch_op.drop_column("channel")
     with op.batch_alter_table("job", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_job_urgency"))
+        batch_op.drop_column("released_by")
+        batch_op.drop_column("released_at")
+        batch_op.drop_column("shadow")
         batch_op.drop_column("weights_sha256")
         batch_op.drop_column("detector_version")
         batch_op.drop_column("acknowledged_by")
