@@ -19,12 +19,17 @@ Mode = Literal["live", "shadow"]
 ALL_OBJECT_KINDS: tuple[ObjectKind, ...] = ("SR", "SC", "GSPS", "KOS")
 
 
-class Destination(Section):
-    """A DICOM peer (usually the PACS) that receives our result objects."""
+class Named(Section):
+    """Every destination, of any kind: its name is unique among all of them (a delivery row names it)."""
 
     name: str = Field(min_length=1, max_length=64)
     mode: Mode | None = None
     """live or shadow for this destination alone; unset, it follows ``results.mode``."""
+
+
+class Destination(Named):
+    """A DICOM peer (usually the PACS) that receives our result objects."""
+
     ae_title: str = Field(min_length=1, max_length=16)
     host: str
     port: int = Field(ge=1, le=65535)
@@ -68,12 +73,9 @@ class UrgencySettings(Section):
     """An unacknowledged critical result older than this turns red on the dashboard and is notified again."""
 
 
-class Hl7Endpoint(Section):
+class Hl7Endpoint(Named):
     """A RIS (or interface engine) that receives an HL7 v2.5.1 ORU^R01 per result over MLLP."""
 
-    name: str = Field(min_length=1, max_length=64)
-    mode: Mode | None = None
-    """live or shadow for this destination alone; unset, it follows ``results.mode``."""
     host: str
     port: int = Field(ge=1, le=65535)
     sending_application: str = Field("CXR_AI", max_length=227)
@@ -87,12 +89,9 @@ class Hl7Endpoint(Section):
     """Connect, send and wait for the ACK within this time; past it the attempt counts as failed and is retried."""
 
 
-class FhirEndpoint(Section):
+class FhirEndpoint(Named):
     """An EHR's FHIR R4 server that receives a transaction Bundle per result."""
 
-    name: str = Field(min_length=1, max_length=64)
-    mode: Mode | None = None
-    """live or shadow for this destination alone; unset, it follows ``results.mode``."""
     url: str = Field(pattern=r"^https?://")
     """The server's base URL; the Bundle is POSTed to it."""
     bearer_token: SecretStr | None = None
@@ -104,12 +103,9 @@ class FhirEndpoint(Section):
     timeout_s: float = Field(30.0, gt=0)
 
 
-class WebhookEndpoint(Section):
+class WebhookEndpoint(Named):
     """A pager or chat bridge: a JSON POST without PHI, signed with HMAC-SHA256."""
 
-    name: str = Field(min_length=1, max_length=64)
-    mode: Mode | None = None
-    """live or shadow for this destination alone; unset, it follows ``results.mode``."""
     url: str = Field(pattern=r"^https?://")
     secret: SecretStr = Field(min_length=16)
     """Shared with the receiver, which checks the ``X-CXR-Signature`` header against it."""

@@ -63,7 +63,7 @@ def retract(
     """Withdraw a job's results everywhere they went: a rejection KOS, an HL7 correction, FHIR entered-in-error."""
     from db.engine import make_engine, make_session_factory
     from db.errors import NotFoundError
-    from worker.encode.kos import RejectionReason
+    from db.models import RejectionReason
     from worker.queue import task_queue
     from worker.retraction import NothingToRetractError, retract_job
 

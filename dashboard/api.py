@@ -19,10 +19,9 @@ from dashboard.services import DashboardServices
 from dashboard.view_models import OverviewState, StudyState, job_page, overview_state, study_state
 from db import audit
 from db.audit import AuditRecord
-from db.models import JobState, Urgency
+from db.models import JobState, RejectionReason, Urgency
 from db.urgency import AcknowledgementError, acknowledge
 from models.codes import code_for
-from worker.encode.kos import RejectionReason
 from worker.operator_actions import (
     NotAllowedError,
     cancel_job,

@@ -10,7 +10,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from db.deliveries import deliveries_by_state
-from db.jobs import job_counts_by_state
+from db.jobs import job_counts_by_state, withheld_results
 from db.models import (
     AuditEvent,
     AuditKind,
@@ -112,10 +112,7 @@ def metrics_snapshot(session: Session) -> MetricsSnapshot:
             )
             or 0
         ),
-        shadow_results=int(
-            session.scalar(select(func.count()).select_from(Job).where(Job.shadow.is_(True), Job.released_at.is_(None)))
-            or 0
-        ),
+        shadow_results=withheld_results(session),
         acknowledgement_seconds=values_histogram(acknowledgement_seconds(session), ACKNOWLEDGEMENT_BUCKETS),
     )
 

@@ -239,12 +239,6 @@ def job_page(
     return JobPage(tuple(_job_rows(session, query)), int(total), page, per_page)
 
 
-def shadow_results(session: Session) -> int:
-    """Jobs whose results were withheld in shadow mode and not released."""
-    query = select(func.count()).select_from(Job).where(Job.shadow.is_(True), Job.released_at.is_(None))
-    return int(session.scalar(query) or 0)
-
-
 def detectors_in_use(session: Session) -> list[str]:
     return list(session.scalars(select(Job.detector).distinct().order_by(Job.detector)))
 

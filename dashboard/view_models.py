@@ -15,6 +15,7 @@ from dashboard.destination_health import DestinationHealth
 from dashboard.services import DashboardServices
 from db import destinations, heartbeats
 from db.heartbeats import WorkerRecord
+from db.jobs import withheld_results
 from db.models import JobState, Urgency, utcnow
 from db.results import job_findings
 from db.studies import InstanceHeader
@@ -110,7 +111,7 @@ def overview_state(services: DashboardServices) -> OverviewState:
         workers = heartbeats.online_workers(session, now - timedelta(seconds=ONLINE_WITHIN_S))
         paused = destinations.paused_destinations(session)
         acknowledged = acknowledgement_seconds(session)
-        shadow = queries.shadow_results(session)
+        shadow = withheld_results(session)
     by_state = {state.value: data.queue.jobs_by_state.get(state, 0) for state in JobState}
     return OverviewState(
         generated_at=now,

@@ -199,3 +199,9 @@ def release_shadow(session: Session, job_id: int, actor: str | None) -> bool:
     job.released_at = utcnow()
     job.released_by = actor
     return True
+
+
+def withheld_results(session: Session) -> int:
+    """Jobs whose results shadow mode withheld and nobody released (the dashboard's tile, /metrics)."""
+    query = select(func.count()).select_from(Job).where(Job.shadow.is_(True), Job.released_at.is_(None))
+    return int(session.scalar(query) or 0)

@@ -83,6 +83,36 @@ class Urgency(enum.StrEnum):
     NOT_PERFORMED = "not_performed"
 
 
+class RejectionReason(enum.Enum):
+    """(code value, meaning) of the IOCM rejection titles, DICOM CID 7011 (scheme DCM): what a PACS's rejection note
+    says (``dicom_node.rejection``), and what our own says (``worker.encode.kos``)."""
+
+    QUALITY = ("113001", "Rejected for Quality Reasons")
+    PATIENT_SAFETY = ("113037", "Rejected for Patient Safety Reasons")
+    INCORRECT_WORKLIST_ENTRY = ("113038", "Incorrect Modality Worklist Entry")
+    RETENTION_EXPIRED = ("113039", "Data Retention Policy Expired")
+
+    @property
+    def code(self) -> str:
+        return self.value[0]
+
+    @property
+    def meaning(self) -> str:
+        return self.value[1]
+
+    @classmethod
+    def from_code(cls, value: str) -> RejectionReason | None:
+        return next((r for r in cls if r.code == value), None)
+
+    @property
+    def for_our_results(self) -> RejectionReason:
+        """What our own note says when a source was rejected: patient safety when the images belonged to someone
+        else (113037, 113038), quality otherwise."""
+        if self in (RejectionReason.PATIENT_SAFETY, RejectionReason.INCORRECT_WORKLIST_ENTRY):
+            return RejectionReason.PATIENT_SAFETY
+        return RejectionReason.QUALITY
+
+
 class ResultKind(enum.StrEnum):
     SR = "SR"
     SC = "SC"

@@ -57,11 +57,15 @@ def acknowledge(session: Session, job_id: int, actor: str) -> bool:
     return True
 
 
+SHOWN = or_(Job.shadow.is_(False), Job.released_at.is_not(None))
+"""A result someone is meant to see: made live, or a shadow result an operator released."""
+
+
 def _critical() -> Select[int, int, datetime, datetime | None, str | None]:
     return (
         select(Job.id, Job.study_id, Study.last_received_at, Job.acknowledged_at, Job.acknowledged_by)
         .join(Study, Study.id == Job.study_id)
-        .where(Job.urgency == Urgency.CRITICAL, or_(Job.shadow.is_(False), Job.released_at.is_not(None)))
+        .where(Job.urgency == Urgency.CRITICAL, SHOWN)
     )
 
 
@@ -87,7 +91,7 @@ def overdue_for_reminder(session: Session, older_than: timedelta, now: datetime 
     query = (
         select(Job.id)
         .join(Study, Study.id == Job.study_id)
-        .where(Job.urgency == Urgency.CRITICAL, Job.acknowledged_at.is_(None), Job.shadow.is_(False))
+        .where(Job.urgency == Urgency.CRITICAL, Job.acknowledged_at.is_(None), SHOWN)
         .where(Study.last_received_at < cutoff, Job.id.not_in(reminded))
         .order_by(Job.id)
     )

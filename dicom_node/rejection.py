@@ -13,34 +13,26 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from db.engine import SessionFactory
 from db.errors import describe_database_error
-from db.models import utcnow
+from db.models import RejectionReason, utcnow
 from db.rejections import reject_instances
 from dicom_node.validation import Status
 
 logger = logging.getLogger(__name__)
 
-REJECTION_CODES = {
-    "113001": "Rejected for Quality Reasons",
-    "113037": "Rejected for Patient Safety Reasons",
-    "113038": "Incorrect Modality Worklist Entry",
-    "113039": "Data Retention Policy Expired",
-}
-"""DICOM CID 7011, scheme DCM: the titles that make a KOS a rejection note."""
 
-
-def rejection_code(ds: Dataset) -> str | None:
+def rejection_reason(ds: Dataset) -> RejectionReason | None:
+    """The note's title when it is one of the rejection reasons (``db.models.RejectionReason``)."""
     title = ds.get("ConceptNameCodeSequence")
     if not title:
         return None
     item = title[0]
     if str(item.get("CodingSchemeDesignator", "")) != "DCM":
         return None
-    code = str(item.get("CodeValue", ""))
-    return code if code in REJECTION_CODES else None
+    return RejectionReason.from_code(str(item.get("CodeValue", "")))
 
 
 def referenced_instances(ds: Dataset) -> Iterator[str]:
-    """Every SOP Instance UID the note's evidence names (the IOCM note lists what it rejects there)."""
+    """Every SOP Instance UID a document's evidence names: what an IOCM note rejects, what our SR was made from."""
     for evidence in ("CurrentRequestedProcedureEvidenceSequence", "IdenticalDocumentsSequence"):
         for study in ds.get(evidence, []):
             for series in study.get("ReferencedSeriesSequence", []):
@@ -50,21 +42,21 @@ def referenced_instances(ds: Dataset) -> Iterator[str]:
 
 def apply_note(ds: Dataset, session_factory: SessionFactory, completion_delay_s: float) -> tuple[int, list[int]]:
     """(DIMSE status, study ids to complete again) for a received Key Object Selection document."""
-    code = rejection_code(ds)
-    if code is None:
+    reason = rejection_reason(ds)
+    if reason is None:
         logger.info("key object selection received that is not a rejection note: acknowledged, ignored")
         return Status.SUCCESS, []
     uids = sorted(set(referenced_instances(ds)))
     try:
         with session_factory.begin() as session:
-            outcome = reject_instances(session, uids, code, utcnow() + timedelta(seconds=completion_delay_s))
+            outcome = reject_instances(session, uids, reason.code, utcnow() + timedelta(seconds=completion_delay_s))
     except SQLAlchemyError as exc:
         logger.error("rejection note not applied: %s", describe_database_error(exc))
         return Status.OUT_OF_RESOURCES, []
     logger.warning(
         "rejection note %s (%s): %d of %d referenced instances rejected, %d queued jobs cancelled",
-        code,
-        REJECTION_CODES[code],
+        reason.code,
+        reason.meaning,
         outcome.rejected,
         len(uids),
         len(outcome.cancelled_jobs),

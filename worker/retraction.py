@@ -18,11 +18,11 @@ from config.settings import Settings
 from db import audit, deliveries, jobs, rejections, results
 from db.engine import SessionFactory
 from db.lifecycle import Actor
-from db.models import AuditKind, Channel, JobState, MessagePurpose, ResultKind
+from db.models import AuditKind, Channel, JobState, MessagePurpose, RejectionReason, ResultKind
 from db.results import ResultRecord
 from models.imaging import read_dataset
 from worker.encode.bundle import EncodedObject
-from worker.encode.kos import RejectionReason, build_rejection_kos
+from worker.encode.kos import build_rejection_kos
 
 logger = logging.getLogger(__name__)
 

@@ -11,12 +11,13 @@ from pathlib import Path
 import pydicom
 import pytest
 
+from db.models import RejectionReason
 from models.protocol import Provenance
 from tests.helpers.encode_cases import CASES, analysed, case_sources, context
 from worker.encode.banner import banner_for
 from worker.encode.bundle import encode_study
 from worker.encode.header import algorithm_device_uid
-from worker.encode.kos import RejectionReason, build_rejection_kos
+from worker.encode.kos import build_rejection_kos
 
 
 def air_items(ds: pydicom.Dataset) -> list[pydicom.Dataset]:

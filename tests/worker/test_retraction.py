@@ -16,13 +16,12 @@ from sqlalchemy import select
 from config.outputs import FhirEndpoint, Hl7Endpoint
 from db import audit, jobs
 from db.engine import SessionFactory
-from db.models import AuditKind, Delivery, DeliveryState, JobState, ResultKind, ResultObject
+from db.models import AuditKind, Delivery, DeliveryState, JobState, RejectionReason, ResultKind, ResultObject
 from tests.helpers.clinical_peers import http_peer, mllp_peer
 from tests.helpers.peers import dciodvfy_errors, received, storescp
 from tests.helpers.pipeline import context_for, record, with_pacs
 from worker.analyze import analyze_job
 from worker.deliver import DeliveryOutcome, deliver_result
-from worker.encode.kos import RejectionReason
 from worker.retraction import retract_job
 
 KOS_CLASS = "1.2.840.10008.5.1.4.1.1.88.59"

@@ -8,7 +8,6 @@ re-sent Bundle (a retry whose response was lost) creates nothing twice on a serv
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from fhir.resources.R4B.bundle import Bundle
@@ -17,8 +16,8 @@ from models.codes import CodedConcept
 from models.urgency import HIGH_PRIORITY, NORMALITY_OF, Urgency
 from worker.clinical.hl7 import CHEST_XRAY
 from worker.clinical.report import PatientHeader, ReportedFinding, ResultReport
+from worker.encode.uids import UIDKind, derive_uid
 
-NAMESPACE = uuid.UUID("0d4f8a52-3b7e-5c1a-9f26-8e1b4c7d2a90")  # fixed: changing it changes every identifier
 SYSTEMS = {
     "SCT": "http://snomed.info/sct",
     "DCM": "http://dicom.nema.org/resources/ontology/DCM",
@@ -37,7 +36,8 @@ SEX = {"M": "male", "F": "female", "O": "other"}
 
 
 def _urn(*parts: str) -> str:
-    return f"urn:uuid:{uuid.uuid5(NAMESPACE, chr(31).join(parts))}"
+    """The project's one rule for derived UIDs (``worker.encode.uids``), written as a URN for FHIR."""
+    return f"urn:oid:{derive_uid(UIDKind.FHIR, *parts)}"
 
 
 def _coding(concept: CodedConcept) -> dict[str, str]:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from db import results, studies
 from db.jobs import get_job
 from db.models import JobState
+from dicom_node.rejection import referenced_instances
 from models.codes import CodedConcept, code_for, site_for
 from models.imaging import read_dataset
 from models.protocol import ImageResult, Provenance
@@ -158,15 +159,6 @@ def _observed_at(sr: Dataset) -> datetime:
         return datetime.now(UTC)
 
 
-def _evidence_uids(sr: Dataset) -> tuple[str, ...]:
-    return tuple(
-        str(instance.ReferencedSOPInstanceUID)
-        for study in sr.get("CurrentRequestedProcedureEvidenceSequence", [])
-        for series in study.get("ReferencedSeriesSequence", [])
-        for instance in series.get("ReferencedSOPSequence", [])
-    )
-
-
 def _reported(
     label: str,
     probability: float,
@@ -205,7 +197,7 @@ def load_report(session: Session, job_id: int, sr_path: Path, critical_threshold
         study_instance_uid=str(sr.StudyInstanceUID),
         sr_sop_instance_uid=str(sr.SOPInstanceUID),
         sr_series_instance_uid=str(sr.SeriesInstanceUID),
-        source_sop_instance_uids=_evidence_uids(sr),
+        source_sop_instance_uids=tuple(dict.fromkeys(referenced_instances(sr))),
         observed_at=_observed_at(sr),
         algorithm=_algorithm(sr),
         reason=job.reason if urgency is Urgency.NOT_PERFORMED else None,

@@ -8,46 +8,17 @@ reason, so a retraction asked for twice is one document.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 
 import highdicom as hd
 from pydicom.dataset import Dataset
 
 from config.settings import EquipmentSettings
+from db.models import RejectionReason
 from worker.encode.header import PROCESSING_ALGORITHM, finish
 from worker.encode.uids import UIDKind, derive_uid
 
 KOS_SERIES_NUMBER = 9004
-
-
-class RejectionReason(enum.Enum):
-    """(code value, meaning) of the IOCM rejection titles, DICOM CID 7011 (scheme DCM)."""
-
-    QUALITY = ("113001", "Rejected for Quality Reasons")
-    PATIENT_SAFETY = ("113037", "Rejected for Patient Safety Reasons")
-    INCORRECT_WORKLIST_ENTRY = ("113038", "Incorrect Modality Worklist Entry")
-    RETENTION_EXPIRED = ("113039", "Data Retention Policy Expired")
-
-    @property
-    def code(self) -> str:
-        return self.value[0]
-
-    @property
-    def meaning(self) -> str:
-        return self.value[1]
-
-    @classmethod
-    def from_code(cls, value: str) -> RejectionReason | None:
-        return next((r for r in cls if r.code == value), None)
-
-    @property
-    def for_our_results(self) -> RejectionReason:
-        """What our own note says when a source was rejected: patient safety when the images belonged to someone
-        else (113037, 113038), quality otherwise."""
-        if self in (RejectionReason.PATIENT_SAFETY, RejectionReason.INCORRECT_WORKLIST_ENTRY):
-            return RejectionReason.PATIENT_SAFETY
-        return RejectionReason.QUALITY
 
 
 def _algorithm_of(withdrawn: Sequence[Dataset]) -> Dataset | None:

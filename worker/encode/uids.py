@@ -29,6 +29,7 @@ class UIDKind(enum.StrEnum):
     TRACKING = "tracking"
     DEVICE = "device"
     ALGORITHM = "algorithm"
+    FHIR = "fhir"  # the fullUrl and identifier of each entry of a result's FHIR Bundle
 
 
 def derive_uid(kind: UIDKind, *parts: str) -> UID:
