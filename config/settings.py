@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -165,6 +166,27 @@ class ModelSettings(Section):
     """torchxrayvision weight files and trained checkpoints; None means ``<data_dir>/weights``. Never downloaded."""
     thresholds: dict[str, float] = Field(default_factory=dict)
     """Label → threshold, overriding the model's own (torchxrayvision: its raw operating point)."""
+    thresholds_set: date | None = None
+    """When ``thresholds`` were set; every SR states it with them (``cxr validate thresholds --apply`` writes it)."""
+    thresholds_for: str | None = None
+    """The model (``name:version:sha256``) the thresholds were calibrated for; the dashboard's Model page warns when
+    the running model is another."""
+
+
+class DriftSettings(Section):
+    """The drift watch: each label's positive rate and mean score on each equipment model, over the last
+    ``window_days``, against the validation period (the studies with the site's truth, for this model)."""
+
+    window_days: float = Field(7.0, gt=0)
+    max_rate_change: float = Field(0.10, gt=0, le=1)
+    """A move of the positive rate by more than this (absolute, e.g. 0.10 = ten points) raises the flag."""
+    max_score_change: float = Field(0.10, gt=0, le=1)
+    """A move of the mean score by more than this raises the flag."""
+    min_images: int = Field(50, ge=1)
+    """Fewer images than this in the window or the validation period: no verdict. The bounds are absolute, and a
+    rate over a few dozen images moves by ten points by chance alone."""
+    baseline_days: float = Field(28.0, gt=0)
+    """Without truth for the running model, its validation period is its first ``baseline_days``."""
 
 
 class RetentionSettings(Section):
@@ -237,6 +259,7 @@ class Settings(BaseSettings):
     results: ResultsSettings = Field(default_factory=ResultsSettings)
     rules: RulesSettings = Field(default_factory=RulesSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    drift: DriftSettings = Field(default_factory=DriftSettings)
     urgency: UrgencySettings = Field(default_factory=UrgencySettings)
     hl7: list[Hl7Endpoint] = Field(default_factory=list)
     """RIS endpoints: an ORU^R01 per result (``docs/conformance.md``)."""

@@ -307,8 +307,15 @@ def _add_training_commands() -> None:
     app.command("evaluate")(evaluate_command)
 
 
+def _add_validation_commands() -> None:
+    from cxr.validation import validate_app
+
+    app.add_typer(validate_app, name="validate")
+
+
 _add_operator_commands()
 _add_training_commands()
+_add_validation_commands()
 
 
 def main() -> None:

@@ -13,6 +13,47 @@ from sqlalchemy import DateTime, Enum, Float, ForeignKey, Integer, String, Text,
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from db.enums import (
+    AuditKind,
+    Channel,
+    DeliveryState,
+    JobState,
+    MessagePurpose,
+    RejectionReason,
+    ResultKind,
+    TruthValue,
+    Urgency,
+)
+
+# The enums live in db.enums; they are re-exported here, where the models that use them are.
+__all__ = [
+    "AuditEvent",
+    "AuditKind",
+    "Base",
+    "Channel",
+    "Delivery",
+    "DeliveryAttempt",
+    "DeliveryState",
+    "DestinationState",
+    "Finding",
+    "Instance",
+    "Job",
+    "JobEvent",
+    "JobState",
+    "LabelScore",
+    "MessagePurpose",
+    "RejectionReason",
+    "ResultKind",
+    "ResultObject",
+    "Study",
+    "TruthLabel",
+    "TruthValue",
+    "UTCDateTime",
+    "Urgency",
+    "WorkerHeartbeat",
+    "utcnow",
+]
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -35,101 +76,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class JobState(enum.StrEnum):
-    """A job's lifecycle; ``db.lifecycle`` holds the legal moves, and every move is also written as a JobEvent."""
-
-    QUEUED = "QUEUED"
-    ANALYZING = "ANALYZING"
-    ENCODED = "ENCODED"
-    DELIVERED = "DELIVERED"
-    COMPLETED = "COMPLETED"  # results kept, no destination configured
-    NOT_ELIGIBLE = "NOT_ELIGIBLE"
-    FAILED = "FAILED"
-    DEAD_LETTER = "DEAD_LETTER"
-    CANCELLED = "CANCELLED"  # an operator cancelled it before analysis
-    RETRACTED = "RETRACTED"  # its results were withdrawn: a rejection KOS (and corrections) went where they had gone
-
-
-class DeliveryState(enum.StrEnum):
-    PENDING = "PENDING"
-    COMMIT_PENDING = "COMMIT_PENDING"  # stored; waiting for the destination's storage commitment report
-    SENT = "SENT"
-    DEAD_LETTER = "DEAD_LETTER"
-
-
-class Channel(enum.StrEnum):
-    """How a delivery travels: C-STORE of a result object, or a message about the study's SR."""
-
-    DICOM = "DICOM"
-    HL7 = "HL7"
-    FHIR = "FHIR"
-    WEBHOOK = "WEBHOOK"
-
-
-class MessagePurpose(enum.StrEnum):
-    RESULT = "RESULT"
-    REMINDER = "REMINDER"  # a critical result still unacknowledged after ``urgency.acknowledge_within_s``
-    RETRACTION = "RETRACTION"  # the result was withdrawn: HL7 deletes its observations, FHIR marks it entered-in-error
-
-
-class Urgency(enum.StrEnum):
-    """Mirrors ``models.urgency.Urgency`` (``db`` may not import ``models``); a test keeps the two equal."""
-
-    CRITICAL = "critical"
-    ABNORMAL = "abnormal"
-    NO_FINDING = "no_finding"
-    NOT_PERFORMED = "not_performed"
-
-
-class RejectionReason(enum.Enum):
-    """(code value, meaning) of the IOCM rejection titles, DICOM CID 7011 (scheme DCM): what a PACS's rejection note
-    says (``dicom_node.rejection``), and what our own says (``worker.encode.kos``)."""
-
-    QUALITY = ("113001", "Rejected for Quality Reasons")
-    PATIENT_SAFETY = ("113037", "Rejected for Patient Safety Reasons")
-    INCORRECT_WORKLIST_ENTRY = ("113038", "Incorrect Modality Worklist Entry")
-    RETENTION_EXPIRED = ("113039", "Data Retention Policy Expired")
-
-    @property
-    def code(self) -> str:
-        return self.value[0]
-
-    @property
-    def meaning(self) -> str:
-        return self.value[1]
-
-    @classmethod
-    def from_code(cls, value: str) -> RejectionReason | None:
-        return next((r for r in cls if r.code == value), None)
-
-    @property
-    def for_our_results(self) -> RejectionReason:
-        """What our own note says when a source was rejected: patient safety when the images belonged to someone
-        else (113037, 113038), quality otherwise."""
-        if self in (RejectionReason.PATIENT_SAFETY, RejectionReason.INCORRECT_WORKLIST_ENTRY):
-            return RejectionReason.PATIENT_SAFETY
-        return RejectionReason.QUALITY
-
-
-class ResultKind(enum.StrEnum):
-    SR = "SR"
-    SC = "SC"
-    GSPS = "GSPS"
-    KOS = "KOS"  # our IOCM rejection note, withdrawing the job's other objects
-
-
-class AuditKind(enum.StrEnum):
-    ASSOCIATION_ACCEPTED = "ASSOCIATION_ACCEPTED"
-    ASSOCIATION_REJECTED = "ASSOCIATION_REJECTED"
-    CONNECTION_REFUSED = "CONNECTION_REFUSED"
-    LOGIN_FAILED = "LOGIN_FAILED"
-    LOGIN_SUCCEEDED = "LOGIN_SUCCEEDED"
-    LOGIN_THROTTLED = "LOGIN_THROTTLED"  # refused unchecked: too many recent failures for the name or the address
-    LOGOUT = "LOGOUT"
-    OPERATOR_ACTION = "OPERATOR_ACTION"
-    PHI_REVEALED = "PHI_REVEALED"
 
 
 class Base(DeclarativeBase):
@@ -172,6 +118,10 @@ class Instance(Base):
     patient_age_years: Mapped[int | None] = mapped_column(Integer)
     """Derived from Patient's Age, or birth date and study date; the birth date itself is never stored."""
     calling_ae_title: Mapped[str | None] = mapped_column(String(16))
+    manufacturer: Mapped[str | None] = mapped_column(String(64))
+    """The modality's Manufacturer and Manufacturer's Model Name: equipment, not patient, facts, for the agreement
+    report's breakdowns and the drift watch."""
+    manufacturer_model_name: Mapped[str | None] = mapped_column(String(64))
     spool_path: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -259,6 +209,37 @@ class Finding(Base):
     y_max: Mapped[float | None] = mapped_column(Float)
 
     job: Mapped[Job] = relationship(back_populates="findings")
+
+
+class LabelScore(Base):
+    """Every label's score on every analysed image, reported or not: the agreement report, threshold calibration and
+    the drift watch need the scores below the operating threshold too."""
+
+    __tablename__ = "label_score"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("job.id"), index=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instance.id"))
+    label: Mapped[str] = mapped_column(String(64))
+    score: Mapped[float] = mapped_column(Float)
+    positive: Mapped[bool] = mapped_column(default=False)
+    """Reported as a finding (the score reached the label's operating threshold)."""
+
+
+class TruthLabel(Base):
+    """The site's radiologists' reading of one label on one study, imported by ``cxr validate import``. Keyed by Study
+    Instance UID, not by our study row, so truth for a study not yet received is kept and counts once it arrives."""
+
+    __tablename__ = "truth_label"
+    __table_args__ = (UniqueConstraint("study_instance_uid", "label", "reader", name="uq_truth_study_label_reader"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_instance_uid: Mapped[str] = mapped_column(String(64), index=True)
+    label: Mapped[str] = mapped_column(String(64))
+    value: Mapped[TruthValue] = mapped_column(_enum(TruthValue, "truth_value"))
+    reader: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    """The reader's id as the site gives it (a pseudonym, never a name is expected); empty when not given."""
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ResultObject(Base):

@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from db.errors import NotFoundError
 from db.jobs import get_job
-from db.models import Finding, Instance, Job, JobEvent, ResultKind, ResultObject, utcnow
+from db.models import Finding, Instance, Job, JobEvent, LabelScore, ResultKind, ResultObject, utcnow
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,16 @@ class FindingRecord:
     code_meaning: str
     probability: float
     box: tuple[float, float, float, float] | None
+
+
+@dataclass(frozen=True)
+class ScoreRecord:
+    """One label's score on one image, and whether it was reported as a finding."""
+
+    instance_id: int
+    label: str
+    score: float
+    positive: bool
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,15 @@ def replace_findings(session: Session, job_id: int, findings: Sequence[FindingRe
                 y_max=y_max,
             )
         )
+
+
+def replace_scores(session: Session, job_id: int, scores: Sequence[ScoreRecord]) -> None:
+    """A re-run replaces the job's label scores, as it does its findings."""
+    session.execute(delete(LabelScore).where(LabelScore.job_id == job_id))
+    session.add_all(
+        LabelScore(job_id=job_id, instance_id=s.instance_id, label=s.label, score=s.score, positive=s.positive)
+        for s in scores
+    )
 
 
 def finding_record(f: Finding) -> FindingRecord:

@@ -35,6 +35,8 @@ class InstanceFacts:
     spool_path: Path
     patient_age_years: int | None = None
     stat: bool = False
+    manufacturer: str | None = None
+    manufacturer_model_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,8 @@ def record_instance(session: Session, facts: InstanceFacts, completion_fallback_
             view_position=facts.view_position,
             patient_age_years=facts.patient_age_years,
             calling_ae_title=facts.calling_ae_title,
+            manufacturer=facts.manufacturer,
+            manufacturer_model_name=facts.manufacturer_model_name,
             spool_path=str(facts.spool_path),
             received_at=now,
         )
@@ -162,6 +166,8 @@ def record_revision(session: Session, facts: InstanceFacts, revision: int, compl
     instance.view_position = facts.view_position
     instance.patient_age_years = facts.patient_age_years
     instance.calling_ae_title = facts.calling_ae_title
+    instance.manufacturer = facts.manufacturer
+    instance.manufacturer_model_name = facts.manufacturer_model_name
     instance.received_at = now
     instance.purged_at = None
     study = instance.study

@@ -140,6 +140,8 @@ def _facts(arrival: Arrival, ds: Dataset, context: NodeContext) -> InstanceFacts
         modality=_text(ds, "Modality", 16),
         body_part_examined=_text(ds, "BodyPartExamined", 16),
         view_position=_text(ds, "ViewPosition", 16),
+        manufacturer=_text(ds, "Manufacturer"),
+        manufacturer_model_name=_text(ds, "ManufacturerModelName"),
         study_description=_text(ds, "StudyDescription"),
         calling_ae_title=arrival.calling_ae_title,
         spool_path=context.spool.path_for(study_uid, sop_uid),

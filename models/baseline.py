@@ -57,9 +57,16 @@ class _Candidate:
 class BaselineDetector:
     labels: tuple[str, ...] = (FindingLabel.NODULE.value, FindingLabel.MASS.value)
 
-    def __init__(self, parameters: BaselineParameters | None = None) -> None:
+    def __init__(
+        self, parameters: BaselineParameters | None = None, thresholds: dict[str, float] | None = None
+    ) -> None:
         self.parameters = parameters or BaselineParameters()
         self.abnormal_threshold = self.parameters.threshold
+        unknown = sorted(set(thresholds or {}) - set(self.labels))
+        if unknown:
+            raise ValueError(f"threshold for {', '.join(unknown)}: the baseline reports {', '.join(self.labels)}")
+        self._thresholds = dict(thresholds or {})
+        """A site's per-label thresholds; ``parameters.threshold`` for the others."""
         self.provenance = Provenance(
             name="baseline",
             version=VERSION,
@@ -79,16 +86,18 @@ class BaselineDetector:
         enhanced = clahe(to_uint8(small))
         mask = lung_field_mask(enhanced)
         candidates = self._candidates(small, enhanced, mask)
-        kept = _suppress_overlaps([c for c in candidates if c.score >= p.threshold])[: p.max_findings]
         thorax_width = _mask_width(mask) or small.shape[1]
-        findings = tuple(self._finding(c, resize, thorax_width, image.spacing_mm) for c in kept)
+        # Suppression is greedy by score, so a blob below its threshold never suppresses one above it.
+        everything = [self._finding(c, resize, thorax_width, image.spacing_mm) for c in _suppress_overlaps(candidates)]
+        findings = tuple(f for f in everything if f.probability >= self.threshold_for(f.label))[: p.max_findings]
         best = max((c.score for c in candidates), default=0.0)
         # Every blob below the threshold too, for evaluation (AUROC and mAP need the low scores).
-        everything = tuple(
-            self._finding(c, resize, thorax_width, image.spacing_mm)
-            for c in _suppress_overlaps(candidates)[:MAX_CANDIDATES]
+        return ImageResult(
+            abnormality_score=round(best, 4), findings=findings, candidates=tuple(everything[:MAX_CANDIDATES])
         )
-        return ImageResult(abnormality_score=round(best, 4), findings=findings, candidates=everything)
+
+    def threshold_for(self, label: str) -> float:
+        return self._thresholds.get(label, self.parameters.threshold)
 
     def _candidates(self, small: FloatImage, enhanced: U8Image, mask: npt.NDArray[np.uint8]) -> list[_Candidate]:
         p = self.parameters

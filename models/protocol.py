@@ -66,8 +66,16 @@ class Provenance:
 
     @property
     def model_id(self) -> str:
-        """Stable identity used to derive result UIDs: a new version or new weights give new objects."""
+        """The model: its name, version and weights. A new one starts a new period for the drift watch, and the
+        thresholds a site calibrated name the model they were chosen for."""
         return f"{self.name}:{self.version}:{self.weights_sha256 or '-'}"
+
+    @property
+    def output_key(self) -> str:
+        """What result UIDs derive from: the model and its parameters, so new weights, a new version or other
+        operating thresholds give new objects, and the same ones give the same objects."""
+        parameters = ";".join(f"{key}={value}" for key, value in sorted(self.parameters.items()))
+        return f"{self.model_id}:{parameters}"
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,8 @@ class DetectorOptions:
     weights_dir: Path = Path("weights")
     device: str = "auto"
     thresholds: dict[str, float] = field(default_factory=dict)
+    thresholds_set: str | None = None
+    """When the site set ``thresholds`` (an ISO date, written by ``cxr validate thresholds --apply``)."""
 
 
 class Detector(Protocol):

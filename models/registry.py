@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 
 from models.baseline import BaselineDetector
 from models.codes import require_known_labels
@@ -50,7 +51,7 @@ def _two_stage(argument: str, options: DetectorOptions) -> Detector:
 
 
 _FACTORIES: dict[str, Callable[[str, DetectorOptions], Detector]] = {
-    "baseline": lambda _argument, _options: BaselineDetector(),
+    "baseline": lambda _argument, options: BaselineDetector(thresholds=options.thresholds),
     "xrv": _xrv,
     "torchvision": _torchvision,
     "classifier": _classifier,
@@ -61,6 +62,22 @@ _loaded: dict[tuple[object, ...], Detector] = {}
 _lock = threading.RLock()  # a two-stage detector loads its parts through this function
 
 
+def _record_site_thresholds(detector: Detector, options: DetectorOptions) -> None:
+    """The site's thresholds, and when they were set, join the algorithm's parameters: every SR states them (TID 4019
+    Algorithm Parameters), and objects made under other thresholds get other UIDs."""
+    if not options.thresholds:
+        return
+    chosen = ", ".join(f"{label}={value:g}" for label, value in sorted(options.thresholds.items()))
+    detector.provenance = replace(
+        detector.provenance,
+        parameters={
+            **detector.provenance.parameters,
+            "site thresholds": chosen,
+            "site thresholds set": options.thresholds_set or "not recorded",
+        },
+    )
+
+
 def available() -> list[str]:
     return sorted(_FACTORIES)
 
@@ -68,7 +85,13 @@ def available() -> list[str]:
 def load_detector(name: str, options: DetectorOptions | None = None) -> Detector:
     """``name`` is ``backend`` or ``backend:argument``; loaded once per process, validated against the code table."""
     options = options or DetectorOptions()
-    key = (name, options.weights_dir, options.device, tuple(sorted(options.thresholds.items())))
+    key = (
+        name,
+        options.weights_dir,
+        options.device,
+        tuple(sorted(options.thresholds.items())),
+        options.thresholds_set,
+    )
     with _lock:
         if key in _loaded:
             return _loaded[key]
@@ -78,6 +101,7 @@ def load_detector(name: str, options: DetectorOptions | None = None) -> Detector
             raise UnknownDetectorError(f"unknown detector {name!r}; available: {', '.join(available())}")
         detector = factory(argument, options)
         require_known_labels(detector.labels)
+        _record_site_thresholds(detector, options)
         logger.info("loaded detector %s %s", detector.provenance.name, detector.provenance.version)
         _loaded[key] = detector
         return detector

@@ -107,6 +107,14 @@ class XrvDetector:
             thresholds[by_label[label]] = float(value)
         self.model.op_threshs = thresholds
 
+    def threshold_setting(self, label: str, score: float) -> float:
+        """The raw operating point (what ``model.thresholds`` sets here) at which ``label`` is reported from
+        ``score`` up, ``score`` being on the scale of the probabilities we report: torchxrayvision's op_norm, 0.5 at
+        the operating point in force, which this inverts."""
+        index = {name: i for i, name in self._outputs}[label]
+        point = float(self.model.op_threshs[index])
+        return score * 2 * point if score < 0.5 else 1 - (1 - score) * 2 * (1 - point)
+
     def _batch(self, images: Sequence[DecodedImage]) -> tuple[torch.Tensor, list[Letterbox]]:
         prepared = letterbox_all([image.pixels for image in images], self.resolution)
         scale, offset = np.float32(2 * XRV_RANGE), np.float32(XRV_RANGE)

@@ -29,7 +29,7 @@ from worker.encode.bundle import encode_not_performed, encode_study
 from worker.encode.inputs import AnalysedImage, EncodeContext
 from worker.encode.trusted import trusted_header
 from worker.encode.uids import source_token
-from worker.record import AnalysisOutcome, finding_records, record_results
+from worker.record import AnalysisOutcome, finding_records, record_results, score_records
 from worker.retraction import withdraw_rejected
 
 logger = logging.getLogger(__name__)
@@ -208,8 +208,10 @@ def _encode(context: WorkerContext, work: _Work, detector: Detector, images: lis
     findings = finding_records(work.selected, images)
     urgency = Urgency(encode_context.triage.urgency.value)
     detail = f"{len(findings)} findings, {len(objects)} objects, {urgency.value}"
-    provenance = detector.provenance
-    return record_results(context, work.job_id, objects, findings, JobState.ENCODED, detail, urgency, provenance)
+    scores = score_records(work.selected, images, detector.labels)
+    return record_results(
+        context, work.job_id, objects, findings, JobState.ENCODED, detail, urgency, detector.provenance, scores
+    )
 
 
 def _start(context: WorkerContext, job_id: int) -> _Work | AnalysisOutcome:

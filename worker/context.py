@@ -25,7 +25,10 @@ class WorkerContext:
 def detector_options(settings: Settings) -> DetectorOptions:
     """What the model registry needs from the settings."""
     return DetectorOptions(
-        weights_dir=settings.weights_dir, device=settings.worker.device, thresholds=dict(settings.model.thresholds)
+        weights_dir=settings.weights_dir,
+        device=settings.worker.device,
+        thresholds=dict(settings.model.thresholds),
+        thresholds_set=settings.model.thresholds_set.isoformat() if settings.model.thresholds_set else None,
     )
 
 

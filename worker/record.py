@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from db import jobs, results, studies
 from db.models import JobState, ResultKind, Urgency
-from db.results import FindingRecord, ResultRecord
+from db.results import FindingRecord, ResultRecord, ScoreRecord
 from db.studies import InstanceSummary
 from db.urgency import set_model, set_urgency
 from models.codes import code_for
@@ -47,6 +47,21 @@ def finding_records(instances: Sequence[InstanceSummary], images: Sequence[Analy
     return records
 
 
+def score_records(
+    instances: Sequence[InstanceSummary], images: Sequence[AnalysedImage], labels: Sequence[str]
+) -> list[ScoreRecord]:
+    """Every label's score on every image: its best candidate (the detector's output before thresholds), else its
+    best finding, else 0; positive when it was reported."""
+    records = []
+    for instance, image in zip(instances, images, strict=True):
+        outputs = (*image.result.candidates, *image.result.findings)
+        reported = {f.label for f in image.result.findings}
+        for label in labels:
+            best = max((f.probability for f in outputs if f.label == label), default=0.0)
+            records.append(ScoreRecord(instance.instance_id, label, float(best), label in reported))
+    return records
+
+
 def _store_results(
     session: Session, job_id: int, written: Sequence[tuple[EncodedObject, Path]]
 ) -> tuple[list[tuple[ResultKind, int]], int]:
@@ -79,11 +94,13 @@ def record_results(
     detail: str,
     urgency: Urgency,
     provenance: Provenance,
+    scores: Sequence[ScoreRecord] = (),
 ) -> AnalysisOutcome:
     """Write the objects, record them with the findings, move the job to ``state`` and plan the deliveries."""
     written = [(obj, obj.write(context.settings.results_dir)) for obj in objects]
     with context.session_factory.begin() as session:
         results.replace_findings(session, job_id, findings)
+        results.replace_scores(session, job_id, scores)
         set_urgency(session, job_id, urgency)
         set_model(session, job_id, provenance.version, provenance.weights_sha256)
         own, reused = _store_results(session, job_id, written)

@@ -4,6 +4,7 @@ label, the confusion matrices, and example overlays of true and false positives.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -13,6 +14,7 @@ matplotlib.use("Agg")  # no display on a server; must precede pyplot
 
 import matplotlib.pyplot as plt
 import numpy as np
+import numpy.typing as npt
 from sklearn.metrics import (
     ConfusionMatrixDisplay,
     PrecisionRecallDisplay,
@@ -34,9 +36,16 @@ def slug(label: str) -> str:
 
 
 def curves(evaluated: Evaluated, out: Path) -> list[Path]:
+    columns = [(label, evaluated.truth[:, k], evaluated.scores[:, k]) for k, label in enumerate(evaluated.labels)]
+    return label_curves(columns, out)
+
+
+def label_curves(
+    columns: Sequence[tuple[str, npt.NDArray[np.int64], npt.NDArray[np.float64]]], out: Path
+) -> list[Path]:
+    """ROC and PR curves, one pair per (label, truth, scores); a label without both classes gets none."""
     written = []
-    for k, label in enumerate(evaluated.labels):
-        truth, scores = evaluated.truth[:, k], evaluated.scores[:, k]
+    for label, truth, scores in columns:
         if not 0 < truth.sum() < len(truth):
             continue  # a curve needs both classes
         for kind, display in (("roc", RocCurveDisplay), ("pr", PrecisionRecallDisplay)):

@@ -17,8 +17,8 @@ LAYER = "AI_FINDINGS"
 
 
 def gsps_uids(image: AnalysedImage, context: EncodeContext) -> tuple[UID, UID]:
-    series = derive_uid(UIDKind.GSPS_SERIES, context.study_instance_uid, context.provenance.model_id)
-    instance = derive_uid(UIDKind.GSPS_INSTANCE, image.token, context.provenance.model_id)
+    series = derive_uid(UIDKind.GSPS_SERIES, context.study_instance_uid, context.provenance.output_key)
+    instance = derive_uid(UIDKind.GSPS_INSTANCE, image.token, context.provenance.output_key)
     return series, instance
 
 

@@ -31,9 +31,8 @@ PROCESSING_ALGORITHM = hd.sr.CodedConcept("1630", "99IHE", "Processing Algorithm
 
 def algorithm_device_uid(provenance: Provenance) -> UID:
     """The algorithm's Device UID: it follows the model's name, version and weights' sha256 (the baseline has no
-    weights: its parameters), so it changes whenever the model does."""
-    parameters = [f"{key}={value}" for key, value in sorted(provenance.parameters.items())]
-    return derive_uid(UIDKind.ALGORITHM, provenance.model_id, *parameters)
+    weights: its parameters) and its parameters, so it changes whenever the model or its operating thresholds do."""
+    return derive_uid(UIDKind.ALGORITHM, provenance.output_key)
 
 
 def algorithm_item(provenance: Provenance, equipment: EquipmentSettings) -> Dataset:

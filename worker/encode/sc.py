@@ -18,8 +18,8 @@ JPEG_METHOD = "ISO_10918_1"
 
 
 def sc_uids(image: AnalysedImage, context: EncodeContext) -> tuple[UID, UID]:
-    series = derive_uid(UIDKind.SC_SERIES, context.study_instance_uid, context.provenance.model_id)
-    instance = derive_uid(UIDKind.SC_INSTANCE, image.token, context.provenance.model_id)
+    series = derive_uid(UIDKind.SC_SERIES, context.study_instance_uid, context.provenance.output_key)
+    instance = derive_uid(UIDKind.SC_INSTANCE, image.token, context.provenance.output_key)
     return series, instance
 
 

@@ -79,7 +79,7 @@ def _certainty(finding: Finding, provenance: Provenance) -> hd.sr.Measurement:
 def _tracking(source_uid: str, provenance: Provenance, index: int, label: str) -> hd.sr.TrackingIdentifier:
     """The identifier names the detector's own label: where the code is post-coordinated or wider than the label
     ("Pleura finding" for pleural thickening), a reader of the SR still sees what the model said."""
-    uid = derive_uid(UIDKind.TRACKING, source_uid, provenance.model_id, str(index))
+    uid = derive_uid(UIDKind.TRACKING, source_uid, provenance.output_key, str(index))
     return hd.sr.TrackingIdentifier(uid=uid, identifier=f"Finding {index + 1}: {label}")
 
 
@@ -126,7 +126,7 @@ def _overall_group(
 ) -> MeasurementGroup:
     """The study-level result: Finding Present (abnormal), Absent (nothing above threshold) or Indeterminate, then the
     urgency as Normality (DICOM CID 222) and Priority (SNOMED CT): critical is Abnormal with High priority."""
-    tracking_uid = derive_uid(UIDKind.TRACKING, *sorted(source_uids), provenance.model_id, "overall")
+    tracking_uid = derive_uid(UIDKind.TRACKING, *sorted(source_uids), provenance.output_key, "overall")
     return hd.sr.MeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(uid=tracking_uid, identifier="Overall result"),
         algorithm_id=_algorithm(provenance),
@@ -156,8 +156,8 @@ def _observer(equipment: EquipmentSettings) -> hd.sr.ObservationContext:
 
 def sr_uids(study_uid: str, source_uids: Sequence[str], provenance: Provenance, variant: str = "") -> tuple[UID, UID]:
     """(series, instance) UIDs of a study's SR: the instance follows the set of the study's inputs and the model."""
-    series = derive_uid(UIDKind.SR_SERIES, study_uid, provenance.model_id)
-    instance = derive_uid(UIDKind.SR_INSTANCE, *sorted(source_uids), provenance.model_id, variant)
+    series = derive_uid(UIDKind.SR_SERIES, study_uid, provenance.output_key)
+    instance = derive_uid(UIDKind.SR_INSTANCE, *sorted(source_uids), provenance.output_key, variant)
     return series, instance
 
 
