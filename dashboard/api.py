@@ -15,13 +15,13 @@ from starlette.concurrency import run_in_threadpool
 
 from dashboard import phi, queries
 from dashboard.auth import User, check_csrf, current_user, require_operator
+from dashboard.model_page import ModelInfo, model_info
 from dashboard.services import DashboardServices
 from dashboard.view_models import OverviewState, StudyState, job_page, overview_state, study_state
 from db import audit
 from db.audit import AuditRecord
 from db.models import JobState, RejectionReason, Urgency
 from db.urgency import AcknowledgementError, acknowledge
-from models.codes import code_for
 from worker.operator_actions import (
     NotAllowedError,
     cancel_job,
@@ -60,24 +60,6 @@ Operator = Annotated[User, Depends(acting_operator)]
 
 
 @dataclass(frozen=True)
-class LabelInfo:
-    label: str
-    code: str
-    meaning: str
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    detector: str
-    name: str
-    version: str
-    weights_sha256: str | None
-    abnormal_threshold: float
-    parameters: dict[str, str]
-    labels: list[LabelInfo]
-
-
-@dataclass(frozen=True)
 class ActionResult:
     ok: bool
     detail: str
@@ -103,24 +85,6 @@ def get_jobs(
 @router.get("/studies/{study_id}")
 def get_study(study_id: int, user: Viewer, services: Services) -> StudyState:
     return study_state(services, study_id)
-
-
-def model_info(services: DashboardServices) -> ModelInfo:
-    detector = services.detector()
-    p = detector.provenance
-    labels = [
-        LabelInfo(label, f"{code_for(label).scheme} {code_for(label).value}", code_for(label).meaning)
-        for label in detector.labels
-    ]
-    return ModelInfo(
-        services.settings.detector,
-        p.name,
-        p.version,
-        p.weights_sha256,
-        detector.abnormal_threshold,
-        dict(p.parameters),
-        labels,
-    )
 
 
 @router.get("/model")

@@ -141,7 +141,8 @@ def _add_login(app: FastAPI, services: DashboardServices) -> None:
         if not bearer_matches(request, services.settings.dashboard):
             current_user(request)
         return Response(
-            exposition(NodeCollector(services.session_factory, services.depths.get)), media_type=CONTENT_TYPE
+            exposition(NodeCollector(services.session_factory, services.depths.get, services.settings.drift)),
+            media_type=CONTENT_TYPE,
         )
 
     @app.get("/login", include_in_schema=False)

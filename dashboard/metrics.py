@@ -3,7 +3,8 @@
 The SCP, the workers and the dashboard are separate processes, possibly on several hosts. Counting in each process
 would need prometheus-client's multiprocess mode on one host only; reading the system of record instead gives one
 consistent set of numbers, equal to the database's by construction, that survives restarts. No label carries PHI:
-the only labels are job states, delivery states, queue names, association outcomes and urgencies.
+the only labels are job states, delivery states, queue names, association outcomes, urgencies, and the drift
+watch's finding labels and equipment makes and models.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from config.settings import DriftSettings
 from dashboard import metrics_queries
 from db.engine import SessionFactory
 from db.models import DeliveryState, JobState, Urgency
+from worker.validation.drift import Verdict, drift_watch
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -30,9 +33,15 @@ def _histogram(name: str, documentation: str, histogram: metrics_queries.Histogr
 
 
 class NodeCollector(Collector):
-    def __init__(self, session_factory: SessionFactory, depths: Callable[[], dict[str, int | None]]) -> None:
+    def __init__(
+        self,
+        session_factory: SessionFactory,
+        depths: Callable[[], dict[str, int | None]],
+        drift: DriftSettings | None = None,
+    ) -> None:
         self._session_factory = session_factory
         self._depths = depths
+        self._drift = drift
 
     def collect(self) -> Iterator[Metric]:
         with self._session_factory() as session:
@@ -76,6 +85,36 @@ class NodeCollector(Collector):
         dead.add_metric(["delivery"], snapshot.dead_letter_deliveries)
         yield dead
         yield from _critical_results(snapshot)
+        if self._drift is not None:
+            yield from self._drift_gauges(self._drift)
+
+    def _drift_gauges(self, settings: DriftSettings) -> Iterator[Metric]:
+        """The drift watch per label and device (equipment make and model: not patient data); a pair with too few
+        images for a verdict has no sample."""
+        with self._session_factory() as session:
+            watch = drift_watch(session, settings)
+        flag = GaugeMetricFamily(
+            "cxr_drift",
+            "1 where a label's weekly positive rate or mean score left its bound.",
+            labels=["label", "equipment"],
+        )
+        rate = GaugeMetricFamily(
+            "cxr_drift_positive_rate_change",
+            "The last week's positive rate less the validation period's.",
+            labels=["label", "equipment"],
+        )
+        score = GaugeMetricFamily(
+            "cxr_drift_mean_score_change",
+            "The last week's mean score less the validation period's.",
+            labels=["label", "equipment"],
+        )
+        for row in watch.rows:
+            if row.verdict is Verdict.TOO_FEW or row.rate_change is None or row.score_change is None:
+                continue
+            flag.add_metric([row.label, row.equipment], float(row.verdict is Verdict.DRIFT))
+            rate.add_metric([row.label, row.equipment], row.rate_change)
+            score.add_metric([row.label, row.equipment], row.score_change)
+        yield from (flag, rate, score)
 
 
 def _critical_results(snapshot: metrics_queries.MetricsSnapshot) -> Iterator[Metric]:

@@ -13,8 +13,9 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from pydicom import dcmread
 
 from dashboard import phi, queries
-from dashboard.api import Operator, Services, Viewer, model_info, operator
+from dashboard.api import Operator, Services, Viewer, operator
 from dashboard.auth import User
+from dashboard.model_page import model_info
 from dashboard.render import render
 from dashboard.upload import UploadRejectedError, accept_upload, raster_result
 from dashboard.view_models import job_page, overview_state, study_state

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from config.settings import ScpSettings, Settings
 from db.engine import SessionFactory
 from db.jobs import list_jobs
-from db.models import JobState, Study
+from db.models import Instance, JobState, Study
 from db.studies import study_facts
 from dicom_node.rules import patient_age_years
 from dicom_node.scp import start_node
@@ -52,6 +52,9 @@ def test_store_spools_records_and_completes_once(node: Node, session_factory: Se
         ds.get("PatientAge"), ds.get("PatientBirthDate"), ds.get("StudyDate")
     )
     assert recorded.view_position == "PA" and recorded.body_part_examined == "CHEST"
+    with session_factory() as s:  # the equipment, for the agreement report and the drift watch (not patient data)
+        instance = s.scalars(select(Instance).where(Instance.sop_instance_uid == ds.SOPInstanceUID)).one()
+    assert (instance.manufacturer, instance.manufacturer_model_name) == (ds.Manufacturer, ds.ManufacturerModelName)
 
 
 def test_jpeg2000_is_accepted(node: Node, rg1_j2kr: Path) -> None:

@@ -69,7 +69,9 @@ def counts(seeded: list[Seeded], label: str, keep: object = None) -> list[list[i
     return matrix
 
 
-def test_import_is_all_or_nothing_and_reports_what_it_cannot_use(session_factory: SessionFactory, tmp_path: Path) -> None:
+def test_import_is_all_or_nothing_and_reports_what_it_cannot_use(
+    session_factory: SessionFactory, tmp_path: Path
+) -> None:
     seeded = seed_cohort(session_factory, n=4)
     unknown_study = "1.2.826.0.1.3680043.10.99.1"
     summary = import_truth(session_factory, truth_csv(tmp_path / "t.csv", seeded, f"{unknown_study},r1,positive,\n"))
@@ -152,7 +154,9 @@ def test_thresholds_reach_the_target_and_apply_keeps_the_rest(session_factory: S
     config = tmp_path / "cxr.toml"
     config.write_text('# the site\'s settings\ndetector = "baseline"\n\n[model]\nthresholds = { Mass = 0.7 }\n')
     backup = apply_thresholds(config, chosen[:1], detector.provenance.model_id, dt.date(2026, 12, 3))
-    assert backup.read_text() == '# the site\'s settings\ndetector = "baseline"\n\n[model]\nthresholds = { Mass = 0.7 }\n'
+    assert (
+        backup.read_text() == '# the site\'s settings\ndetector = "baseline"\n\n[model]\nthresholds = { Mass = 0.7 }\n'
+    )
     text = config.read_text()
     assert text.startswith("# the site's settings"), "comments and other settings stay"
     model = tomllib.loads(text)["model"]
@@ -195,7 +199,7 @@ def test_a_new_model_version_starts_a_new_period(session_factory: SessionFactory
     assert watch.validation_period == "the model's first 28 days", "no truth for 0.2.0: its own first days"
     assert sum(row.validation.images for row in watch.rows if row.validation) == 80, "only 0.2.0's images"
     out = tmp_path / "report"
-    with pytest.raises(ValueError, match="none of the 40 studies analysed by baseline 0.2.0"):
+    with pytest.raises(ValueError, match=r"none of the 40 studies analysed by baseline 0\.2\.0"):
         write_report(session_factory, out, resamples=100)
     assert thresholds_warning("baseline:0.1.0:-", True, "baseline:0.2.0:-") == (
         "the site's thresholds were set for baseline:0.1.0:-; the running model is baseline:0.2.0:-: recalibrate"
