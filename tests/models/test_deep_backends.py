@@ -161,3 +161,20 @@ def test_grad_cam_hooks_the_model_only_while_it_computes_a_map(weights_dir: Path
     (result,) = detector.detect([rg1_image])
     assert [f.label for f in result.findings] == ["Fibrosis"] and result.heatmap is not None
     assert not layer._forward_hooks and not detector.model._forward_hooks
+
+
+def test_a_threshold_chosen_on_reported_scores_becomes_the_xrv_operating_point(
+    weights_dir: Path, rg1_image: DecodedImage
+) -> None:
+    """``cxr validate thresholds`` chooses on the probabilities we report (op_norm: 0.5 at the operating point);
+    ``threshold_setting`` turns that into the raw operating point ``model.thresholds`` sets for torchxrayvision."""
+    detector = load_detector(f"xrv:{DENSENET}", DetectorOptions(weights_dir=weights_dir, device="cpu"))
+    assert isinstance(detector, XrvDetector)
+    (result,) = detector.detect([rg1_image])
+    scores = {c.label: c.probability for c in result.candidates}
+    for label in ("Effusion", "Cardiomegaly"):
+        for margin, reported in ((-0.01, True), (0.01, False)):
+            setting = detector.threshold_setting(label, scores[label] + margin)
+            options = DetectorOptions(weights_dir=weights_dir, device="cpu", thresholds={label: setting})
+            (again,) = load_detector(f"xrv:{DENSENET}", options).detect([rg1_image])
+            assert (label in {f.label for f in again.findings}) is reported, (label, margin, scores[label])
