@@ -3,8 +3,12 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# OHIF's SR and SEG reading code for the viewer tests, pinned by the lockfile; installed where npm is present (the
+# tests fail under CI without it, and skip elsewhere).
+OHIF := tests/viewers/ohif
+OHIF_STAMP := $(OHIF)/node_modules/.installed-stamp
 
-.PHONY: install run test lint format typecheck clean
+.PHONY: install viewers run test lint format typecheck clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,6 +18,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+$(OHIF_STAMP): $(OHIF)/package-lock.json
+	cd $(OHIF) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $(OHIF_STAMP)
+
+viewers:
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory $(OHIF_STAMP); \
+	else echo "npm not found: the OHIF viewer tests will be skipped (under CI they fail)"; fi
 
 run: install
 	$(BIN)/cxr serve
@@ -30,8 +42,8 @@ format: install
 typecheck: install
 	$(BIN)/mypy
 
-test: install lint typecheck
+test: install viewers lint typecheck
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache $(OHIF)/node_modules

@@ -76,6 +76,25 @@ def _certainty(finding: Finding, provenance: Provenance) -> hd.sr.Measurement:
     )
 
 
+def _region_under_measurements(group: MeasurementGroup, region: hd.sr.ImageRegion) -> None:
+    """The group's NUMs also name the region they were made on, INFERRED FROM the same SCOORD (TID 300's "Image or
+    Spatial Coordinates"). OHIF's SR loader (@cornerstonejs/adapters) takes a group's first NUM and reads the region
+    from inside it; the group-level region stays for every other reader. highdicom refuses this in TID 1410, so it is
+    added after the group is built; dciodvfy and PixelMed still report no error (``test_encode``)."""
+    source = region.ContentSequence[0]
+    for item in group[0].ContentSequence:
+        if item.ValueType == "NUM":
+            coordinates = hd.sr.CoordinatesForMeasurement(
+                graphic_type=hd.sr.GraphicTypeValues(region.GraphicType),
+                graphic_data=np.asarray(region.GraphicData, dtype=np.float64).reshape(-1, 2),
+                source_image=hd.sr.SourceImageForRegion(
+                    referenced_sop_class_uid=source.ReferencedSOPSequence[0].ReferencedSOPClassUID,
+                    referenced_sop_instance_uid=source.ReferencedSOPSequence[0].ReferencedSOPInstanceUID,
+                ),
+            )
+            item.ContentSequence = [*item.get("ContentSequence", []), coordinates]
+
+
 def _tracking(source_uid: str, provenance: Provenance, index: int, label: str) -> hd.sr.TrackingIdentifier:
     """The identifier names the detector's own label: where the code is post-coordinated or wider than the label
     ("Pleura finding" for pleural thickening), a reader of the SR still sees what the model said."""
@@ -84,13 +103,15 @@ def _tracking(source_uid: str, provenance: Provenance, index: int, label: str) -
 
 
 def _finding_group(image: AnalysedImage, finding: Finding, index: int, provenance: Provenance) -> MeasurementGroup:
-    """TID 1410 with a closed polyline when the finding has a box; TID 1501 on the whole image when it has none."""
+    """TID 1410 with a closed polyline when the finding has a box; TID 1501 on the whole image when it has none.
+
+    The group's one (121071, DCM, "Finding") item is its finding type: a reader that takes the first such item (OHIF
+    does) gets the finding, never a "Present" beside it. The group's existence states the finding present."""
     tracking = _tracking(str(image.source.SOPInstanceUID), provenance, index, finding.label)
     finding_type = _concept(finding.label)
     sites = [_site(finding.label)]
     algorithm = _algorithm(provenance)
     measurements = [_certainty(finding, provenance)]
-    evaluations = [hd.sr.QualitativeEvaluation(name=codes.DCM.Finding, value=codes.SCT.Present)]
     if finding.box is None:
         return hd.sr.MeasurementsAndQualitativeEvaluations(
             tracking_identifier=tracking,
@@ -98,7 +119,6 @@ def _finding_group(image: AnalysedImage, finding: Finding, index: int, provenanc
             finding_sites=sites,
             algorithm_id=algorithm,
             measurements=measurements,
-            qualitative_evaluations=evaluations,
             source_images=[hd.sr.SourceImageForMeasurementGroup.from_source_image(image.source)],
         )
     region = hd.sr.ImageRegion(
@@ -106,15 +126,16 @@ def _finding_group(image: AnalysedImage, finding: Finding, index: int, provenanc
         graphic_data=np.array(closed_rectangle(finding.box.as_tuple()), dtype=np.float64),
         source_image=hd.sr.SourceImageForRegion.from_source_image(image.source),
     )
-    return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+    group = hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
         tracking_identifier=tracking,
         referenced_region=region,
         finding_type=finding_type,
         finding_sites=sites,
         algorithm_id=algorithm,
         measurements=measurements,
-        qualitative_evaluations=evaluations,
     )
+    _region_under_measurements(group, region)
+    return group
 
 
 def _coded(concept: CodedConcept) -> hd.sr.CodedConcept:
