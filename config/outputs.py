@@ -14,9 +14,10 @@ from pydantic import Field, SecretStr
 
 from config.section import Section
 
-ObjectKind = Literal["SR", "SC", "GSPS", "KOS"]
+ObjectKind = Literal["SR", "SC", "GSPS", "SEG", "KOS"]
 Mode = Literal["live", "shadow"]
-ALL_OBJECT_KINDS: tuple[ObjectKind, ...] = ("SR", "SC", "GSPS", "KOS")
+DEFAULT_OBJECT_KINDS: tuple[ObjectKind, ...] = ("SR", "SC", "GSPS", "KOS")
+"""What a destination receives unless it says otherwise; a SEG only where asked for (not every PACS shows it)."""
 
 
 class Named(Section):
@@ -41,8 +42,9 @@ class Destination(Named):
     tls_private_key: Path | None = None
     storage_commitment: bool = False
     """Ask for Storage Commitment (N-ACTION) after storing; "delivered" is recorded on the commitment report."""
-    kinds: list[ObjectKind] = Field(default_factory=lambda: list(ALL_OBJECT_KINDS), min_length=1)
-    """The result objects it receives (KOS: our rejection notes when results are retracted)."""
+    kinds: list[ObjectKind] = Field(default_factory=lambda: list(DEFAULT_OBJECT_KINDS), min_length=1)
+    """The result objects it receives (KOS: our rejection notes when results are retracted; SEG: a segmentation per
+    analysed image with a boxed finding, made only when some destination asks for it)."""
     from_calling_aets: list[str] = Field(default_factory=list)
     """When set, it receives results only of studies sent by these calling AE titles."""
     return_to_sender: bool = False

@@ -85,6 +85,7 @@ class ResultKind(enum.StrEnum):
     SR = "SR"
     SC = "SC"
     GSPS = "GSPS"
+    SEG = "SEG"  # a segmentation per analysed image with a boxed finding, where a destination asks for one
     KOS = "KOS"  # our IOCM rejection note, withdrawing the job's other objects
 
 

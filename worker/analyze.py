@@ -196,6 +196,7 @@ def _encode(context: WorkerContext, work: _Work, detector: Detector, images: lis
         results=context.settings.results,
         urgency=context.settings.urgency,
         study_inputs=[source_token(i.sop_instance_uid, i.revision, work.generation) for i in work.all_instances],
+        segmentations=any("SEG" in d.kinds for d in context.settings.destinations),
     )
     try:
         objects = encode_study(encode_context, _read_headers(work.predecessors))

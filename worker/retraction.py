@@ -26,7 +26,7 @@ from worker.encode.kos import build_rejection_kos
 
 logger = logging.getLogger(__name__)
 
-WITHDRAWABLE = (ResultKind.SR, ResultKind.SC, ResultKind.GSPS)
+WITHDRAWABLE = (ResultKind.SR, ResultKind.SC, ResultKind.GSPS, ResultKind.SEG)
 
 
 class NothingToRetractError(ValueError):

@@ -65,6 +65,7 @@ def context(
     equipment: EquipmentSettings | None = None,
     results: ResultsSettings | None = None,
     urgency: UrgencySettings | None = None,
+    segmentations: bool = False,
 ) -> EncodeContext:
     return EncodeContext(
         images=images,
@@ -72,6 +73,7 @@ def context(
         equipment=equipment or EquipmentSettings(),
         results=results or ResultsSettings(),
         urgency=urgency or UrgencySettings(),
+        segmentations=segmentations,
     )
 
 

@@ -25,20 +25,25 @@ class Expected:
     box: tuple[float, float, float, float]
 
 
-def read_with_ohif(sr: Path, rows: int, columns: int) -> dict[str, Any]:
+def _run(script: str, *arguments: str) -> dict[str, Any]:
     node = require_tool("node")
     if not (OHIF / "node_modules" / "@cornerstonejs" / "adapters").is_dir():
         unavailable(f"OHIF's packages are not installed: run npm ci in {OHIF} (make test does)")
-    done = subprocess.run(
-        [node, str(OHIF / "read_sr.mjs"), str(sr), f"{rows}:{columns}"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=OHIF,
-    )
+    done = subprocess.run([node, str(OHIF / script), *arguments], capture_output=True, text=True, timeout=120, cwd=OHIF)
     assert done.returncode == 0, done.stderr[-2000:]
     result: dict[str, Any] = json.loads(done.stdout)
     return result
+
+
+def read_with_ohif(sr: Path, rows: int, columns: int) -> dict[str, Any]:
+    """What OHIF's SR loaders make of an SR whose images are ``rows`` × ``columns``."""
+    return _run("read_sr.mjs", str(sr), f"{rows}:{columns}")
+
+
+def read_seg_with_ohif(seg: Path, source_uid: str, rows: int, columns: int) -> dict[str, Any]:
+    """What OHIF's SEG loader makes of a SEG over the image ``source_uid``: each segment's label, coded type and
+    pixel extent (inclusive pixel indices)."""
+    return _run("read_seg.mjs", str(seg), source_uid, f"{rows}:{columns}")
 
 
 def _bounds(points: list[list[float]]) -> tuple[float, float, float, float]:

@@ -122,13 +122,20 @@ _WITHIN = re.compile(
 )
 
 
-def _pixelmed_single_region_defect(path: Path, error: str) -> bool:
-    """PixelMed's compiled TID 1500 rule includes TID 1410 when ``count(Measurement Group/Image Region) = 1`` over
-    *all* the groups, then checks every group, TID 1501 ones too, for a region. So a report with exactly one located
-    finding and any image-level group (the overall result always is one) gets two false errors per TID 1501 group.
+def _is_segment_reference(item: pydicom.Dataset) -> bool:
+    return item.ValueType == "IMAGE" and item.ConceptNameCodeSequence[0].CodeValue == "121214"
 
-    Only that pattern is dismissed: the flagged group has no region (it is a TID 1501 group, which has none by
-    definition) and exactly one group in its container has one. Any other missing item still fails.
+
+def _pixelmed_single_region_defect(path: Path, error: str) -> bool:
+    """PixelMed's compiled TID 1500 rule decides for *all* the groups at once: it includes TID 1410 when
+    ``count(Measurement Group/Image Region) = 1`` or when any group has a Referenced Segmentation Frame (121214), then
+    checks every group, TID 1501 ones too, for a region or a segment. So a report with exactly one located finding, or
+    with a finding's segment group, and any image-level group (the overall result always is one) gets two false errors
+    per TID 1501 group (rows 5 and 7 of TID 1410 "missing").
+
+    Only that pattern is dismissed: the flagged group has neither a region nor a segment (it is a TID 1501 group, which
+    has none by definition), and its container has exactly one group with a region, or a group with a segment. Any
+    other missing item still fails.
     """
     match = _WITHIN.match(error)
     if match is None:
@@ -140,5 +147,8 @@ def _pixelmed_single_region_defect(path: Path, error: str) -> bool:
     with_region = [
         group for group in items if any(item.ValueType == "SCOORD" for item in group.get("ContentSequence", []))
     ]
+    with_segment = [group for group in items if any(map(_is_segment_reference, group.get("ContentSequence", [])))]
     flagged = items[indices[-1]]
-    return len(with_region) == 1 and flagged not in with_region
+    if flagged in with_region or flagged in with_segment:
+        return False
+    return len(with_region) == 1 or bool(with_segment)

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 RESULT_MODALITIES = {"SR", "OT", "PR"}
 
 
-def orthanc_destination(pacs: Orthanc, commitment: bool = False) -> str:
+def orthanc_destination(pacs: Orthanc, commitment: bool = False, kinds: str = "") -> str:
     return f"""
 [[destinations]]
 name = "orthanc"
@@ -27,21 +27,22 @@ ae_title = "{pacs.ae_title}"
 host = "127.0.0.1"
 port = {pacs.dicom_port}
 storage_commitment = {"true" if commitment else "false"}
+{f"kinds = {kinds}" if kinds else ""}
 """
 
 
 @pytest.mark.parametrize("commitment", [False, True], ids=["store", "store+commitment"])
-def test_orthanc_pushes_a_study_and_receives_sr_sc_and_gsps(rg1: Path, tmp_path: Path, commitment: bool) -> None:
+def test_orthanc_pushes_a_study_and_receives_sr_sc_gsps_and_seg(rg1: Path, tmp_path: Path, commitment: bool) -> None:
     node_port = free_port()
     with orthanc(tmp_path / "orthanc", {"cxr": ("CXR_AI", "127.0.0.1", node_port)}) as pacs:
-        node_toml = orthanc_destination(pacs, commitment)
+        node_toml = orthanc_destination(pacs, commitment, kinds='["SR", "SC", "GSPS", "SEG", "KOS"]')
         with cxr_serve(tmp_path / "node", None, extra_toml=node_toml, port=node_port) as node:
             uploaded = pacs.post("/instances", rg1.read_bytes(), "application/dicom")
             study = uploaded["ParentStudy"]
             pacs.post("/modalities/cxr/store", f'["{uploaded["ID"]}"]'.encode())  # what an auto-forward rule does
             deadline = time.monotonic() + 60
             series = pacs.get(f"/studies/{study}/series")
-            while len(series) < 4 and time.monotonic() < deadline:
+            while len(series) < 5 and time.monotonic() < deadline:
                 time.sleep(0.5)
                 series = pacs.get(f"/studies/{study}/series")
             (job,) = node.jobs()
@@ -49,9 +50,9 @@ def test_orthanc_pushes_a_study_and_receives_sr_sc_and_gsps(rg1: Path, tmp_path:
                 time.sleep(0.5)
                 (job,) = node.jobs()
             assert job.state is JobState.DELIVERED, "delivered (after the commitment report, when asked for)"
-            assert node.delivery_states(job.job_id) == [DeliveryState.SENT] * 3
+            assert node.delivery_states(job.job_id) == [DeliveryState.SENT] * 4
         modalities = {s["MainDicomTags"].get("Modality") for s in series}
-        assert len(series) == 4 and modalities >= RESULT_MODALITIES, modalities
+        assert len(series) == 5 and modalities >= RESULT_MODALITIES | {"SEG"}, modalities
         sc_series = next(s for s in series if s["MainDicomTags"].get("Modality") == "OT")
         content_type, png = pacs.get_bytes(f"/instances/{sc_series['Instances'][0]}/preview")
         assert content_type == "image/png" and png.startswith(b"\x89PNG") and len(png) > 10_000

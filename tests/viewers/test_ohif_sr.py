@@ -17,9 +17,11 @@ from worker.encode.bundle import encode_study
 from worker.encode.inputs import AnalysedImage
 
 
-def encoded(case: str, rg1: Path, rg1_j2ki: Path) -> tuple[pydicom.Dataset, list[AnalysedImage]]:
+def encoded(
+    case: str, rg1: Path, rg1_j2ki: Path, segmentations: bool = False
+) -> tuple[pydicom.Dataset, list[AnalysedImage]]:
     images = analysed(case_sources(case, rg1, rg1_j2ki))
-    (sr,) = [o.dataset for o in encode_study(context(images)) if o.kind.value == "SR"]
+    (sr,) = [o.dataset for o in encode_study(context(images, segmentations=segmentations)) if o.kind.value == "SR"]
     return sr, images
 
 
@@ -39,11 +41,13 @@ def shown_by_ohif(sr: pydicom.Dataset, images: list[AnalysedImage], tmp_path: Pa
     return ohif_problems(read_with_ohif(path, int(source.Rows), int(source.Columns)), expected(images))
 
 
+@pytest.mark.parametrize("segmentations", [False, True], ids=["sr", "sr-naming-seg"])
 @pytest.mark.parametrize("case", CASES)
 def test_ohif_shows_every_boxed_finding_with_our_label_box_and_image(
-    case: str, rg1: Path, rg1_j2ki: Path, tmp_path: Path
+    case: str, segmentations: bool, rg1: Path, rg1_j2ki: Path, tmp_path: Path
 ) -> None:
-    sr, images = encoded(case, rg1, rg1_j2ki)
+    """With a SEG, each finding has a second group naming its segment (same tracking UID): still one measurement."""
+    sr, images = encoded(case, rg1, rg1_j2ki, segmentations)
     assert expected(images), "the case has boxed findings to show"
     assert shown_by_ohif(sr, images, tmp_path) == []
 

@@ -46,13 +46,13 @@ def encoded(
     request: pytest.FixtureRequest, rg1: Path, rg1_j2ki: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[list[pydicom.Dataset], dict[str, list[Path]]]:
     sources = case_sources(request.param, rg1, rg1_j2ki)
-    objects = encode_study(context(analysed(sources), equipment=EQUIPMENT))
+    objects = encode_study(context(analysed(sources), equipment=EQUIPMENT, segmentations=True))
     return sources, write_all(objects, tmp_path_factory.mktemp(request.param))
 
 
 def test_dciodvfy_reports_no_error_for_any_object(encoded: tuple[list[pydicom.Dataset], dict[str, list[Path]]]) -> None:
     sources, paths = encoded
-    assert len(paths["SR"]) == 1 and len(paths["SC"]) == len(paths["GSPS"]) == len(sources)
+    assert len(paths["SR"]) == 1 and len(paths["SC"]) == len(paths["GSPS"]) == len(paths["SEG"]) == len(sources)
     for path in [p for group in paths.values() for p in group]:
         assert dciodvfy_errors(path) == [], path
 
@@ -71,7 +71,9 @@ def test_sr_round_trips_references_codes_coordinates_and_provenance(
     assert sr.PreliminaryFlag == "PRELIMINARY" and sr.VerificationFlag == "UNVERIFIED"
     assert sr.SeriesDescription.startswith("AI RESULT \u2013 NOT FOR DIAGNOSTIC USE")
     evidence = sr.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence
-    assert {i.ReferencedSOPInstanceUID for s in evidence for i in s.ReferencedSOPSequence} == source_uids
+    seg_uids = {str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in paths["SEG"]}
+    listed = {i.ReferencedSOPInstanceUID for s in evidence for i in s.ReferencedSOPSequence}
+    assert listed == source_uids | seg_uids, "the images, and the SEGs whose segments the SR names"
     items = content_items(sr.ContentSequence)
     library = [i for i in items if i.ValueType == "IMAGE"]
     assert {i.ReferencedSOPSequence[0].ReferencedSOPInstanceUID for i in library} >= source_uids

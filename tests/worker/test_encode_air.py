@@ -30,8 +30,9 @@ def air_items(ds: pydicom.Dataset) -> list[pydicom.Dataset]:
 
 @pytest.mark.parametrize("case", CASES)
 def test_every_object_names_its_algorithm(case: str, rg1: Path, rg1_j2ki: Path) -> None:
-    encode = context(analysed(case_sources(case, rg1, rg1_j2ki)))
+    encode = context(analysed(case_sources(case, rg1, rg1_j2ki)), segmentations=True)
     objects = encode_study(encode)
+    assert {o.kind.value for o in objects} == {"SR", "SC", "GSPS", "SEG"}
     kos = build_rejection_kos([o.dataset for o in objects], RejectionReason.QUALITY, encode.equipment, "test")
     device_uid = algorithm_device_uid(encode.provenance)
     for ds in [*(o.dataset for o in objects), kos]:

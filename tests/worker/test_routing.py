@@ -15,6 +15,7 @@ from tests.helpers.peers import received, storescp
 from tests.helpers.pipeline import analyse_and_deliver, context_for, record
 
 SR, SC, GSPS = "1.2.840.10008.5.1.4.1.1.88.34", "1.2.840.10008.5.1.4.1.1.7", "1.2.840.10008.5.1.4.1.1.11.1"
+SEG = "1.2.840.10008.5.1.4.1.1.66.4"
 
 
 def destination(name: str, port: int, ae_title: str = "PACS", **routing: object) -> Destination:
@@ -29,7 +30,7 @@ def test_each_destination_receives_exactly_its_kinds(
             data_dir=tmp_path / "var",
             destinations=[
                 destination("legacy-viewer", viewer, kinds=["SC"]),
-                destination("archive", archive, kinds=["SR", "GSPS"]),
+                destination("ohif", archive, kinds=["SR", "SEG"]),
             ],
         )
         job_id = record(session_factory, settings, rg1)
@@ -37,7 +38,19 @@ def test_each_destination_receives_exactly_its_kinds(
         at_viewer = Counter(str(ds.SOPClassUID) for ds in received(tmp_path / "viewer"))
         at_archive = Counter(str(ds.SOPClassUID) for ds in received(tmp_path / "archive"))
     assert at_viewer == Counter({SC: 1})
-    assert at_archive == Counter({SR: 1, GSPS: 1})
+    assert at_archive == Counter({SR: 1, SEG: 1})
+
+
+def test_no_segmentation_is_made_when_no_destination_asks_for_one(
+    tmp_path: Path, session_factory: SessionFactory, rg1: Path
+) -> None:
+    with storescp(tmp_path / "pacs") as pacs:
+        settings = Settings(data_dir=tmp_path / "var", destinations=[destination("pacs", pacs)])
+        job_id = record(session_factory, settings, rg1)
+        assert analyse_and_deliver(context_for(settings, session_factory), job_id) is JobState.DELIVERED
+        at_pacs = Counter(str(ds.SOPClassUID) for ds in received(tmp_path / "pacs"))
+    assert at_pacs == Counter({SR: 1, SC: 1, GSPS: 1}), "the default kinds: today's three objects"
+    assert not list((tmp_path / "var").rglob("SEG")), "no SEG made for nobody"
 
 
 def test_results_go_back_to_the_sender_only(tmp_path: Path, session_factory: SessionFactory, rg1: Path) -> None:

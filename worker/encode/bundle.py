@@ -1,4 +1,5 @@
-"""The result bundle for one study: one SR, and an overlay SC and a GSPS per analysed image."""
+"""The result bundle for one study: one SR, and an overlay SC and a GSPS per analysed image, and a SEG per image with
+a boxed finding where a destination asks for one."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from models.protocol import Provenance
 from worker.encode.gsps import build_gsps
 from worker.encode.inputs import EncodeContext
 from worker.encode.sc import build_overlay_sc
+from worker.encode.seg import build_seg
 from worker.encode.sr import build_not_performed_sr, build_sr
 
 
@@ -39,11 +41,16 @@ class EncodedObject:
 
 def encode_study(context: EncodeContext, predecessors: Sequence[Dataset] = ()) -> list[EncodedObject]:
     """``predecessors``: earlier SRs of this study (say, before a late lateral arrived) that the new SR supersedes."""
-    objects = [EncodedObject(ResultKind.SR, build_sr(context, predecessors))]
+    objects: list[EncodedObject] = []
     for number, image in enumerate(context.images, start=1):
         objects.append(EncodedObject(ResultKind.SC, build_overlay_sc(image, context, number)))
         objects.append(EncodedObject(ResultKind.GSPS, build_gsps(image, context, number)))
-    return objects
+        seg = build_seg(image, context, number) if context.segmentations else None
+        if seg is not None:
+            objects.append(EncodedObject(ResultKind.SEG, seg))
+    # The SR comes first, and last to be built: it names the SEGs' segments, so they are its evidence.
+    segmentations = [o.dataset for o in objects if o.kind is ResultKind.SEG]
+    return [EncodedObject(ResultKind.SR, build_sr(context, predecessors, segmentations)), *objects]
 
 
 def encode_not_performed(

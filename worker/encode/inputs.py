@@ -34,6 +34,11 @@ class AnalysedImage:
         return source_token(str(self.source.SOPInstanceUID), self.revision, self.generation)
 
 
+def finding_identifier(number: int, label: str) -> str:
+    """The Tracking Identifier of a finding: its number in the study and the detector's own label."""
+    return f"Finding {number + 1}: {label}"
+
+
 @dataclass(frozen=True)
 class EncodeContext:
     """The study-level inputs shared by all three objects."""
@@ -46,6 +51,18 @@ class EncodeContext:
     study_inputs: Sequence[str] = ()
     """Every instance of the study the job looked at (SOP Instance UIDs), analysed or not: the SR's identity follows
     this set, so a study that gained an image (a lateral after the PA) gets a new SR that supersedes the first."""
+    segmentations: bool = False
+    """Make a SEG per image with a boxed finding (a destination asks for SEG), and reference it from the SR."""
+
+    def finding_number(self, image: AnalysedImage, finding_index: int) -> int:
+        """The finding's index in the study (0-based; images in order, then their findings): the SR's groups and the
+        SEG's segments are named by it ("Finding 3: Mass")."""
+        offset = 0
+        for other in self.images:
+            if other is image:
+                return offset + finding_index
+            offset += len(other.result.findings)
+        raise ValueError("the image is not one of this study's")
 
     @property
     def study_instance_uid(self) -> str:

@@ -15,7 +15,7 @@ import highdicom as hd
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
-from pydicom.uid import UID
+from pydicom.uid import UID, SegmentationStorage
 
 from config.settings import EquipmentSettings
 from models.codes import CodedConcept, code_for, site_for
@@ -23,8 +23,9 @@ from models.protocol import Finding, Provenance
 from models.urgency import NORMALITY, NORMALITY_OF, PRIORITY, PRIORITY_OF, Urgency
 from worker.encode.geometry import closed_rectangle
 from worker.encode.header import algorithm_item, finish
-from worker.encode.inputs import AnalysedImage, EncodeContext
-from worker.encode.uids import UIDKind, derive_uid
+from worker.encode.inputs import AnalysedImage, EncodeContext, finding_identifier
+from worker.encode.seg import seg_uids, segment_numbers
+from worker.encode.uids import UIDKind, derive_uid, finding_tracking_uid
 
 SR_SERIES_NUMBER = 9001
 PROCEDURE_REPORTED = codes.SCT.ImagingProcedure
@@ -98,8 +99,36 @@ def _region_under_measurements(group: MeasurementGroup, region: hd.sr.ImageRegio
 def _tracking(source_uid: str, provenance: Provenance, index: int, label: str) -> hd.sr.TrackingIdentifier:
     """The identifier names the detector's own label: where the code is post-coordinated or wider than the label
     ("Pleura finding" for pleural thickening), a reader of the SR still sees what the model said."""
-    uid = derive_uid(UIDKind.TRACKING, source_uid, provenance.output_key, str(index))
-    return hd.sr.TrackingIdentifier(uid=uid, identifier=f"Finding {index + 1}: {label}")
+    uid = finding_tracking_uid(source_uid, provenance.output_key, index)
+    return hd.sr.TrackingIdentifier(uid=uid, identifier=finding_identifier(index, label))
+
+
+def _segment_group(image: AnalysedImage, finding: Finding, number: int, context: EncodeContext) -> MeasurementGroup:
+    """The finding again, as TID 1410 with its Referenced Segment (121191) in the image's SEG: the same Tracking
+    Identifier and UID as the group with the region (readers that track findings merge the two; OHIF does). TID 1410
+    takes a region or a segment, never both in one group (PixelMed holds to it), hence a group of its own."""
+    _, seg_uid = seg_uids(image, context)
+    segment = segment_numbers(image)[image.result.findings.index(finding)]
+    group = hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+        tracking_identifier=_tracking(str(image.source.SOPInstanceUID), context.provenance, number, finding.label),
+        referenced_segment=hd.sr.ReferencedSegmentationFrame(
+            sop_class_uid=SegmentationStorage,
+            sop_instance_uid=seg_uid,
+            frame_number=segment,  # one frame a segment, in segment order (worker.encode.seg)
+            segment_number=segment,
+            source_image=hd.sr.SourceImageForSegmentation(
+                str(image.source.SOPClassUID), str(image.source.SOPInstanceUID)
+            ),
+        ),
+        algorithm_id=_algorithm(context.provenance),
+    )
+    for item in group[0].ContentSequence:
+        if item.ValueType == "IMAGE" and "ReferencedSOPSequence" in item:
+            for reference in item.ReferencedSOPSequence:
+                # The frame names the segment; with both, dciodvfy reports an error (one or the other, PS3.3 C.17.3).
+                if "ReferencedFrameNumber" in reference and "ReferencedSegmentNumber" in reference:
+                    del reference.ReferencedSegmentNumber
+    return group
 
 
 def _finding_group(image: AnalysedImage, finding: Finding, index: int, provenance: Provenance) -> MeasurementGroup:
@@ -210,12 +239,17 @@ def _document(
     return sr
 
 
-def build_sr(context: EncodeContext, predecessors: Sequence[Dataset] = ()) -> hd.sr.Comprehensive3DSR:
+def build_sr(
+    context: EncodeContext, predecessors: Sequence[Dataset] = (), segmentations: Sequence[Dataset] = ()
+) -> hd.sr.Comprehensive3DSR:
     provenance = context.provenance
     groups: list[MeasurementGroup] = []
     for image in context.images:
-        for finding in image.result.findings:
-            groups.append(_finding_group(image, finding, len(groups), provenance))
+        for index, finding in enumerate(image.result.findings):
+            number = context.finding_number(image, index)
+            groups.append(_finding_group(image, finding, number, provenance))
+            if context.segmentations and finding.box is not None:
+                groups.append(_segment_group(image, finding, number, context))
     urgency = context.triage.urgency
     abnormal = urgency is not Urgency.NO_FINDING
     source_uids = [str(i.source.SOPInstanceUID) for i in context.images]
@@ -229,7 +263,8 @@ def build_sr(context: EncodeContext, predecessors: Sequence[Dataset] = ()) -> hd
     )
     uids = sr_uids(context.study_instance_uid, context.input_uids, provenance)
     sources = [i.source for i in context.images]
-    return _document(report, sources, uids, context.equipment, predecessors, f"{context.banner} SR", provenance)
+    evidence = [*sources, *segmentations]
+    return _document(report, evidence, uids, context.equipment, predecessors, f"{context.banner} SR", provenance)
 
 
 def build_not_performed_sr(

@@ -24,6 +24,8 @@ class UIDKind(enum.StrEnum):
     SC_INSTANCE = "sc-instance"
     GSPS_SERIES = "gsps-series"
     GSPS_INSTANCE = "gsps-instance"
+    SEG_SERIES = "seg-series"
+    SEG_INSTANCE = "seg-instance"
     KOS_SERIES = "kos-series"
     KOS_INSTANCE = "kos-instance"
     TRACKING = "tracking"
@@ -46,3 +48,9 @@ def source_token(sop_instance_uid: str, revision: int = 1, generation: int = 0) 
     sent again under the same UIDs). The first revision of the first generation keeps the UIDs it always had."""
     token = sop_instance_uid if revision == 1 else f"{sop_instance_uid}{SEPARATOR}r{revision}"
     return token if generation == 0 else f"{token}{SEPARATOR}g{generation}"
+
+
+def finding_tracking_uid(source_uid: str, output_key: str, index: int) -> UID:
+    """The Tracking Unique Identifier of the study's finding number ``index`` (0-based) found on ``source_uid``: its
+    SR measurement group and its SEG segment carry the same one."""
+    return derive_uid(UIDKind.TRACKING, source_uid, output_key, str(index))
