@@ -36,9 +36,17 @@ def _proportion(values: Binary, resamples: int, rng: np.random.Generator) -> dic
     estimate = float(values.mean())
     if n < 2 or values.min() == values.max():
         return _interval(estimate, estimate, estimate, n)  # every resample is the same
+    low, high = _percentile_interval((values.astype(np.float64),), np.mean, resamples, rng)
+    return _interval(estimate, low, high, n)
+
+
+def _percentile_interval(
+    samples: tuple[Scores, ...], statistic: Any, resamples: int, rng: np.random.Generator
+) -> tuple[float, float]:
+    """SciPy's percentile bootstrap, each sample resampled on its own (vectorised along the last axis)."""
     result = bootstrap(
-        (values.astype(np.float64),),
-        np.mean,
+        samples,
+        statistic,
         vectorized=True,
         axis=-1,
         n_resamples=resamples,
@@ -46,7 +54,7 @@ def _proportion(values: Binary, resamples: int, rng: np.random.Generator) -> dic
         method="percentile",
         random_state=rng,
     )
-    return _interval(estimate, float(result.confidence_interval.low), float(result.confidence_interval.high), n)
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 def _auc_statistic(positive: Scores, negative: Scores, axis: int = -1) -> Scores:
@@ -61,17 +69,7 @@ def _auroc(truth: Binary, scores: Scores, resamples: int, rng: np.random.Generat
     estimate = float(roc_auc_score(truth, scores))
     if len(positive) < 2 or len(negative) < 2 or scores.min() == scores.max():
         return _interval(estimate, estimate, estimate, len(truth))
-    result = bootstrap(
-        (positive, negative),
-        _auc_statistic,
-        vectorized=True,
-        axis=-1,
-        n_resamples=resamples,
-        confidence_level=CONFIDENCE,
-        method="percentile",
-        random_state=rng,
-    )
-    low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
+    low, high = _percentile_interval((positive, negative), _auc_statistic, resamples, rng)
     return _interval(estimate, min(low, estimate), max(high, estimate), len(truth))
 
 

@@ -68,7 +68,8 @@ def test_the_model_page_and_metrics_show_the_drifted_device(client: TestClient) 
     assert verdicts == {("Nodule", "Acme X1"): "steady", ("Nodule", "Beta Y2"): "drift"}
     assert model["drift_period"] == "the model's first 7 days"
     page = client.get("/model").text
-    assert "Drift watch" in page and "recalibrate" in page and '<tr class="alert">' in page
+    assert page.count("Drift watch") == 1 and "<title>Model" in page, "once, in the page's body"
+    assert "recalibrate" in page and page.count('<tr class="alert">') == 1
     samples = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(client.get("/metrics").text)

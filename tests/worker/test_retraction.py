@@ -102,3 +102,23 @@ def test_results_still_waiting_are_never_sent_after_a_retraction(
         kinds = s.scalars(select(ResultObject.kind).order_by(ResultObject.id)).all()
     assert errors and all("withdrawn before it was sent" in (e or "") for e in errors)
     assert kinds[-1] is ResultKind.KOS
+
+
+def test_our_rejection_note_withdraws_the_segmentation_too(
+    tmp_path: Path, session_factory: SessionFactory, rg1: Path
+) -> None:
+    with storescp(tmp_path / "pacs") as port:
+        settings = with_pacs(tmp_path, port)
+        (pacs,) = settings.destinations
+        settings = settings.model_copy(
+            update={"destinations": [pacs.model_copy(update={"kinds": ["SR", "SC", "GSPS", "SEG", "KOS"]})]}
+        )
+        context = context_for(settings, session_factory)
+        job_id = record(session_factory, settings, rg1)
+        for delivery_id in analyze_job(context, job_id).delivery_ids:
+            assert deliver_result(context, delivery_id) is DeliveryOutcome.SENT
+        ours = {ds.SOPInstanceUID for ds in received(tmp_path / "pacs")}
+        for delivery_id in retract_job(settings, session_factory, job_id, RejectionReason.QUALITY, "withdrawn", "otto"):
+            assert deliver_result(context, delivery_id) is DeliveryOutcome.SENT
+        (kos,) = [ds for ds in received(tmp_path / "pacs") if ds.SOPClassUID == KOS_CLASS]
+    assert len(ours) == 4 and referenced_uids(kos) == ours, "the SR, SC, GSPS and SEG"

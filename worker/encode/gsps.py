@@ -85,17 +85,11 @@ def build_gsps(
         series_number=GSPS_SERIES_NUMBER,
         sop_instance_uid=instance_uid,
         instance_number=instance_number,
-        manufacturer=context.equipment.manufacturer,
-        manufacturer_model_name=context.equipment.model_name,
-        software_versions=context.provenance.version,
-        device_serial_number=context.equipment.device_serial_number,
-        content_label="AI_FINDINGS",
-        content_description=f"{context.provenance.name} {context.provenance.version}"[:64],
+        **context.made_by(),
         graphic_annotations=[_annotation(image, layer, context)],
         graphic_layers=[layer],
         voi_lut_transformations=_window(source),
         presentation_lut_transformation=hd.PresentationLUTTransformation(presentation_lut_shape=shape),
-        institution_name=context.equipment.institution_name,
     )
     # Laterality is Type 2C on chest images; dciodvfy needs BodyPartExamined to decide it does not apply.
     gsps.BodyPartExamined = source.get("BodyPartExamined") or "CHEST"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydicom.dataset import Dataset
 
@@ -63,6 +64,19 @@ class EncodeContext:
                 return offset + finding_index
             offset += len(other.result.findings)
         raise ValueError("the image is not one of this study's")
+
+    def made_by(self) -> dict[str, Any]:
+        """The equipment and content arguments highdicom's GSPS and SEG constructors share: our equipment, the
+        model's version as the software, and the AI_FINDINGS content label."""
+        return {
+            "manufacturer": self.equipment.manufacturer,
+            "manufacturer_model_name": self.equipment.model_name,
+            "software_versions": self.provenance.version,
+            "device_serial_number": self.equipment.device_serial_number,
+            "institution_name": self.equipment.institution_name,
+            "content_label": "AI_FINDINGS",
+            "content_description": f"{self.provenance.name} {self.provenance.version}"[:64],
+        }
 
     @property
     def study_instance_uid(self) -> str:

@@ -148,14 +148,8 @@ def build_seg(image: AnalysedImage, context: EncodeContext, instance_number: int
         series_number=SEG_SERIES_NUMBER,
         sop_instance_uid=instance_uid,
         instance_number=instance_number,
-        manufacturer=context.equipment.manufacturer,
-        manufacturer_model_name=context.equipment.model_name,
-        software_versions=context.provenance.version,
-        device_serial_number=context.equipment.device_serial_number,
+        **context.made_by(),
         transfer_syntax_uid=RLELossless,
-        content_label="AI_FINDINGS",
-        content_description=f"{context.provenance.name} {context.provenance.version}"[:64],
-        institution_name=context.equipment.institution_name,
     )
     _without_unknown_spacing(seg)
     _plane_orientation(seg, image.source)

@@ -8,24 +8,14 @@
 import fs from 'node:fs';
 import { adaptersSEG } from '@cornerstonejs/adapters';
 import { metaData } from '@cornerstonejs/core';
+import { imagePlaneModule } from './images.mjs';
 
 const [segPath, sourceUID, size] = process.argv.slice(2);
 const [rows, columns] = size.split(':').map(Number);
 const imageId = `cxr:${sourceUID}`;
 
 const modules = {
-  imagePlaneModule: {
-    frameOfReferenceUID: '1.2.826.0.1.3680043.10.1',
-    rows,
-    columns,
-    imagePositionPatient: [0, 0, 0],
-    rowCosines: [1, 0, 0],
-    columnCosines: [0, 1, 0],
-    imageOrientationPatient: [1, 0, 0, 0, 1, 0],
-    rowPixelSpacing: 1,
-    columnPixelSpacing: 1,
-    pixelSpacing: [1, 1],
-  },
+  imagePlaneModule: imagePlaneModule(rows, columns),
   imagePixelModule: { rows, columns, bitsAllocated: 16, bitsStored: 12, highBit: 11, pixelRepresentation: 0,
     samplesPerPixel: 1, photometricInterpretation: 'MONOCHROME2' },
   generalSeriesModule: { modality: 'CR', seriesInstanceUID: '1.2.826.0.1.3680043.10.2' },

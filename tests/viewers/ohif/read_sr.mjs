@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import dcmjs from 'dcmjs';
 import { adaptersSR } from '@cornerstonejs/adapters';
 import { metaData, utilities } from '@cornerstonejs/core';
+import { imagePlaneModule } from './images.mjs';
 
 const [srPath, size] = process.argv.slice(2);
 const [rows, columns] = (size || '0:0').split(':').map(Number);
@@ -47,20 +48,7 @@ function registerImages(sopInstanceUIDs) {
   for (const uid of sopInstanceUIDs) imageIds[`${uid}:1`] = `cxr:${uid}`;
   metaData.addProvider((type, imageId) => {
     if (!String(imageId).startsWith('cxr:')) return undefined;
-    if (type === 'imagePlaneModule') {
-      return {
-        frameOfReferenceUID: '1.2.826.0.1.3680043.10.1',
-        rows,
-        columns,
-        imagePositionPatient: [0, 0, 0],
-        rowCosines: [1, 0, 0],
-        columnCosines: [0, 1, 0],
-        imageOrientationPatient: [1, 0, 0, 0, 1, 0],
-        rowPixelSpacing: 1,
-        columnPixelSpacing: 1,
-        pixelSpacing: [1, 1],
-      };
-    }
+    if (type === 'imagePlaneModule') return imagePlaneModule(rows, columns);
     if (type === 'generalSeriesModule') return { modality: 'CR' };
     return undefined;
   }, 10000);
