@@ -208,8 +208,9 @@ def _without_times(ds: pydicom.Dataset) -> pydicom.Dataset:
 
 
 def test_encoding_twice_is_identical_apart_from_creation_times(rg1: Path) -> None:
-    first = encode_study(context(analysed([pydicom.dcmread(rg1)])))
-    second = encode_study(context(analysed([pydicom.dcmread(rg1)])))
+    first = encode_study(context(analysed([pydicom.dcmread(rg1)]), segmentations=True))
+    second = encode_study(context(analysed([pydicom.dcmread(rg1)]), segmentations=True))
+    assert [o.kind.value for o in first] == ["SR", "SC", "GSPS", "SEG"]
     assert [o.sop_instance_uid for o in first] == [o.sop_instance_uid for o in second]
     for a, b in zip(first, second, strict=True):
         assert a.dataset.SeriesInstanceUID == b.dataset.SeriesInstanceUID

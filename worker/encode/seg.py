@@ -151,6 +151,10 @@ def build_seg(image: AnalysedImage, context: EncodeContext, instance_number: int
         **context.made_by(),
         transfer_syntax_uid=RLELossless,
     )
+    # highdicom draws the Dimension Organization UID at random: derived instead, so a re-run makes the same object.
+    dimensions = derive_uid(UIDKind.SEG_DIMENSIONS, image.token, context.provenance.output_key)
+    for item in (*seg.DimensionOrganizationSequence, *seg.DimensionIndexSequence):
+        item.DimensionOrganizationUID = dimensions
     _without_unknown_spacing(seg)
     _plane_orientation(seg, image.source)
     # Type 2C in General Image without a Frame of Reference: the source's own, or empty (unknown), never guessed.

@@ -26,6 +26,7 @@ class UIDKind(enum.StrEnum):
     GSPS_INSTANCE = "gsps-instance"
     SEG_SERIES = "seg-series"
     SEG_INSTANCE = "seg-instance"
+    SEG_DIMENSIONS = "seg-dimensions"
     KOS_SERIES = "kos-series"
     KOS_INSTANCE = "kos-instance"
     TRACKING = "tracking"
