@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from db import jobs, results, studies
 from db.models import Job, JobState, utcnow
 from db.results import ScoreRecord
-from db.studies import InstanceFacts
 from tests.helpers.encode_cases import derived_uid
+from tests.helpers.pipeline import facts as instance_facts
 
 
 @dataclass
@@ -39,18 +38,10 @@ def seed_study(
     threshold: float = 0.5,
 ) -> Seeded:
     study_uid = derived_uid("validation-study", tag)
-    facts = InstanceFacts(
-        study_instance_uid=study_uid,
+    facts = replace(
+        instance_facts(derived_uid("validation-instance", tag), study_uid),
         series_instance_uid=derived_uid("validation-series", tag),
-        sop_instance_uid=derived_uid("validation-instance", tag),
-        sop_class_uid="1.2.840.10008.5.1.4.1.1.1",
-        transfer_syntax_uid="1.2.840.10008.1.2.1",
-        modality="CR",
-        body_part_examined="CHEST",
         view_position=view,
-        study_description="CHEST",
-        calling_ae_title="PACS",
-        spool_path=Path("/spool") / f"{tag}.dcm",
         manufacturer=equipment[0],
         manufacturer_model_name=equipment[1],
     )
