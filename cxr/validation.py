@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from cxr.startup import ConfigOption, console, fail, load_settings, require_current_schema
-from db.validation import ResultMode
+from db.enums import ResultMode
 
 validate_app = typer.Typer(no_args_is_help=True, help="Measure the model against the site's radiologists.")
 

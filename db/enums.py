@@ -107,3 +107,11 @@ class TruthValue(enum.StrEnum):
     POSITIVE = "positive"
     NEGATIVE = "negative"
     UNCERTAIN = "uncertain"
+
+
+class ResultMode(enum.StrEnum):
+    """Which results a report covers: those made in shadow mode, those made live, or both."""
+
+    SHADOW = "shadow"
+    LIVE = "live"
+    ALL = "all"

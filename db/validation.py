@@ -8,21 +8,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, delete, func, select
 from sqlalchemy.orm import Session
 
+from db.enums import ResultMode
 from db.models import Instance, Job, JobState, LabelScore, Study, TruthLabel, TruthValue, utcnow
-
-
-class ResultMode(StrEnum):
-    """Which results a report covers: those made in shadow mode, those made live, or both."""
-
-    SHADOW = "shadow"
-    LIVE = "live"
-    ALL = "all"
 
 
 @dataclass(frozen=True)

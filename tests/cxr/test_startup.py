@@ -34,7 +34,9 @@ def test_a_command_refuses_an_unmigrated_database_in_one_line(tmp_path: Path, co
     elapsed = time.monotonic() - started
     database = tmp_path / "var" / "cxr.sqlite"
     assert result.returncode == 2, result.stdout + result.stderr
-    assert elapsed < 5.0, f"took {elapsed:.1f} s"
+    # "At once": no wait for a database that will never be migrated. The bound only tells that from a retry loop; the
+    # start-up itself (imports) takes 3 to 6 s on a loaded CI machine, and speed lives in bench/, not in tests.
+    assert elapsed < 20.0, f"took {elapsed:.1f} s"
     (line,) = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
     assert str(database) in line and "cxr db upgrade" in line, line
     assert not database.exists(), "the check creates no database"

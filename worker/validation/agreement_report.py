@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 
 from db.engine import SessionFactory
+from db.enums import ResultMode
 from db.models import TruthValue
-from db.validation import ModelIdentity, ResultMode, StudyScores, analysed_studies, consensus_truth, latest_model
+from db.validation import ModelIdentity, StudyScores, analysed_studies, consensus_truth, latest_model
 from models.evaluation.agreement import METRICS, agreement
 from models.evaluation.plots import label_curves
 

@@ -19,7 +19,8 @@ import numpy as np
 import tomlkit
 
 from db.engine import SessionFactory
-from db.validation import ModelIdentity, ResultMode, analysed_studies, consensus_truth, latest_model
+from db.enums import ResultMode
+from db.validation import ModelIdentity, analysed_studies, consensus_truth, latest_model
 from models.evaluation.agreement import agreement, threshold_for_sensitivity
 from models.protocol import Detector
 from worker.validation.agreement_report import NothingToReportError, Reading, column
