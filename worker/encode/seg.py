@@ -1,13 +1,14 @@
 """The DICOM Segmentation: one per analysed image with a boxed finding, one segment per finding, for viewers that show
-SEG well (OHIF does; it does not render GSPS).
+SEG well (OHIF does; it does not render GSPS). Made only when a destination asks for SEG.
 
-- BINARY. Where the detector gives a localisation heat (Grad-CAM), a segment is the part of its finding's box where
-  the heat reaches half its maximum there: the shape the model looked at. Without one (the baseline, box detectors)
-  it is the box. Not FRACTIONAL: OHIF 3's SEG loader (@cornerstonejs/adapters 5.14) refuses fractional
-  segmentations ("Fractional segmentations are not yet supported") unless they are binary in all but name.
+- A segment is the finding's box; where the detector gives a localisation heat (Grad-CAM), the part of the box where
+  the heat reaches half its maximum there: the shape the model looked at.
+- FRACTIONAL, OCCUPANCY, values 0 or 255, RLE Lossless: exact for a mask and small (about 360 KB for RG1's six
+  segments). Not BINARY: OHIF 3's loader (@cornerstonejs/adapters 5.14) cannot unpack a bit-packed SEG whose packed
+  length is odd and padded (RG1's), and highdicom will not RLE-encode BINARY. Not probabilities: the same loader
+  refuses fractional values other than 0 and the maximum.
 - Each segment carries the finding's code as its Segmented Property Type, the algorithm's identification, and the
   SR group's Tracking Identifier and UID, so the SR's groups and the segments name each other.
-- Explicit VR Little Endian, bit-packed (a 2,140 × 1,760 image is 471 KB a segment): every viewer reads it.
 """
 
 from __future__ import annotations
