@@ -3,7 +3,9 @@ who ran it (``cli:<login>``), like the dashboard's actions."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -17,42 +19,46 @@ def _cli_actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
-def requeue(job_id: int, config: ConfigOption = None) -> None:
-    """Analyse a job again (same result UIDs); dead-lettered deliveries are sent again."""
+def _run_action(process: str, config: Path | None, action: Callable[..., str]) -> None:
+    """Settings, the schema check, a session factory and the queue for ``action``; its refusal is one red line and
+    exit 1, its success one line."""
     from db.engine import make_engine, make_session_factory
     from db.errors import NotFoundError
-    from worker.operator_actions import NotAllowedError, requeue_job
+    from worker.operator_actions import NotAllowedError
     from worker.queue import task_queue
+    from worker.retraction import NothingToRetractError
 
-    settings = load_settings(config, "requeue")
+    settings = load_settings(config, process)
     require_current_schema(settings)
     try:
         sessions = make_session_factory(make_engine(settings.database_url))
-        queue = task_queue(settings, sessions)
-        requeue_job(sessions, queue.enqueue_analysis, job_id, settings.worker.queue_lease_s, actor=_cli_actor())
-    except (NotFoundError, NotAllowedError) as exc:
+        done = action(settings, sessions, task_queue(settings, sessions))
+    except (NotFoundError, NotAllowedError, NothingToRetractError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
-    console.print(f"job {job_id} queued")
+    console.print(done)
+
+
+def requeue(job_id: int, config: ConfigOption = None) -> None:
+    """Analyse a job again (same result UIDs); dead-lettered deliveries are sent again."""
+    from worker.operator_actions import requeue_job
+
+    def action(settings: Any, sessions: Any, queue: Any) -> str:
+        requeue_job(sessions, queue.enqueue_analysis, job_id, settings.worker.queue_lease_s, actor=_cli_actor())
+        return f"job {job_id} queued"
+
+    _run_action("requeue", config, action)
 
 
 def release(job_id: int, config: ConfigOption = None) -> None:
     """Send a result made in shadow mode to the destinations it was withheld from (audited, once)."""
-    from db.engine import make_engine, make_session_factory
-    from db.errors import NotFoundError
-    from worker.operator_actions import NotAllowedError, release_job
-    from worker.queue import task_queue
+    from worker.operator_actions import release_job
 
-    settings = load_settings(config, "release")
-    require_current_schema(settings)
-    try:
-        sessions = make_session_factory(make_engine(settings.database_url))
-        queue = task_queue(settings, sessions)
+    def action(settings: Any, sessions: Any, queue: Any) -> str:
         sent = release_job(settings, sessions, queue.enqueue_delivery, job_id, actor=_cli_actor())
-    except (NotFoundError, NotAllowedError) as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from exc
-    console.print(f"job {job_id} released: {sent} deliveries")
+        return f"job {job_id} released: {sent} deliveries"
+
+    _run_action("release", config, action)
 
 
 def retract(
@@ -61,24 +67,16 @@ def retract(
     config: ConfigOption = None,
 ) -> None:
     """Withdraw a job's results everywhere they went: a rejection KOS, an HL7 correction, FHIR entered-in-error."""
-    from db.engine import make_engine, make_session_factory
-    from db.errors import NotFoundError
     from db.models import RejectionReason
-    from worker.queue import task_queue
-    from worker.retraction import NothingToRetractError, retract_job
+    from worker.retraction import retract_job
 
-    settings = load_settings(config, "retract")
-    require_current_schema(settings)
-    try:
-        sessions = make_session_factory(make_engine(settings.database_url))
-        queue = task_queue(settings, sessions)
+    def action(settings: Any, sessions: Any, queue: Any) -> str:
         planned = retract_job(settings, sessions, job_id, RejectionReason.QUALITY, reason, actor=_cli_actor())
-    except (NotFoundError, NothingToRetractError) as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from exc
-    for delivery_id in planned:
-        queue.enqueue_delivery(delivery_id)
-    console.print(f"job {job_id} retracted: {len(planned)} deliveries" if planned else f"job {job_id} was retracted")
+        for delivery_id in planned:
+            queue.enqueue_delivery(delivery_id)
+        return f"job {job_id} retracted: {len(planned)} deliveries" if planned else f"job {job_id} was retracted"
+
+    _run_action("retract", config, action)
 
 
 def register(app: typer.Typer) -> None:

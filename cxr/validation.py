@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cxr.startup import ConfigOption, console, fail, load_settings, require_current_schema
 from db.enums import ResultMode
+
+if TYPE_CHECKING:
+    from config.settings import Settings
+    from db.engine import SessionFactory
 
 validate_app = typer.Typer(no_args_is_help=True, help="Measure the model against the site's radiologists.")
 
@@ -22,7 +26,7 @@ ModeOption = Annotated[ResultMode, typer.Option("--mode", help="Shadow results, 
 ResamplesOption = Annotated[int, typer.Option("--bootstrap", min=100, max=100_000, help="Bootstrap resamples.")]
 
 
-def _sessions(config: Path | None, process: str) -> Any:
+def _sessions(config: Path | None, process: str) -> tuple[Settings, SessionFactory]:
     from db.engine import make_engine, make_session_factory
 
     settings = load_settings(config, process)
@@ -67,6 +71,8 @@ def report_command(
         metrics = write_report(sessions, out, mode, utc[0], utc[1], resamples)
     except NothingToReportError as exc:
         raise fail("nothing to report", exc) from exc
+    except OSError as exc:
+        raise fail(f"cannot write the report into {out}", exc.strerror or type(exc).__name__) from exc
     console.print(
         f"{metrics['studies']['with_truth']} studies with truth, {len(metrics['labels'])} rows: {out / 'report.md'}",
         highlight=False,

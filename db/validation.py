@@ -5,7 +5,7 @@ model."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -82,11 +82,16 @@ def replace_truth(session: Session, rows: Sequence[TruthRow]) -> int:
     return stored
 
 
+def _chunks(values: Iterable[Any], size: int = 500) -> Iterator[list[Any]]:
+    """Short IN lists on every backend."""
+    items = list(values)
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
 def known_studies(session: Session, study_uids: Iterable[str]) -> set[str]:
-    uids = list(set(study_uids))
     found: set[str] = set()
-    for start in range(0, len(uids), 500):  # keep IN lists short on every backend
-        chunk = uids[start : start + 500]
+    for chunk in _chunks(set(study_uids)):
         found.update(session.scalars(select(Study.study_instance_uid).where(Study.study_instance_uid.in_(chunk))))
     return found
 
@@ -95,9 +100,7 @@ def consensus_truth(session: Session, study_uids: Iterable[str]) -> dict[str, di
     """Study → label → the readers' consensus: the majority of positive and negative readings; a tie, or only
     uncertain readings, is uncertain."""
     votes: dict[tuple[str, str], list[TruthValue]] = defaultdict(list)
-    uids = list(set(study_uids))
-    for start in range(0, len(uids), 500):
-        chunk = uids[start : start + 500]
+    for chunk in _chunks(set(study_uids)):
         for uid, label, value in session.execute(
             select(TruthLabel.study_instance_uid, TruthLabel.label, TruthLabel.value).where(
                 TruthLabel.study_instance_uid.in_(chunk)
@@ -153,21 +156,18 @@ def analysed_studies(
     until: datetime | None = None,
 ) -> list[StudyScores]:
     """Each study's latest job by ``model`` with scores (withdrawn results left out), in ``mode`` and the period."""
-    jobs = _period(
-        select(func.max(Job.id)).where(Job.id.in_(select(LabelScore.job_id)), *_same_model(model)), since, until
-    )
-    jobs = jobs.where(Job.state != JobState.RETRACTED)
+    jobs = _period(select(func.max(Job.id)).where(Job.id.in_(model_jobs(model))), since, until)
     if mode is not ResultMode.ALL:
         jobs = jobs.where(Job.shadow.is_(mode is ResultMode.SHADOW))
     job_ids = list(session.scalars(jobs.group_by(Job.study_id)))
     studies: dict[int, StudyScores] = {}
     views: dict[int, set[str]] = defaultdict(set)
-    for start in range(0, len(job_ids), 500):
+    for chunk in _chunks(job_ids):
         rows = session.execute(
             select(LabelScore, Instance, Study.study_instance_uid)
             .join(Instance, Instance.id == LabelScore.instance_id)
             .join(Study, Study.id == Instance.study_id)
-            .where(LabelScore.job_id.in_(job_ids[start : start + 500]))
+            .where(LabelScore.job_id.in_(chunk))
             .order_by(LabelScore.job_id, Instance.id)
         )
         for score, instance, study_uid in rows:

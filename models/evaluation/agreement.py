@@ -21,7 +21,8 @@ Binary = npt.NDArray[np.int64]
 Scores = npt.NDArray[np.float64]
 
 CONFIDENCE = 0.95
-LAYOUT = "[[true negative, false positive], [false negative, true positive]]"
+CONFUSION_LAYOUT = "[[true negative, false positive], [false negative, true positive]]"
+"""How every confusion matrix we write is laid out (scikit-learn's, with labels [0, 1])."""
 
 
 def _interval(estimate: float | None, low: float | None, high: float | None, n: int) -> dict[str, Any]:

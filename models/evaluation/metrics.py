@@ -24,6 +24,8 @@ from sklearn.metrics import (
 )
 from torchmetrics.detection import MeanAveragePrecision
 
+from models.evaluation.agreement import CONFUSION_LAYOUT
+
 Scores = npt.NDArray[np.float64]
 Truth = npt.NDArray[np.int64]
 
@@ -89,7 +91,7 @@ def classification_metrics(labels: Sequence[str], truth: Truth, predicted: Truth
                 for i, name in enumerate(labels)
             },
             "any_finding": confusion_matrix(any_truth, any_predicted, labels=[0, 1]).tolist(),
-            "layout": "[[true negative, false positive], [false negative, true positive]]",
+            "layout": CONFUSION_LAYOUT,
         },
     }
 

@@ -27,7 +27,7 @@ from worker.encode.header import algorithm_item, finish
 from worker.encode.inputs import AnalysedImage, EncodeContext, finding_identifier
 from worker.encode.uids import UIDKind, derive_uid, finding_tracking_uid
 
-SEG_SERIES_NUMBER = 9004
+SEG_SERIES_NUMBER = 9005  # 9001 SR, 9002 SC, 9003 GSPS, 9004 our rejection KOS
 OCCUPIED = 255
 """A pixel inside a segment: fully occupied (OCCUPANCY fraction 1)."""
 HEAT_LEVEL = 0.5

@@ -103,12 +103,15 @@ def _tracking(source_uid: str, provenance: Provenance, index: int, label: str) -
     return hd.sr.TrackingIdentifier(uid=uid, identifier=finding_identifier(index, label))
 
 
-def _segment_group(image: AnalysedImage, finding: Finding, number: int, context: EncodeContext) -> MeasurementGroup:
-    """The finding again, as TID 1410 with its Referenced Segment (121191) in the image's SEG: the same Tracking
-    Identifier and UID as the group with the region (readers that track findings merge the two; OHIF does). TID 1410
-    takes a region or a segment, never both in one group (PixelMed holds to it), hence a group of its own."""
+def _segment_group(
+    image: AnalysedImage, finding: Finding, index: int, number: int, context: EncodeContext
+) -> MeasurementGroup:
+    """The image's finding ``index`` (the study's finding ``number``) again, as TID 1410 with its Referenced
+    Segmentation Frame (121214) in the image's SEG: the same Tracking Identifier and UID as the group with the region
+    (readers that track findings merge the two; OHIF does). TID 1410 takes a region or a segment, never both in one
+    group (PixelMed holds to it), hence a group of its own."""
     _, seg_uid = seg_uids(image, context)
-    segment = segment_numbers(image)[image.result.findings.index(finding)]
+    segment = segment_numbers(image)[index]
     group = hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
         tracking_identifier=_tracking(str(image.source.SOPInstanceUID), context.provenance, number, finding.label),
         referenced_segment=hd.sr.ReferencedSegmentationFrame(
@@ -125,7 +128,7 @@ def _segment_group(image: AnalysedImage, finding: Finding, number: int, context:
     for item in group[0].ContentSequence:
         if item.ValueType == "IMAGE" and "ReferencedSOPSequence" in item:
             for reference in item.ReferencedSOPSequence:
-                # The frame names the segment; with both, dciodvfy reports an error (one or the other, PS3.3 C.17.3).
+                # The frame names the segment (one frame a segment); with both numbers dciodvfy reports an error.
                 if "ReferencedFrameNumber" in reference and "ReferencedSegmentNumber" in reference:
                     del reference.ReferencedSegmentNumber
     return group
@@ -249,7 +252,7 @@ def build_sr(
             number = context.finding_number(image, index)
             groups.append(_finding_group(image, finding, number, provenance))
             if context.segmentations and finding.box is not None:
-                groups.append(_segment_group(image, finding, number, context))
+                groups.append(_segment_group(image, finding, index, number, context))
     urgency = context.triage.urgency
     abnormal = urgency is not Urgency.NO_FINDING
     source_uids = [str(i.source.SOPInstanceUID) for i in context.images]

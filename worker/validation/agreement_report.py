@@ -24,7 +24,7 @@ from db.engine import SessionFactory
 from db.enums import ResultMode
 from db.models import TruthValue
 from db.validation import ModelIdentity, StudyScores, analysed_studies, consensus_truth, latest_model
-from models.evaluation.agreement import METRICS, agreement
+from models.evaluation.agreement import CONFUSION_LAYOUT, METRICS, agreement
 from models.evaluation.plots import label_curves
 
 ANY = "any abnormality"
@@ -196,7 +196,7 @@ def write_report(
         "studies": {"analysed": len(studies), "with_truth": len(readings)},
         "labels": _measure(readings, labels, resamples, seed),
         "breakdowns": _breakdowns(readings, labels, resamples, seed),
-        "layout": "confusion_matrix: [[true negative, false positive], [false negative, true positive]]",
+        "layout": f"confusion_matrix: {CONFUSION_LAYOUT}",
     }
     out.mkdir(parents=True, exist_ok=True)
     columns = [column(readings, labels, label) for label in (*labels, ANY)]

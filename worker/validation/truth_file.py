@@ -39,10 +39,10 @@ LABELS = {label.value.lower(): label.value for label in FindingLabel}
 
 
 class TruthFileError(ValueError):
-    """The file cannot be imported; the message names the line."""
+    """The file cannot be imported; the message names the line (0: the file as a whole, which names none)."""
 
     def __init__(self, line: int, message: str) -> None:
-        super().__init__(f"line {line}: {message}")
+        super().__init__(f"line {line}: {message}" if line else message)
         self.line = line
 
 
