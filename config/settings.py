@@ -66,8 +66,10 @@ class ScpSettings(Section):
     """Fallback: a study with no new instance for this long is complete even if its association stays open."""
     completion_poll_s: float = Field(0.2, gt=0)
     """How often the completion monitor looks for studies that are due."""
-    max_pdu_size: int = Field(0, ge=0)
-    """Maximum PDU we accept; 0 means unlimited."""
+    max_pdu_size: int = Field(1024 * 1024, ge=16384)
+    """Longest PDU we accept (bytes), advertised at association. A PDU whose header claims more is refused before it
+    is read: the peer gets an A-ABORT and the connection closes. Below 64 KiB, 64 KiB is enforced (an association
+    request comes before any maximum is agreed). Each association holds at most one PDU in memory."""
     max_dataset_bytes: int = Field(256 * 1024 * 1024, ge=1024 * 1024)
     """Largest data set stored (after inflating a deflated one); larger ones are refused with 0xA700. The default is
     several times a large radiograph (43 x 43 cm at 0.1 mm, 16 bits: about 37 MB)."""

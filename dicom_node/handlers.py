@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from db import audit, deliveries, studies
 from db.errors import describe_database_error
 from db.models import AuditKind, utcnow
-from dicom_node.admission import LIMIT_EXCEEDED
+from dicom_node.admission import LIMIT_EXCEEDED, bound_pdu_length, pdu_bound
 from dicom_node.ingest import Arrival, NodeContext, ingest
 from dicom_node.validation import Status
 
@@ -61,6 +61,19 @@ def handle_requested(event: Event, context: NodeContext) -> None:
     association.is_rejected = True
     _audit(context, AuditKind.ASSOCIATION_REJECTED, association.requestor, refused)
     association.kill()
+
+
+def handle_connection_opened(event: Event, context: NodeContext) -> None:
+    """Before the first PDU is read: bound how long a PDU this connection may send."""
+    address = str(event.assoc.requestor.address)
+
+    def refused(length: int) -> None:
+        logger.warning("connection from %s aborted: a PDU of %d bytes exceeds the bound", address, length)
+        _record_refused(context, address, f"PDU of {length} bytes over the {pdu_bound(context.settings)}-byte bound")
+
+    sock = event.assoc.dul.socket
+    if sock is not None:  # pynetdicom sets it before this event; an acceptor always has one
+        bound_pdu_length(sock, pdu_bound(context.settings), refused)
 
 
 def handle_connection_closed(event: Event, context: NodeContext) -> None:
@@ -132,9 +145,13 @@ def handle_commitment_report(event: Event, context: NodeContext) -> tuple[int, D
 def record_refused_connection(context: NodeContext, address: str) -> None:
     """A connection from an address outside ``scp.allowed_networks`` was closed before any association."""
     logger.warning("connection from %s refused: address not allowed", address)
+    _record_refused(context, address, "address not allowed")
+
+
+def _record_refused(context: NodeContext, address: str, detail: str) -> None:
     try:
         with context.session_factory.begin() as session:
-            audit.record_audit(session, AuditKind.CONNECTION_REFUSED, None, address, "address not allowed")
+            audit.record_audit(session, AuditKind.CONNECTION_REFUSED, None, address, detail)
     except SQLAlchemyError as exc:
         logger.error("could not record a refused connection: %s", describe_database_error(exc))
 

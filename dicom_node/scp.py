@@ -22,6 +22,7 @@ from dicom_node.handlers import (
     handle_accepted,
     handle_commitment_report,
     handle_connection_closed,
+    handle_connection_opened,
     handle_echo,
     handle_rejected,
     handle_released,
@@ -109,6 +110,7 @@ def start_node(settings: Settings, session_factory: SessionFactory, enqueue: Cal
     )
     handlers: list[Any] = [
         (evt.EVT_C_ECHO, handle_echo),
+        (evt.EVT_CONN_OPEN, handle_connection_opened, [context]),
         (evt.EVT_REQUESTED, handle_requested, [context]),
         (evt.EVT_CONN_CLOSE, handle_connection_closed, [context]),
         (evt.EVT_C_STORE, handle_store, [context]),

@@ -11,25 +11,7 @@ from contextlib import ExitStack, contextmanager
 from pynetdicom import AE
 from pynetdicom.association import Association
 
-from tests.helpers.scp import Node
-
-VERIFICATION = "1.2.840.10008.1.1"
-
-
-def echo_seconds(port: int) -> float | None:
-    """Seconds a C-ECHO took, or None when it did not succeed."""
-    started = time.monotonic()
-    ae = AE(ae_title="PACS")
-    ae.add_requested_context(VERIFICATION)
-    ae.acse_timeout = ae.network_timeout = 10
-    association = ae.associate("127.0.0.1", port, ae_title="CXR_AI")
-    if not association.is_established:
-        return None
-    try:
-        status = association.send_c_echo()
-    finally:
-        association.release()
-    return time.monotonic() - started if status.get("Status") == 0 else None
+from tests.helpers.scp import VERIFICATION, Node, echo_seconds
 
 
 @contextmanager

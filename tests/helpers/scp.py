@@ -39,6 +39,25 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
     raise AssertionError("condition not met in time")
 
 
+VERIFICATION = "1.2.840.10008.1.1"
+
+
+def echo_seconds(port: int) -> float | None:
+    """Seconds a C-ECHO to the node took, or None when it did not succeed."""
+    started = time.monotonic()
+    ae = AE(ae_title="PACS")
+    ae.add_requested_context(VERIFICATION)
+    ae.acse_timeout = ae.network_timeout = 10
+    association = ae.associate("127.0.0.1", port, ae_title="CXR_AI")
+    if not association.is_established:
+        return None
+    try:
+        status = association.send_c_echo()
+    finally:
+        association.release()
+    return time.monotonic() - started if status.get("Status") == 0 else None
+
+
 def store(port: int, source: pydicom.Dataset | Path) -> tuple[int, str]:
     """(status, error comment) of one C-STORE to the node of a data set, or of a file as it is on disk (in its own
     transfer syntax)."""
