@@ -132,6 +132,9 @@ class WorkerSettings(Section):
     delivery_max_retries: int = Field(12, ge=0)
     """C-STORE attempts after the first before a delivery is dead-lettered. With the default backoff the last attempt
     comes 855 s (jitter at its shortest) to 1,710 s after the first: a 10-minute destination outage loses nothing."""
+    resend_dead_letters_on_recovery: bool = False
+    """When a destination answers C-ECHO again, the sweeper re-sends the deliveries to it whose retries ran out (each
+    once at most, audited); refused ones still wait for an operator."""
     delivery_backoff_s: float = Field(2.0, gt=0)
     """Base of the exponential backoff between delivery attempts."""
     delivery_backoff_max_s: float = Field(300.0, gt=0)
@@ -192,12 +195,23 @@ class DriftSettings(Section):
 
 
 class RetentionSettings(Section):
-    """When the sweeper removes spooled instances (the pixel data). Every database record stays."""
+    """What the sweeper removes, and when: spooled instances (the pixel data), our result files, whole studies'
+    records, the audit trail. Each is off by default; nothing a study still in progress needs is ever removed
+    (completion pending, a job not in a terminal state, a delivery not settled)."""
 
     purge_after_delivery: bool = False
     """Remove a study's spooled files once its latest job is delivered (or completed, with no destination)."""
     spool_days: float | None = Field(None, gt=0)
     """Remove spooled files older than this many days whatever became of them (never while a job is in progress)."""
+    results_days: float | None = Field(None, gt=0)
+    """Remove our result objects' files (SR, SC, GSPS, SEG, KOS) this many days after their job finished; their
+    records stay, and a dead-lettered one can then no longer be re-sent (requeue the job instead)."""
+    records_days: float | None = Field(None, gt=0)
+    """Delete every record of a study (and its remaining files) once nothing has happened to it for this many days.
+    Results derive their UIDs and message ids from their inputs, so a study the PACS sends again later gets the same
+    objects and message ids, which the receivers recognise."""
+    audit_days: float | None = Field(None, gt=0)
+    """Delete audit trail rows older than this. Keep it as long as the site's policy requires (often years)."""
 
 
 class EquipmentSettings(Section):

@@ -122,11 +122,13 @@ def hash_password() -> None:
 @app.command()
 def sweeper(config: ConfigOption = None) -> None:
     """Send again work whose message or worker was lost, dead-letter jobs that used all their attempts, remind the
-    webhooks of unacknowledged critical results, and apply retention to the spool."""
+    webhooks of unacknowledged critical results, re-send dead letters to a destination that is back (when enabled),
+    and apply retention."""
     from db.engine import make_engine, make_session_factory
     from worker.queue import task_queue
+    from worker.recovery import resend_on_recovery
     from worker.reminders import send_reminders
-    from worker.retention import purge_spool
+    from worker.retention import apply_retention
     from worker.sweeper import run
 
     settings = load_settings(config, "sweeper")
@@ -137,14 +139,13 @@ def sweeper(config: ConfigOption = None) -> None:
         signal.signal(signum, lambda *_: stop.set())
     sessions = make_session_factory(make_engine(settings.database_url))
     queue = task_queue(settings, sessions)
-    run(
-        stop,
-        sessions,
-        settings.worker,
-        queue.enqueue_analysis,
-        queue.enqueue_delivery,
-        lambda: (send_reminders(settings, sessions, queue.enqueue_delivery), purge_spool(sessions, settings.retention)),
-    )
+
+    def housekeeping() -> None:
+        send_reminders(settings, sessions, queue.enqueue_delivery)
+        resend_on_recovery(settings, sessions, queue.enqueue_delivery)
+        apply_retention(sessions, settings)
+
+    run(stop, sessions, settings.worker, queue.enqueue_analysis, queue.enqueue_delivery, housekeeping)
 
 
 @app.command()

@@ -44,6 +44,8 @@ class DeliveryWork:
     purpose: MessagePurpose = MessagePurpose.RESULT
     kind: ResultKind = ResultKind.SR
     job_state: JobState = JobState.ENCODED
+    purged: bool = False
+    """Retention removed the object's file: it can no longer be sent."""
 
 
 def ensure_deliveries(
@@ -104,6 +106,7 @@ def delivery_work(session: Session, delivery_id: int) -> DeliveryWork:
         purpose=d.purpose,
         kind=d.result_object.kind,
         job_state=d.result_object.job.state,
+        purged=d.result_object.purged_at is not None,
     )
 
 
@@ -133,15 +136,19 @@ def set_delivery_state(session: Session, delivery_id: int, state: DeliveryState)
 
 
 def settle_job(session: Session, job_id: int) -> JobState:
-    """After a delivery changed: an ENCODED job whose every delivery is SENT becomes DELIVERED.
+    """After a delivery changed: an ENCODED job whose every delivery is SENT becomes DELIVERED; one with nothing left
+    to send but a dead-lettered delivery (others of its deliveries were re-sent) is DEAD_LETTER again.
 
     A job that is FAILED or NOT_ELIGIBLE keeps its state while its not-performed SR is delivered."""
     state = job_state(session, job_id)
     states = job_delivery_states(session, job_id)
-    if state is JobState.ENCODED and states and all(s is DeliveryState.SENT for s in states):
+    if state is not JobState.ENCODED or not states or any(s in WAITING_DELIVERY_STATES for s in states):
+        return state
+    if all(s is DeliveryState.SENT for s in states):
         transition_job(session, job_id, JobState.DELIVERED, "all objects delivered")
         return JobState.DELIVERED
-    return state
+    transition_job(session, job_id, JobState.DEAD_LETTER, reason="delivery failed: a delivery is still dead-lettered")
+    return JobState.DEAD_LETTER
 
 
 def prepare_commitment(session: Session, delivery_id: int, transaction_uid: str) -> None:
@@ -234,3 +241,37 @@ def sent_to(session: Session, result_ids: Sequence[int], channel: Channel) -> li
 def deliveries_by_state(session: Session) -> dict[DeliveryState, int]:
     rows = session.execute(select(Delivery.state, func.count()).group_by(Delivery.state))
     return dict(rows.all())
+
+
+def exhausted_dead_letters(session: Session) -> dict[str, list[int]]:
+    """Destination → DICOM deliveries dead-lettered because their retries ran out (their last attempt failed
+    transiently), never re-sent by the sweeper, whose object is still on disk: what a recovered destination may get.
+
+    A delivery the destination refused, or one withdrawn, ends with a DEAD_LETTER attempt and is never here."""
+    last_attempt = (
+        select(DeliveryAttempt.outcome)
+        .where(DeliveryAttempt.delivery_id == Delivery.id)
+        .order_by(DeliveryAttempt.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(Delivery.destination_name, Delivery.id)
+        .join(ResultObject, ResultObject.id == Delivery.result_object_id)
+        .where(
+            Delivery.state == DeliveryState.DEAD_LETTER,
+            Delivery.channel == Channel.DICOM,
+            Delivery.auto_resent_at.is_(None),
+            ResultObject.purged_at.is_(None),
+            last_attempt == DeliveryState.PENDING,
+        )
+        .order_by(Delivery.id)
+    )
+    found: dict[str, list[int]] = {}
+    for name, delivery_id in rows:
+        found.setdefault(name, []).append(delivery_id)
+    return found
+
+
+def mark_auto_resent(session: Session, delivery_id: int) -> None:
+    _delivery(session, delivery_id).auto_resent_at = utcnow()

@@ -258,6 +258,8 @@ class ResultObject(Base):
     superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("result_object.id"))
     """For an SR: the later SR of the same study that replaced it (its Predecessor Documents Sequence names this)."""
     superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """When retention removed the file (``retention.results_days``); it can then not be sent again."""
 
     job: Mapped[Job] = relationship(back_populates="results")
     superseded_by: Mapped[ResultObject | None] = relationship(remote_side="ResultObject.id")
@@ -285,6 +287,9 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     commitment_transaction_uid: Mapped[str | None] = mapped_column(String(64), index=True)
     """Transaction UID of the storage commitment request awaiting its report."""
+    auto_resent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """When the sweeper re-sent this dead-lettered delivery because its destination answered C-ECHO again (once at
+    most: after that, an operator decides)."""
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     result_object: Mapped[ResultObject] = relationship(back_populates="deliveries")

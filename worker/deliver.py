@@ -61,6 +61,8 @@ def deliver_result(context: WorkerContext, delivery_id: int) -> DeliveryOutcome:
         return DeliveryOutcome.PAUSED
     if _withdrawn(work):
         return _dead_letter(context, delivery_id, work.job_id, "withdrawn before it was sent (the job was retracted)")
+    if work.purged:
+        return _dead_letter(context, delivery_id, work.job_id, "its result file was removed by retention")
     if work.channel is not Channel.DICOM:
         sent = deliver_message(context.settings, context.session_factory, work)
         return _settle(context, work, sent.ok, sent.permanent_failure, f"{work.destination_name}: {sent.error}")

@@ -73,6 +73,8 @@ def resend_delivery(
         work = deliveries.delivery_work(session, delivery_id)
         if work.state not in RESENDABLE:
             raise NotAllowedError(f"delivery {delivery_id} is {work.state.value}; nothing to re-send")
+        if work.purged:
+            raise NotAllowedError(f"delivery {delivery_id}: retention removed its result file; requeue the job instead")
         deliveries.set_delivery_state(session, delivery_id, DeliveryState.PENDING)
         if jobs.job_state(session, work.job_id) is JobState.DEAD_LETTER:
             # The job waits for its deliveries again; the last one sent makes it DELIVERED.
