@@ -214,6 +214,28 @@ class RetentionSettings(Section):
     """Delete audit trail rows older than this. Keep it as long as the site's policy requires (often years)."""
 
 
+class AtnaSettings(Section):
+    """The security audit trail to the site's audit repository (IHE ATNA): DICOM audit messages (PS3.15 A.5) over
+    syslog. Off until ``host`` is set; the database audit trail is kept either way."""
+
+    host: str | None = None
+    """The collector (an ATNA audit record repository, or rsyslog)."""
+    port: int = Field(6514, ge=1, le=65535)
+    """6514 is syslog over TLS (RFC 5425); plain syslog over TCP or UDP is usually 514."""
+    transport: Literal["tls", "tcp", "udp"] = "tls"
+    ca_file: Path | None = None
+    """CA bundle that signed the collector's certificate (TLS); none means the system's."""
+    cert_file: Path | None = None
+    """Our client certificate, for a collector that asks for one (TLS)."""
+    key_file: Path | None = None
+    source_id: str = Field("", max_length=64)
+    """AuditSourceID; empty means the SCP's AE title."""
+    enterprise_site_id: str | None = Field(None, max_length=64)
+    """AuditEnterpriseSiteID: the site, as the repository knows it."""
+    queue_size: int = Field(10_000, ge=10)
+    """Messages held while the collector is away; beyond that the newest are dropped (and counted in the log)."""
+
+
 class EquipmentSettings(Section):
     """Who made the result objects; written into every object's General Equipment module."""
 
@@ -275,6 +297,7 @@ class Settings(BaseSettings):
     results: ResultsSettings = Field(default_factory=ResultsSettings)
     rules: RulesSettings = Field(default_factory=RulesSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    atna: AtnaSettings = Field(default_factory=AtnaSettings)
     drift: DriftSettings = Field(default_factory=DriftSettings)
     urgency: UrgencySettings = Field(default_factory=UrgencySettings)
     hl7: list[Hl7Endpoint] = Field(default_factory=list)

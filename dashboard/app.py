@@ -19,6 +19,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
+from atna.events import user_authentication
+from atna.messages import Outcome
 from dashboard import api, pages
 from dashboard.auth import (
     LoginRequired,
@@ -161,6 +163,7 @@ def _add_login(app: FastAPI, services: DashboardServices) -> None:
         if _throttled(services, username[:64], client):
             with services.session_factory.begin() as session:
                 audit.record_audit(session, AuditKind.LOGIN_THROTTLED, None, client, None, actor=username[:64])
+            services.audit_login(username[:64], client, Outcome.SERIOUS_FAILURE, "throttled: too many failed logins")
             logger.warning("dashboard login throttled from %s", client)
             wait = int(services.settings.dashboard.login_lockout_s)
             return render(
@@ -173,6 +176,7 @@ def _add_login(app: FastAPI, services: DashboardServices) -> None:
         if user is None:
             with services.session_factory.begin() as session:
                 audit.record_audit(session, AuditKind.LOGIN_FAILED, None, client, None, actor=username[:64])
+            services.audit_login(username[:64], client, Outcome.MINOR_FAILURE, "wrong name or password")
             logger.warning("dashboard login failed from %s", client)
             return render(
                 request,
@@ -183,6 +187,7 @@ def _add_login(app: FastAPI, services: DashboardServices) -> None:
         log_in(request, user)
         with services.session_factory.begin() as session:
             audit.record_audit(session, AuditKind.LOGIN_SUCCEEDED, None, client, user.role.value, actor=user.name)
+        services.audit_login(user.name, client, Outcome.SUCCESS)
         logger.info("dashboard login: %s (%s)", user.name, user.role.value)
         return RedirectResponse(_safe_next(next), status.HTTP_303_SEE_OTHER)
 
@@ -194,5 +199,8 @@ def _add_login(app: FastAPI, services: DashboardServices) -> None:
             client = request.client.host if request.client else None
             with services.session_factory.begin() as session:
                 audit.record_audit(session, AuditKind.LOGOUT, None, client, None, actor=name[:64])
+            services.audit(
+                user_authentication(name[:64], client, services.application, login=False, outcome=Outcome.SUCCESS)
+            )
         request.session.clear()
         return RedirectResponse("/login", status.HTTP_303_SEE_OTHER)

@@ -13,10 +13,11 @@ from pathlib import Path
 from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 
+from atna.events import patient_record_read
 from dashboard import queries
 from dashboard.auth import User
 from dashboard.services import DashboardServices
-from db import audit
+from db import audit, studies
 from db.models import AuditKind
 
 logger = logging.getLogger(__name__)
@@ -65,7 +66,12 @@ def _read_identity(path: str | None) -> PatientIdentity:
 def reveal_identity(services: DashboardServices, study_id: int, user: User, client: str | None) -> PatientIdentity:
     with services.session_factory.begin() as session:
         queries.study_detail(session, study_id)  # raises NotFoundError for an unknown study
-        path = queries.first_instance_path(session, study_id)
+        path = studies.first_instance(session, study_id)[1]
         audit.record_audit(session, AuditKind.PHI_REVEALED, None, client, f"study {study_id}", actor=user.name)
     logger.info("patient identity of study %d revealed to %s", study_id, user.name)
-    return _read_identity(path)
+    identity = _read_identity(path)
+    if identity.patient_id is not None:
+        services.audit(
+            patient_record_read(user.name, client, services.application, identity.patient_id, identity.patient_name)
+        )
+    return identity

@@ -19,7 +19,6 @@ from db.models import (
     Delivery,
     DeliveryState,
     Finding,
-    Instance,
     Job,
     JobState,
     MessagePurpose,
@@ -321,9 +320,3 @@ def result_object_path(session: Session, result_id: int) -> tuple[int, str, str]
     if row is None:
         raise NotFoundError(f"result object {result_id} does not exist")
     return row[0], row[1].value, row[2]
-
-
-def first_instance_path(session: Session, study_id: int) -> str | None:
-    return session.scalar(
-        select(Instance.spool_path).where(Instance.study_id == study_id).order_by(Instance.id).limit(1)
-    )

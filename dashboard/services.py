@@ -6,6 +6,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from atna.events import user_authentication
+from atna.messages import AuditMessage, Outcome
+from atna.syslog import SyslogSender, make_sender
 from config.settings import Settings
 from dashboard.auth import Authenticator
 from dashboard.destination_health import DestinationMonitor
@@ -29,6 +32,8 @@ class DashboardServices:
     destinations: DestinationMonitor
     depths: DepthCache
     node: NodeContext
+    atna: SyslogSender | None = None
+    """The security audit sender (``[atna]``); None when no collector is configured."""
 
     @classmethod
     def build(cls, settings: Settings, session_factory: SessionFactory, queue: TaskQueue) -> DashboardServices:
@@ -42,7 +47,20 @@ class DashboardServices:
             ),
             depths=DepthCache(queue.depths),
             node=NodeContext.for_uploads(settings, session_factory, queue.enqueue_analysis),
+            atna=make_sender(settings.atna, settings.scp.ae_title, "cxr-dashboard"),
         )
+
+    @property
+    def application(self) -> str:
+        """How audit messages name the dashboard: the node's AE title, then the role."""
+        return f"{self.settings.scp.ae_title} dashboard"
+
+    def audit(self, message: AuditMessage) -> None:
+        if self.atna is not None:
+            self.atna.emit(message)
+
+    def audit_login(self, user: str, client: str | None, outcome: Outcome, why: str | None = None) -> None:
+        self.audit(user_authentication(user, client, self.application, login=True, outcome=outcome, why=why))
 
     def detector(self) -> Detector:
         """The configured detector, loaded on first use (model page, PNG/JPEG upload) and kept."""
@@ -53,3 +71,5 @@ class DashboardServices:
 
     def stop(self) -> None:
         self.destinations.stop()
+        if self.atna is not None:
+            self.atna.close()

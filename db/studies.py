@@ -251,6 +251,17 @@ def study_facts(session: Session, study_id: int) -> StudyFacts:
     )
 
 
+def first_instance(session: Session, study_id: int) -> tuple[str, str | None]:
+    """(Study Instance UID, spool path of its first instance): where a study's patient header is read at send time."""
+    uid = session.scalar(select(Study.study_instance_uid).where(Study.id == study_id))
+    if uid is None:
+        raise NotFoundError(f"study {study_id} does not exist")
+    path = session.scalar(
+        select(Instance.spool_path).where(Instance.study_id == study_id).order_by(Instance.id).limit(1)
+    )
+    return uid, path
+
+
 def job_senders(session: Session, job_id: int) -> set[str]:
     """The calling AE titles that sent the job's study: where "return to sender" routes its results."""
     rows = session.scalars(

@@ -16,6 +16,7 @@ from db import audit, deliveries, studies
 from db.errors import describe_database_error
 from db.models import AuditKind, utcnow
 from dicom_node.admission import LIMIT_EXCEEDED, bound_pdu_length, pdu_bound
+from dicom_node.audit_events import audit_received, audit_refused
 from dicom_node.ingest import Arrival, NodeContext, ingest
 from dicom_node.validation import Status
 
@@ -44,7 +45,7 @@ def handle_store(event: Event, context: NodeContext) -> int | Dataset:
     )
     ingested = ingest(event.dataset_path, arrival, context)
     if ingested.study_id is not None:
-        context.associations.add(id(event.assoc), ingested.study_id)
+        context.associations.add(id(event.assoc), ingested.study_id, arrival.sop_class_uid)
     return ingested.status
 
 
@@ -60,6 +61,8 @@ def handle_requested(event: Event, context: NodeContext) -> None:
     association.acse.send_reject(*LIMIT_EXCEEDED)
     association.is_rejected = True
     _audit(context, AuditKind.ASSOCIATION_REJECTED, association.requestor, refused)
+    calling_ae, address = _peer(association.requestor)
+    audit_refused(context, address, calling_ae, refused)
     association.kill()
 
 
@@ -84,7 +87,9 @@ def handle_connection_closed(event: Event, context: NodeContext) -> None:
 
 def handle_released(event: Event, context: NodeContext) -> None:
     """The peer released the association: its studies are complete after the debounce."""
-    study_ids = context.associations.pop(id(event.assoc))
+    transfers = context.associations.pop(id(event.assoc))
+    audit_received(context, _peer(event.assoc.requestor), transfers)
+    study_ids = list(transfers)
     if not study_ids:
         return
     due = utcnow() + timedelta(seconds=context.settings.completion_debounce_s)
@@ -115,6 +120,8 @@ def handle_rejected(event: Event, context: NodeContext) -> None:
     detail = f"called AE {str(event.assoc.acceptor.ae_title).strip() or '?'}"
     logger.warning("association from %s rejected", requestor.address)
     _audit(context, AuditKind.ASSOCIATION_REJECTED, requestor, detail)
+    calling_ae, address = _peer(requestor)
+    audit_refused(context, address, calling_ae, f"association rejected ({detail})")
 
 
 def _uids(items: object) -> list[tuple[str, int]]:
@@ -149,6 +156,7 @@ def record_refused_connection(context: NodeContext, address: str) -> None:
 
 
 def _record_refused(context: NodeContext, address: str, detail: str) -> None:
+    audit_refused(context, address, None, detail)
     try:
         with context.session_factory.begin() as session:
             audit.record_audit(session, AuditKind.CONNECTION_REFUSED, None, address, detail)
@@ -157,5 +165,10 @@ def _record_refused(context: NodeContext, address: str, detail: str) -> None:
 
 
 def handle_aborted(event: Event, context: NodeContext) -> None:
-    """An aborted association completes nothing early; the stability fallback applies."""
-    context.associations.pop(id(event.assoc))
+    """An aborted association completes nothing early; the stability fallback applies. What it stored is audited."""
+    audit_received(context, _peer(event.assoc.requestor), context.associations.pop(id(event.assoc)))
+
+
+def _peer(requestor: Any) -> tuple[str, str]:
+    """(calling AE title, address) of the association's requestor."""
+    return str(requestor.ae_title).strip() or str(requestor.address), str(requestor.address)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import defaultdict
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -20,6 +20,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 from sqlalchemy.exc import SQLAlchemyError
 
+from atna.messages import AuditSink
 from config.privacy import uid_digest
 from config.settings import ScpSettings, Settings
 from db import studies
@@ -45,18 +46,21 @@ class UnreadableFileError(ValueError):
 
 @dataclass
 class AssociationStudies:
-    """Which studies each open association has touched, so its release can complete them."""
+    """Which studies each open association has stored instances into, and how many of each SOP class: its release
+    completes them, and the audit trail reports them."""
 
-    _by_association: dict[int, set[int]] = field(default_factory=lambda: defaultdict(set))
+    _by_association: dict[int, dict[int, Counter[str]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, association_id: int, study_id: int) -> None:
+    def add(self, association_id: int, study_id: int, sop_class_uid: str) -> None:
         with self._lock:
-            self._by_association[association_id].add(study_id)
+            studies = self._by_association.setdefault(association_id, {})
+            studies.setdefault(study_id, Counter())[sop_class_uid] += 1
 
-    def pop(self, association_id: int) -> set[int]:
+    def pop(self, association_id: int) -> dict[int, Counter[str]]:
+        """Study id → SOP Class UID → instances stored, for the association (now over)."""
         with self._lock:
-            return self._by_association.pop(association_id, set())
+            return self._by_association.pop(association_id, {})
 
 
 @dataclass
@@ -71,6 +75,8 @@ class NodeContext:
     """Association admission (the SCP's); None where nothing associates (the dashboard's upload)."""
     complete_studies: Callable[[], object] | None = None
     """Turns due studies into jobs at once (for a whole-study arrival); None leaves it to the completion monitor."""
+    atna: AuditSink | None = None
+    """Where security audit messages go (``[atna]``); None when no collector is configured."""
 
     @classmethod
     def for_uploads(cls, settings: Settings, session_factory: SessionFactory, enqueue: Enqueue) -> NodeContext:

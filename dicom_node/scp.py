@@ -12,6 +12,8 @@ from pydicom import uid
 from pynetdicom import AE, _config, evt
 from pynetdicom.transport import ThreadedAssociationServer
 
+from atna.events import application_activity
+from atna.syslog import SyslogSender, make_sender
 from config.settings import Settings
 from db.engine import SessionFactory
 from dicom_node.admission import AssociationSlots
@@ -86,10 +88,12 @@ def _restrict_source_addresses(
 
 @dataclass
 class StorageNode:
-    """A running SCP with its completion monitor; ``stop`` shuts both down."""
+    """A running SCP with its completion monitor and audit sender; ``stop`` shuts them down."""
 
     server: ThreadedAssociationServer
     monitor: CompletionMonitor
+    atna: SyslogSender | None = None
+    ae_title: str = ""
 
     @property
     def port(self) -> int:
@@ -98,6 +102,9 @@ class StorageNode:
     def stop(self) -> None:
         self.server.shutdown()
         self.monitor.stop()
+        if self.atna is not None:
+            self.atna.emit(application_activity(self.ae_title, started=False))
+            self.atna.close()
 
 
 def start_node(settings: Settings, session_factory: SessionFactory, enqueue: Callable[[int], None]) -> StorageNode:
@@ -105,8 +112,13 @@ def start_node(settings: Settings, session_factory: SessionFactory, enqueue: Cal
     purged = spool.purge_incoming()
     if purged:
         logger.warning("removed %d partial receptions left by an earlier crash", purged)
+    atna = make_sender(settings.atna, settings.scp.ae_title, "cxr-scp")
     context = NodeContext(
-        settings=settings.scp, spool=spool, session_factory=session_factory, slots=AssociationSlots(settings.scp)
+        settings=settings.scp,
+        spool=spool,
+        session_factory=session_factory,
+        slots=AssociationSlots(settings.scp),
+        atna=atna,
     )
     handlers: list[Any] = [
         (evt.EVT_C_ECHO, handle_echo),
@@ -136,7 +148,9 @@ def start_node(settings: Settings, session_factory: SessionFactory, enqueue: Cal
         settings.worker.queue_lease_s,
     )
     monitor.start()
-    node = StorageNode(server=server, monitor=monitor)
+    node = StorageNode(server=server, monitor=monitor, atna=atna, ae_title=settings.scp.ae_title)
+    if atna is not None:
+        atna.emit(application_activity(settings.scp.ae_title, started=True))
     logger.info(
         "SCP %s listening on %s:%d%s", settings.scp.ae_title, settings.scp.host, node.port, " (TLS)" if tls else ""
     )

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-PACKAGES = ("config", "cxr", "dashboard", "db", "dicom_node", "models", "worker")
+PACKAGES = ("atna", "config", "cxr", "dashboard", "db", "dicom_node", "models", "worker")
 SKIPPED = ("db/migrations/versions",)
 
 

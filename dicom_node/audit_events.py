@@ -1,0 +1,51 @@
+"""The SCP's security audit messages (``atna``): refused connections and associations, and each study a peer stored
+over an association. A no-op where no collector is configured (``context.atna`` is None)."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+
+from pydicom import dcmread
+from pydicom.errors import InvalidDicomError
+from sqlalchemy.exc import SQLAlchemyError
+
+from atna.events import StudyTransfer, instances_transferred, node_refused
+from db import studies
+from db.errors import describe_database_error
+from dicom_node.ingest import NodeContext
+
+logger = logging.getLogger(__name__)
+
+
+def audit_refused(context: NodeContext, address: str, calling_ae: str | None, reason: str) -> None:
+    if context.atna is not None:
+        context.atna.emit(node_refused(context.settings.ae_title, address, calling_ae, reason))
+
+
+def _patient(path: str | None) -> tuple[str | None, str | None]:
+    """(Patient ID, Patient's Name) from the spooled header; (None, None) when it cannot be read."""
+    if path is None:
+        return None, None
+    try:
+        ds = dcmread(path, stop_before_pixels=True, specific_tags=["PatientID", "PatientName"])
+    except (InvalidDicomError, OSError) as exc:
+        logger.warning("audit: patient header not readable from the spool: %s", type(exc).__name__)
+        return None, None
+    return str(ds.get("PatientID", "")) or None, str(ds.get("PatientName", "")) or None
+
+
+def audit_received(context: NodeContext, peer: tuple[str, str], transfers: dict[int, Counter[str]]) -> None:
+    """One DICOM Instances Transferred message per study the association (calling AE, address) stored."""
+    if context.atna is None or not transfers:
+        return
+    for study_id, sop_classes in transfers.items():
+        try:
+            with context.session_factory() as session:
+                study_uid, path = studies.first_instance(session, study_id)
+        except SQLAlchemyError as exc:
+            logger.error("audit: study %d not read: %s", study_id, describe_database_error(exc))
+            continue
+        patient_id, patient_name = _patient(path)
+        study = StudyTransfer(study_uid, sorted(sop_classes.items()), patient_id, patient_name)
+        context.atna.emit(instances_transferred(peer, (context.settings.ae_title, None), study, received=True))
