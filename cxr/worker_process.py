@@ -54,3 +54,5 @@ def run_worker(settings: Settings, queues: str) -> None:
         )
     finally:
         heartbeat.stop()
+        if context.atna is not None:
+            context.atna.close()  # what is still queued goes to the collector before the process ends

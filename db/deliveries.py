@@ -46,6 +46,8 @@ class DeliveryWork:
     job_state: JobState = JobState.ENCODED
     purged: bool = False
     """Retention removed the object's file: it can no longer be sent."""
+    sop_class_uid: str = ""
+    study_id: int = 0
 
 
 def ensure_deliveries(
@@ -107,6 +109,8 @@ def delivery_work(session: Session, delivery_id: int) -> DeliveryWork:
         kind=d.result_object.kind,
         job_state=d.result_object.job.state,
         purged=d.result_object.purged_at is not None,
+        sop_class_uid=d.result_object.sop_class_uid,
+        study_id=d.result_object.job.study_id,
     )
 
 

@@ -10,6 +10,7 @@ check the maximum it advertised. ``bound_pdu_length`` refuses a longer one from 
 from __future__ import annotations
 
 import contextlib
+import logging
 import struct
 import threading
 from collections import Counter
@@ -61,6 +62,15 @@ A_ABORT_INVALID_PDU_PARAMETER = struct.pack(">BBLBBBB", 0x07, 0x00, 4, 0x00, 0x0
 
 class OversizedPduError(OSError):
     """Raised inside pynetdicom's reader, which handles an ``OSError`` as a closed connection (Evt17)."""
+
+
+class OversizedPduTraceback(logging.Filter):
+    """pynetdicom logs the traceback of any error in its reader; an oversized PDU already has our own warning line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], OversizedPduError)) and not isinstance(
+            record.msg, OversizedPduError
+        )
 
 
 def pdu_bound(settings: ScpSettings) -> int:

@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from atna.events import StudyTransfer, instances_transferred, node_refused
 from db import studies
+from db.engine import SessionFactory
 from db.errors import describe_database_error
 from dicom_node.ingest import NodeContext
 
@@ -35,17 +36,24 @@ def _patient(path: str | None) -> tuple[str | None, str | None]:
     return str(ds.get("PatientID", "")) or None, str(ds.get("PatientName", "")) or None
 
 
+def study_transfer(session_factory: SessionFactory, study_id: int, sop_classes: Counter[str]) -> StudyTransfer | None:
+    """What an Instances Transferred message says of a study: its UID, the SOP classes moved, and its patient, read
+    from the spooled header now. None (logged) when the database cannot be read."""
+    try:
+        with session_factory() as session:
+            study_uid, path = studies.first_instance(session, study_id)
+    except SQLAlchemyError as exc:
+        logger.error("audit: study %d not read: %s", study_id, describe_database_error(exc))
+        return None
+    patient_id, patient_name = _patient(path)
+    return StudyTransfer(study_uid, sorted(sop_classes.items()), patient_id, patient_name)
+
+
 def audit_received(context: NodeContext, peer: tuple[str, str], transfers: dict[int, Counter[str]]) -> None:
     """One DICOM Instances Transferred message per study the association (calling AE, address) stored."""
-    if context.atna is None or not transfers:
+    if context.atna is None:
         return
     for study_id, sop_classes in transfers.items():
-        try:
-            with context.session_factory() as session:
-                study_uid, path = studies.first_instance(session, study_id)
-        except SQLAlchemyError as exc:
-            logger.error("audit: study %d not read: %s", study_id, describe_database_error(exc))
-            continue
-        patient_id, patient_name = _patient(path)
-        study = StudyTransfer(study_uid, sorted(sop_classes.items()), patient_id, patient_name)
-        context.atna.emit(instances_transferred(peer, (context.settings.ae_title, None), study, received=True))
+        study = study_transfer(context.session_factory, study_id, sop_classes)
+        if study is not None:
+            context.atna.emit(instances_transferred(peer, (context.settings.ae_title, None), study, received=True))

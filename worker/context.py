@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from atna.syslog import SyslogSender, make_sender
 from config.settings import Settings
 from db.engine import SessionFactory, make_engine, make_session_factory
 from models.protocol import Detector, DetectorOptions
@@ -16,6 +17,8 @@ class WorkerContext:
     settings: Settings
     session_factory: SessionFactory
     queue: TaskQueue
+    atna: SyslogSender | None = None
+    """The security audit sender (``[atna]``), for results sent; None when no collector is configured."""
 
     def detector(self, name: str) -> Detector:
         """Loaded once per process by the registry, then reused."""
@@ -37,7 +40,12 @@ _current: WorkerContext | None = None
 
 def build_context(settings: Settings) -> WorkerContext:
     sessions = make_session_factory(make_engine(settings.database_url))
-    return WorkerContext(settings=settings, session_factory=sessions, queue=task_queue(settings, sessions))
+    return WorkerContext(
+        settings=settings,
+        session_factory=sessions,
+        queue=task_queue(settings, sessions),
+        atna=make_sender(settings.atna, settings.scp.ae_title, "cxr-worker"),
+    )
 
 
 def install(context: WorkerContext) -> None:

@@ -15,6 +15,7 @@ from db import deliveries, destinations, jobs
 from db.deliveries import DeliveryWork
 from db.models import Channel, DeliveryState, JobState, MessagePurpose, ResultKind
 from dicom_node.scu import send_files
+from worker.audit import audit_sent
 from worker.clinical.send import deliver_message
 from worker.context import WorkerContext
 
@@ -76,6 +77,8 @@ def deliver_result(context: WorkerContext, delivery_id: int) -> DeliveryOutcome:
     outcome = send_files(
         destination, [work.path], calling_ae=context.settings.scp.ae_title, commitment_transaction_uid=transaction_uid
     )[0]
+    if outcome.ok:
+        audit_sent(context, work, destination)
     if outcome.ok and transaction_uid is not None:
         with context.session_factory.begin() as session:
             state = deliveries.await_commitment(session, delivery_id)

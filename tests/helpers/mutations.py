@@ -9,6 +9,20 @@ from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
+# What the pipeline reads: the rules (dicom_node.rules), decoding (models.imaging) and encoding (worker.encode).
+READ_BY_RULES = ["Modality", "BodyPartExamined", "ViewPosition", "StudyDescription", "PatientAge", "StudyDate"]
+READ_BY_DECODING = [
+    "PhotometricInterpretation", "Rows", "Columns", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation",
+    "SamplesPerPixel", "NumberOfFrames", "RescaleSlope", "RescaleIntercept", "WindowCenter", "WindowWidth",
+    "VOILUTFunction", "PixelSpacing", "ImagerPixelSpacing",
+]  # fmt: skip
+READ_BY_ENCODING = [
+    "SpecificCharacterSet", "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyTime",
+    "AccessionNumber", "ReferringPhysicianName", "StudyID", "SeriesNumber", "InstanceNumber", "TimezoneOffsetFromUTC",
+    "PatientOrientation", "ImageLaterality", "ContentDate", "ContentTime", "InstitutionName", "Manufacturer",
+]  # fmt: skip
+READ = READ_BY_RULES + READ_BY_DECODING + READ_BY_ENCODING
+
 REPRODUCERS = {
     "WindowWidth": b"-5",
     "VOILUTFunction": b"GARBAGE ",

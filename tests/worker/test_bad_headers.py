@@ -27,25 +27,11 @@ from db.migrate import upgrade
 from db.models import JobState, ResultKind
 from dicom_node.ingest import Arrival, NodeContext, ingest
 from tests.helpers.encode_cases import content_items, derived_uid
-from tests.helpers.mutations import REPRODUCERS, mutate
+from tests.helpers.mutations import READ, REPRODUCERS, mutate
 from tests.helpers.peers import dciodvfy_errors, pixelmed_sr_errors, storescp
 from tests.helpers.pipeline import context_for, with_pacs
 from worker.analyze import analyze_job
 from worker.deliver import deliver_result
-
-# What the pipeline reads: the rules (dicom_node.rules), decoding (models.imaging) and encoding (worker.encode).
-READ_BY_RULES = ["Modality", "BodyPartExamined", "ViewPosition", "StudyDescription", "PatientAge", "StudyDate"]
-READ_BY_DECODING = [
-    "PhotometricInterpretation", "Rows", "Columns", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation",
-    "SamplesPerPixel", "NumberOfFrames", "RescaleSlope", "RescaleIntercept", "WindowCenter", "WindowWidth",
-    "VOILUTFunction", "PixelSpacing", "ImagerPixelSpacing",
-]  # fmt: skip
-READ_BY_ENCODING = [
-    "SpecificCharacterSet", "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyTime",
-    "AccessionNumber", "ReferringPhysicianName", "StudyID", "SeriesNumber", "InstanceNumber", "TimezoneOffsetFromUTC",
-    "PatientOrientation", "ImageLaterality", "ContentDate", "ContentTime", "InstitutionName", "Manufacturer",
-]  # fmt: skip
-READ = READ_BY_RULES + READ_BY_DECODING + READ_BY_ENCODING
 
 # The five reproducers of the fault campaign (issue: hardened under hostile input), each applied to RG1.
 
