@@ -98,7 +98,7 @@ def raw(port: int, data: bytes) -> None:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
         try:
             connection.sendall(data)
-            connection.settimeout(3)
+            connection.settimeout(0.5)  # an answer, if any, comes at once; a node that waits for more is right to
             connection.recv(4096)
         except OSError:
             pass  # closed on us, or nothing answered: either is the node's right

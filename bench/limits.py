@@ -2,7 +2,8 @@
 attack, next to DCMTK storescp given the same in the same run.
 
 1. a 64 MiB PDU sent whole (the header claims it, the body follows);
-2. a deflate bomb: a deflated data set of about 130 KiB that inflates to 128 MiB, stored over an association;
+2. a deflate bomb: a deflated data set of about 300 KiB that inflates to 288 MiB (over ``scp.max_dataset_bytes``,
+   256 MiB by default), stored over an association;
 3. 20 idle connections and 20 that send garbage and close, then a C-ECHO;
 4. for scale, 20 ordinary C-STOREs of RG1 (7 MiB each).
 
@@ -34,7 +35,7 @@ from pynetdicom import AE, _config
 from tests.helpers.peers import free_port, require_tool, wait_for_port
 from tests.helpers.scp import echo_seconds
 
-BOMB_PIXELS = 8192
+BOMB_PIXELS = 12288  # 12288 x 12288 zeros at 16 bits: 288 MiB inflated, over the default 256 MiB limit
 
 
 def status_mb(pid: int) -> tuple[float, float]:
@@ -46,6 +47,7 @@ def status_mb(pid: int) -> tuple[float, float]:
 @contextmanager
 def ours(workdir: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "cxr.toml"
     config.write_text(f'data_dir = "{workdir / "var"}"\n[scp]\nhost = "127.0.0.1"\nport = {port}\n')
     subprocess.run(
@@ -144,7 +146,7 @@ def measure(server: Callable[[Path], contextlib.AbstractContextManager[tuple[int
         rows.append(("started (one C-ECHO)", rss, peak, ""))
         attacks: list[tuple[str, Callable[[], object]]] = [
             ("64 MiB PDU sent whole", lambda: big_pdu(port)),
-            ("deflate bomb (128 MiB inflated)", lambda: store(port, bomb)),
+            ("deflate bomb (288 MiB inflated)", lambda: store(port, bomb)),
             ("20 idle + 20 garbage connections", lambda: connections(port)),
             ("20 x RG1 stored (7 MiB each)", lambda: [store(port, p) for p in copies]),
         ]

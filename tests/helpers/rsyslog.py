@@ -12,6 +12,7 @@ from pathlib import Path
 
 from lxml import etree
 
+from tests.helpers.certificates import Pki
 from tests.helpers.peers import free_port, require_tool, wait_for_port
 
 SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "schemas" / "dicom-audit-message.rng"
@@ -53,23 +54,35 @@ class Collector:
         raise AssertionError(f"rsyslog received {len(self.messages())} audit messages, expected {count}")
 
 
-CONFIG = """global(workDirectory="{work}")
-module(load="imtcp")
+CONFIG = """global(workDirectory="{work}"{tls_global})
+module(load="imtcp"{tls_module})
 template(name="atna" type="string" string="%pri%|%app-name%|%msgid%|%msg%\\n")
 ruleset(name="atna") {{ action(type="omfile" file="{output}" template="atna") }}
 input(type="imtcp" address="127.0.0.1" port="{port}" ruleset="atna")
 """
 
 
+TLS_GLOBAL = (
+    ' DefaultNetstreamDriver="gtls" DefaultNetstreamDriverCAFile="{ca}"'
+    ' DefaultNetstreamDriverCertFile="{certificate}" DefaultNetstreamDriverKeyFile="{key}"'
+)
+TLS_MODULE = ' StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.AuthMode="anon"'
+
+
 @contextmanager
-def rsyslog(directory: Path) -> Iterator[Collector]:
-    """rsyslogd in the foreground with only our TCP input; stopped (and waited for) on exit."""
+def rsyslog(directory: Path, tls: Pki | None = None) -> Iterator[Collector]:
+    """rsyslogd in the foreground with only our TCP input (TLS per RFC 5425 with ``tls``: its server certificate,
+    rsyslog's gtls driver); stopped (and waited for) on exit."""
     binary = require_tool("rsyslogd")
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
     output = directory / "audit.log"
     config = directory / "rsyslog.conf"
-    config.write_text(CONFIG.format(work=directory, output=output, port=port))
+    tls_global = TLS_GLOBAL.format(ca=tls.ca, certificate=tls.server_certificate, key=tls.server_key) if tls else ""
+    tls_module = TLS_MODULE if tls else ""
+    config.write_text(
+        CONFIG.format(work=directory, output=output, port=port, tls_global=tls_global, tls_module=tls_module)
+    )
     process = subprocess.Popen(
         [binary, "-n", "-f", str(config), "-i", str(directory / "rsyslogd.pid")],
         stdout=subprocess.DEVNULL,
