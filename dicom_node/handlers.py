@@ -18,6 +18,7 @@ from db.models import AuditKind, utcnow
 from dicom_node.admission import LIMIT_EXCEEDED, bound_pdu_length, pdu_bound
 from dicom_node.audit_events import audit_received, audit_refused
 from dicom_node.ingest import Arrival, NodeContext, ingest
+from dicom_node.sockets import send_at_once
 from dicom_node.validation import Status
 
 logger = logging.getLogger(__name__)
@@ -67,7 +68,8 @@ def handle_requested(event: Event, context: NodeContext) -> None:
 
 
 def handle_connection_opened(event: Event, context: NodeContext) -> None:
-    """Before the first PDU is read: bound how long a PDU this connection may send."""
+    """Before the first PDU is read: bound how long a PDU this connection may send; send our answers at once."""
+    send_at_once(event)
     address = str(event.assoc.requestor.address)
 
     def refused(length: int) -> None:

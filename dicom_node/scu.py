@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pydicom
 from pydicom import uid
-from pynetdicom import AE
+from pynetdicom import AE, evt
 from pynetdicom.association import Association
 
 from config.outputs import Destination
+from dicom_node.sockets import send_at_once
 from dicom_node.tls import client_context
 
 logger = logging.getLogger(__name__)
@@ -41,9 +42,16 @@ class StoreOutcome:
         return self.status is not None and not self.ok and (self.status & 0xFF00) != TRANSIENT_STATUS_PREFIX
 
 
-def _associate(ae: AE, destination: Destination) -> Association:
+def open_association(ae: AE, destination: Destination) -> Association:
+    """An association to ``destination`` (TLS when it asks for it), its socket sending at once (TCP_NODELAY)."""
     tls_args = (client_context(destination), destination.host) if destination.tls else None
-    return ae.associate(destination.host, destination.port, ae_title=destination.ae_title, tls_args=tls_args)
+    return ae.associate(
+        destination.host,
+        destination.port,
+        ae_title=destination.ae_title,
+        tls_args=tls_args,
+        evt_handlers=[(evt.EVT_CONN_OPEN, send_at_once)],
+    )
 
 
 def _ae(calling_ae: str, timeout_s: float) -> AE:
@@ -58,7 +66,7 @@ def echo(destination: Destination, calling_ae: str = DEFAULT_CALLING_AE, timeout
     """The C-ECHO status, or None when the destination could not be reached."""
     ae = _ae(calling_ae, timeout_s)
     ae.add_requested_context(uid.UID("1.2.840.10008.1.1"))
-    assoc = _associate(ae, destination)
+    assoc = open_association(ae, destination)
     if not assoc.is_established:
         return None
     try:
@@ -89,7 +97,7 @@ def send_files(
         ae.add_requested_context(sop_class, sorted(set(offered)))
     if commitment_transaction_uid is not None:
         ae.add_requested_context(STORAGE_COMMITMENT, list(UNCOMPRESSED))
-    assoc = _associate(ae, destination)
+    assoc = open_association(ae, destination)
     if not assoc.is_established:
         reason = "association rejected" if assoc.is_rejected else "destination unreachable or association aborted"
         return [StoreOutcome(path, None, reason) for path, _ in datasets]

@@ -1,9 +1,10 @@
 """dicom_node.scu against real peers: C-ECHO, C-STORE of uncompressed and JPEG 2000 files over one association, the
-statuses a refusing SCP answers (and which of them are worth retrying), an unreachable destination, and a storage
-commitment request the peer does not support."""
+statuses a refusing SCP answers (and which of them are worth retrying), an unreachable destination, a storage
+commitment request the peer does not support; and dicom_node.sockets on both ends of an association."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,8 +16,9 @@ from pynetdicom import AE, evt
 from pynetdicom.events import Event
 
 from config.outputs import Destination
-from dicom_node.scu import echo, send_files
+from dicom_node.scu import echo, open_association, send_files
 from tests.helpers.peers import free_port, received, storescp
+from tests.helpers.scp import VERIFICATION, Node
 
 
 def destination(port: int, ae_title: str = "PACS") -> Destination:
@@ -90,3 +92,22 @@ def test_a_commitment_the_peer_does_not_support_is_reported_on_every_object(rg1:
     with answering_scp(0) as port:
         (outcome,) = send_files(destination(port), [rg1], commitment_transaction_uid=str(uid.generate_uid()))
     assert outcome.status is None and (outcome.error or "").startswith("storage commitment not accepted")
+
+
+def test_both_ends_of_an_association_send_at_once(node: Node) -> None:
+    """dicom_node.sockets: TCP_NODELAY on the socket the SCP accepts and on the one the SCU opens (Nagle's algorithm
+    against delayed ACK cost about 40-90 ms per DIMSE exchange)."""
+    ae = AE(ae_title="PACS")
+    ae.add_requested_context(VERIFICATION)
+    destination = Destination(name="node", ae_title="CXR_AI", host="127.0.0.1", port=node.port)
+    association = open_association(ae, destination)
+    assert association.is_established
+    try:
+        ours = association.dul.socket.socket
+        assert ours.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        (accepted,) = node.running.server.active_associations
+        theirs = accepted.dul.socket.socket
+        assert theirs.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        assert association.send_c_echo().Status == 0
+    finally:
+        association.release()
