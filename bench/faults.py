@@ -6,9 +6,11 @@ exactly once? Peer in the same run: the same studies with no fault, and the rati
 
     .venv/bin/python bench/faults.py --studies 200 --associations 4 --kills 10 --broker-restarts 3 --outage-s 120
 
-Leases are short (analysis 10 s, queue 5 s, delivery 60 s, sweep 1 s) so that lost work is found in seconds; the
-delivery retry schedule is the default one (12 retries, base 2 s, capped at 300 s), so the outage is ridden out as a
-site would. Exit status 1 when anything is lost, duplicated or not delivered in time.
+Leases are short (analysis 10 s, queue 5 s, sweep 1 s) so that lost work is found in seconds. The delivery retry
+schedule is the default one (12 retries, base 2 s, capped at 300 s), so the outage is ridden out as a site would; the
+delivery lease (how long before the sweeper sends again a delivery whose worker died) must outlast the cap, so it is
+310 s. ``--backoff-max-s 20`` compresses both for a short run (CI). Exit status 1 when anything is lost, duplicated
+or not delivered in time.
 """
 
 from __future__ import annotations
@@ -42,9 +44,12 @@ from tests.helpers.node import start_cxr, stop_processes
 from tests.helpers.peers import free_port, require_tool, wait_for_port
 from tests.helpers.redis_server import RedisServer, redis_server
 
-WORKER_TOML = (
-    "queue_lease_s = 5.0\nanalysis_lease_s = 10.0\ndelivery_lease_s = 60.0\nsweep_interval_s = 1.0\nmax_attempts = 12"
-)
+WORKER_TOML = "queue_lease_s = 5.0\nanalysis_lease_s = 10.0\nsweep_interval_s = 1.0\nmax_attempts = 12\n"
+
+
+def worker_toml(backoff_max_s: float) -> str:
+    """Short leases; the delivery lease just outlasts the longest backoff (the settings refuse less)."""
+    return WORKER_TOML + f"delivery_backoff_max_s = {backoff_max_s}\ndelivery_lease_s = {backoff_max_s + 10}\n"
 
 
 @dataclass
@@ -85,12 +90,13 @@ class Node:
 
 
 @contextmanager
-def node(workdir: Path, broker_url: str, database_url: str, pacs_port: int) -> Iterator[Node]:
+def node(workdir: Path, broker_url: str, database_url: str, pacs_port: int, backoff_max_s: float) -> Iterator[Node]:
     scp_port = free_port()
     config = workdir / "cxr.toml"
     config.write_text(
         f'data_dir = "{workdir / "var"}"\nbroker_url = "{broker_url}"\ndatabase_url = "{database_url}"\n'
-        f'[scp]\nhost = "127.0.0.1"\nport = {scp_port}\ncompletion_debounce_s = 0\n[worker]\n{WORKER_TOML}\n'
+        f'[scp]\nhost = "127.0.0.1"\nport = {scp_port}\ncompletion_debounce_s = 0\n'
+        f"[worker]\n{worker_toml(backoff_max_s)}"
         f'[[destinations]]\nname = "pacs"\nae_title = "PACS"\nhost = "127.0.0.1"\nport = {pacs_port}\n'
     )
     log = workdir / "node.log"
@@ -135,6 +141,7 @@ class Plan:
     kills: int
     broker_restarts: int
     outage_s: float
+    backoff_max_s: float = 300.0
     injected: list[str] = field(default_factory=list)
 
 
@@ -203,7 +210,7 @@ def run(workdir: Path, files: list[Path], associations: int, plan: Plan, timeout
         pacs = Destination(workdir / "pacs", receptions)
         pacs.start()
         stack.callback(pacs.stop)
-        running = stack.enter_context(node(workdir, redis.url, database_url, pacs.port))
+        running = stack.enter_context(node(workdir, redis.url, database_url, pacs.port, plan.backoff_max_s))
         chaos = Chaos(running, redis, pacs, sessions)
         faults = threading.Thread(target=inject, args=(plan, chaos), daemon=True)
         started = time.monotonic()
@@ -235,17 +242,19 @@ def main() -> int:
     parser.add_argument("--broker-restarts", type=int, default=1)
     parser.add_argument("--outage-s", type=float, default=10.0)
     parser.add_argument("--timeout-s", type=float, default=1800.0)
+    parser.add_argument("--backoff-max-s", type=float, default=300.0, help="the default; 20 compresses a short run")
     parser.add_argument("--no-peer", action="store_true")
     args = parser.parse_args()
     for tool in ("storescp", "storescu", "redis-server"):
         require_tool(tool)
     root = Path(tempfile.mkdtemp(prefix="cxr-faults-"))
     files = studies(root / "studies", args.studies, "faults")
-    plan = Plan(args.kills, args.broker_restarts, args.outage_s)
+    plan = Plan(args.kills, args.broker_restarts, args.outage_s, args.backoff_max_s)
     faulty = run(root / "faults", files, args.associations, plan, args.timeout_s)
     print(
         f"faults: {args.studies} studies ({args.studies // 2} JPEG 2000) over {args.associations} associations, "
-        f"Redis + PostgreSQL; injected: {len(plan.injected)} faults"
+        f"Redis + PostgreSQL; delivery backoff capped at {args.backoff_max_s:g} s; "
+        f"injected: {len(plan.injected)} faults"
     )
     for fault in plan.injected:
         print(f"  {fault}")
@@ -257,7 +266,7 @@ def main() -> int:
     )
     if not args.no_peer:
         peer_files = studies(root / "peer-studies", args.studies, "peer")
-        calm = run(root / "peer", peer_files, args.associations, Plan(0, 0, 0), args.timeout_s)
+        calm = run(root / "peer", peer_files, args.associations, Plan(0, 0, 0, args.backoff_max_s), args.timeout_s)
         print(
             f"peer, the same studies without faults: drained {calm.seconds:.0f} s, lost {calm.lost}, duplicated "
             f"{calm.duplicated}; ratio faults / no faults {faulty.seconds / calm.seconds:.2f}"

@@ -159,6 +159,18 @@ class WorkerSettings(Section):
     """How this host's workers name themselves in job events and heartbeats; empty means the host name. Set it where
     host names say nothing (containers)."""
 
+    @model_validator(mode="after")
+    def _delivery_lease_outlasts_a_backoff(self) -> WorkerSettings:
+        # Otherwise the sweeper sends again a delivery that is only waiting out its backoff; each extra message is one
+        # more attempt, and the attempts multiply until the delivery is dead-lettered within a minute (the fault soak
+        # found it with a 60 s lease).
+        if self.delivery_lease_s <= self.delivery_backoff_max_s:
+            raise ValueError(
+                f"delivery_lease_s ({self.delivery_lease_s:g}) must be longer than delivery_backoff_max_s "
+                f"({self.delivery_backoff_max_s:g})"
+            )
+        return self
+
     def identity(self) -> str:
         """``<node>:<pid>``: which process on which host, for each analysis attempt and heartbeat."""
         return f"{self.node_name or socket.gethostname()}:{os.getpid()}"

@@ -43,7 +43,7 @@ def test_20_studies_through_kills_a_broker_restart_and_an_outage_arrive_exactly_
         require_tool(tool)
     out = bench(
         "faults.py", "--studies", "20", "--associations", "2", "--kills", "2", "--broker-restarts", "1",
-        "--outage-s", "10", "--no-peer", "--timeout-s", "600", timeout_s=900,
+        "--outage-s", "10", "--backoff-max-s", "20", "--no-peer", "--timeout-s", "600", timeout_s=900,
     )  # fmt: skip
     assert "instances acknowledged 20, recorded 20; jobs delivered 20" in out, out
     assert "received 60 distinct" in out and "lost 0, duplicated 0" in out, out

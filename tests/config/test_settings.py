@@ -61,3 +61,14 @@ def test_the_example_configuration_is_valid(monkeypatch: pytest.MonkeyPatch) -> 
     example = Path(__file__).resolve().parents[2] / "cxr.example.toml"
     settings = Settings.load(example)
     assert settings.scp.port == 11112 and settings.destinations[0].port == 4242
+
+
+def test_a_delivery_lease_shorter_than_a_backoff_is_refused(tmp_path: Path) -> None:
+    """A sweeper that re-sends deliveries still waiting out their backoff multiplies the attempts (the fault soak
+    dead-lettered deliveries within a minute that way)."""
+    config = tmp_path / "cxr.toml"
+    config.write_text("[worker]\ndelivery_lease_s = 60\n")
+    with pytest.raises(ValueError, match=r"delivery_lease_s \(60\) must be longer than delivery_backoff_max_s \(300\)"):
+        Settings.load(config)
+    config.write_text("[worker]\ndelivery_lease_s = 60\ndelivery_backoff_max_s = 30\n")
+    assert Settings.load(config).worker.delivery_lease_s == 60
