@@ -147,7 +147,7 @@ class WorkerSettings(Section):
     analysis_lease_s: float = Field(900.0, gt=0)
     """A job analysing for longer than this is presumed dead with its worker and sent again (an attempt counts)."""
     delivery_lease_s: float = Field(1200.0, gt=0)
-    """A pending delivery untouched for this long is sent again; keep it above the longest backoff."""
+    """A pending delivery untouched for this long is sent again; it must be longer than ``delivery_backoff_max_s``."""
     sweep_interval_s: float = Field(15.0, gt=0)
     """How often the sweeper looks for expired leases."""
     batch_max_images: int = Field(1, ge=1)
