@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -48,6 +49,8 @@ class DeliveryWork:
     """Retention removed the object's file: it can no longer be sent."""
     sop_class_uid: str = ""
     study_id: int = 0
+    retry_at: datetime | None = None
+    """When the next attempt is due, after a failed one; None: now."""
 
 
 def ensure_deliveries(
@@ -111,15 +114,19 @@ def delivery_work(session: Session, delivery_id: int) -> DeliveryWork:
         purged=d.result_object.purged_at is not None,
         sop_class_uid=d.result_object.sop_class_uid,
         study_id=d.result_object.job.study_id,
+        retry_at=d.retry_at,
     )
 
 
-def record_delivery_attempt(session: Session, delivery_id: int, state: DeliveryState, error: str | None) -> int:
-    """Count an attempt and set its outcome; returns the attempt count."""
+def record_delivery_attempt(
+    session: Session, delivery_id: int, state: DeliveryState, error: str | None, retry_at: datetime | None = None
+) -> int:
+    """Count an attempt and set its outcome (and, for a retry, when it is due); returns the attempt count."""
     d = _delivery(session, delivery_id)
     d.attempts += 1
     d.state = state
     d.last_error = error
+    d.retry_at = retry_at
     d.updated_at = utcnow()
     session.add(DeliveryAttempt(delivery_id=delivery_id, outcome=state, error=error))
     return d.attempts
@@ -134,9 +141,17 @@ def job_delivery_states(session: Session, job_id: int) -> list[DeliveryState]:
 
 
 def set_delivery_state(session: Session, delivery_id: int, state: DeliveryState) -> None:
+    """An explicit move (a re-send, a dead letter): whatever was due later, the next message is acted on."""
     d = _delivery(session, delivery_id)
     d.state = state
+    d.retry_at = None
     d.updated_at = utcnow()
+
+
+def due_now(session: Session, delivery_ids: Sequence[int]) -> None:
+    """The next message for these deliveries is acted on, whenever their retry was due (a resume, a sweeper re-send)."""
+    if delivery_ids:
+        session.execute(update(Delivery).where(Delivery.id.in_(delivery_ids)).values(retry_at=None))
 
 
 def settle_job(session: Session, job_id: int) -> JobState:
@@ -279,3 +294,9 @@ def exhausted_dead_letters(session: Session) -> dict[str, list[int]]:
 
 def mark_auto_resent(session: Session, delivery_id: int) -> None:
     _delivery(session, delivery_id).auto_resent_at = utcnow()
+
+
+def retry_due_in(session: Session, delivery_id: int) -> float:
+    """Seconds until the delivery's retry is due (0 when it is due now): the countdown of its retry message."""
+    retry_at = _delivery(session, delivery_id).retry_at
+    return 0.0 if retry_at is None else max(0.0, (retry_at - utcnow()).total_seconds())

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from db.deliveries import due_now
 from db.models import Delivery, DeliveryState, DestinationState, utcnow
 
 
@@ -28,11 +29,13 @@ def set_paused(session: Session, name: str, paused: bool, actor: str | None) -> 
 
 
 def waiting_deliveries(session: Session, name: str) -> list[int]:
-    """PENDING deliveries to one destination: what a resume sends."""
-    return list(
+    """PENDING deliveries to one destination: what a resume sends, each due now."""
+    ids = list(
         session.scalars(
             select(Delivery.id)
             .where(Delivery.destination_name == name, Delivery.state == DeliveryState.PENDING)
             .order_by(Delivery.id)
         )
     )
+    due_now(session, ids)
+    return ids

@@ -63,6 +63,7 @@ def stale_deliveries(session: Session, untouched_since: datetime, never_tried_si
         if delivery.state is DeliveryState.COMMIT_PENDING:
             delivery.last_error = "no storage commitment report in time"
         delivery.state = DeliveryState.PENDING
+        delivery.retry_at = None
         delivery.updated_at = utcnow()
     return [d.id for d in rows]
 

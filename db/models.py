@@ -290,6 +290,9 @@ class Delivery(Base):
     auto_resent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     """When the sweeper re-sent this dead-lettered delivery because its destination answered C-ECHO again (once at
     most: after that, an operator decides)."""
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """After a failed attempt: when the retry is due. A message that arrives sooner is a duplicate (the sweeper sent
+    it again while the first waited in a long queue) and is dropped, so duplicates cannot use up the retries."""
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     result_object: Mapped[ResultObject] = relationship(back_populates="deliveries")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import enum
 import logging
 import random
+from datetime import timedelta
 
 from pydicom.uid import generate_uid
 
@@ -13,7 +14,7 @@ from config.outputs import Destination
 from config.settings import WorkerSettings
 from db import deliveries, destinations, jobs
 from db.deliveries import DeliveryWork
-from db.models import Channel, DeliveryState, JobState, MessagePurpose, ResultKind
+from db.models import Channel, DeliveryState, JobState, MessagePurpose, ResultKind, utcnow
 from dicom_node.scu import send_files
 from worker.audit import audit_sent
 from worker.clinical.send import deliver_message
@@ -29,6 +30,11 @@ class DeliveryOutcome(enum.StrEnum):
     DEAD_LETTER = "DEAD_LETTER"
     ALREADY_SENT = "ALREADY_SENT"
     PAUSED = "PAUSED"  # an operator paused the destination; resuming sends it
+    NOT_DUE = "NOT_DUE"  # a duplicate message before the retry is due; the retry's own message comes later
+
+
+EARLY_TOLERANCE = timedelta(seconds=1)
+"""A retry message may be handed over a little before its countdown ends."""
 
 
 def backoff_seconds(attempt: int, settings: WorkerSettings, rng: random.Random | None = None) -> float:
@@ -60,6 +66,11 @@ def deliver_result(context: WorkerContext, delivery_id: int) -> DeliveryOutcome:
     if paused:
         logger.info("delivery %d waits: %s is paused", delivery_id, work.destination_name)
         return DeliveryOutcome.PAUSED
+    if work.state is DeliveryState.PENDING and work.retry_at is not None and utcnow() < work.retry_at - EARLY_TOLERANCE:
+        # The sweeper sent it again while its first message waited in a long queue: acting on both would spend
+        # the retries meant to span an outage within seconds.
+        logger.info("delivery %d: a duplicate message before its retry is due; dropped", delivery_id)
+        return DeliveryOutcome.NOT_DUE
     if _withdrawn(work):
         return _dead_letter(context, delivery_id, work.job_id, "withdrawn before it was sent (the job was retracted)")
     if work.purged:
@@ -108,8 +119,9 @@ def _settle(context: WorkerContext, work: DeliveryWork, ok: bool, permanent: boo
     if permanent:
         # The destination refused this object or message; sending it again would only loop.
         return _dead_letter(context, delivery_id, work.job_id, reason)
+    retry_at = utcnow() + timedelta(seconds=backoff_seconds(work.attempts + 1, context.settings.worker))
     with context.session_factory.begin() as session:
-        attempts = deliveries.record_delivery_attempt(session, delivery_id, DeliveryState.PENDING, reason)
+        attempts = deliveries.record_delivery_attempt(session, delivery_id, DeliveryState.PENDING, reason, retry_at)
     if attempts > context.settings.worker.delivery_max_retries:
         return _dead_letter(context, delivery_id, work.job_id, f"{reason} after {attempts} attempts", count=False)
     logger.warning("delivery %d attempt %d failed: %s", delivery_id, attempts, reason)

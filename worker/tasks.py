@@ -7,10 +7,11 @@ from typing import Any
 
 from celery import Task, shared_task
 
+from db import deliveries
 from worker.analyze import analyze_batch
 from worker.celery_app import ANALYZE_TASK, DELIVER_TASK
 from worker.context import current
-from worker.deliver import DeliveryOutcome, backoff_seconds, deliver_result
+from worker.deliver import DeliveryOutcome, deliver_result
 
 logger = logging.getLogger(__name__)
 
@@ -28,5 +29,7 @@ def deliver(self: Task[Any, Any], delivery_id: int) -> None:
     context = current()
     outcome = deliver_result(context, delivery_id)
     if outcome is DeliveryOutcome.RETRY:
-        # The attempt count lives in the database, which also decides when to stop (dead letter).
-        raise self.retry(countdown=backoff_seconds(self.request.retries + 1, context.settings.worker))
+        # The attempt count and the retry's due time live in the database, which also decides when to stop.
+        with context.session_factory() as session:
+            countdown = deliveries.retry_due_in(session, delivery_id)
+        raise self.retry(countdown=countdown)

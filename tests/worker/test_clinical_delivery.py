@@ -22,7 +22,7 @@ from db.models import Base, Channel, Delivery, DeliveryState, JobState, Urgency
 from tests.helpers.certificates import make_pki
 from tests.helpers.clinical_peers import DROP, HttpPeer, MllpPeer, cutting_peer, http_peer, mllp_peer
 from tests.helpers.peers import free_port
-from tests.helpers.pipeline import context_for, record
+from tests.helpers.pipeline import context_for, record, retry_when_due
 from tests.helpers.sr_content import sr_finding_codes
 from worker.analyze import AnalysisOutcome, analyze_job
 from worker.clinical import hl7 as oru
@@ -168,7 +168,7 @@ def test_ack_error_then_accept_is_delivered_exactly_once(
         context, _, outcome = analysed(session_factory, clinical_settings(tmp_path, ris), marked)
         (delivery_id,) = outcome.delivery_ids
         assert deliver_result(context, delivery_id) is DeliveryOutcome.RETRY
-        assert deliver_result(context, delivery_id) is DeliveryOutcome.SENT
+        assert retry_when_due(context, delivery_id) is DeliveryOutcome.SENT
         assert deliver_result(context, delivery_id) is DeliveryOutcome.ALREADY_SENT
     assert len(ris.received) == 2, "the AE'd message and its one successful retry"
     ids = {msh10(m) for m in ris.received}
@@ -210,7 +210,7 @@ def test_a_dropped_connection_is_retried(tmp_path: Path, session_factory: Sessio
         (delivery_id,) = outcome.delivery_ids
         assert deliver_result(context, delivery_id) is DeliveryOutcome.RETRY
         assert "MLLP exchange failed" in (delivery(session_factory, delivery_id)[1] or "")
-        assert deliver_result(context, delivery_id) is DeliveryOutcome.SENT
+        assert retry_when_due(context, delivery_id) is DeliveryOutcome.SENT
 
 
 @pytest.mark.parametrize("channel", [Channel.HL7, Channel.FHIR])
@@ -226,7 +226,7 @@ def test_a_peer_down_past_the_retries_is_dead_lettered_then_replayed(
     context, _, outcome = analysed(session_factory, settings, marked)
     (delivery_id,) = outcome.delivery_ids
     assert deliver_result(context, delivery_id) is DeliveryOutcome.RETRY
-    assert deliver_result(context, delivery_id) is DeliveryOutcome.DEAD_LETTER
+    assert retry_when_due(context, delivery_id) is DeliveryOutcome.DEAD_LETTER
     assert delivery(session_factory, delivery_id)[0] is DeliveryState.DEAD_LETTER
     # The peer comes back on its configured port: an operator's re-send delivers it.
     with mllp_peer(port=port) if channel is Channel.HL7 else http_peer(port=port) as back:
@@ -242,7 +242,7 @@ def test_fhir_server_errors_retry_and_a_bad_request_is_dead_lettered(
         context, _, outcome = analysed(session_factory, clinical_settings(tmp_path, fhir=ehr), marked)
         (delivery_id,) = outcome.delivery_ids
         assert deliver_result(context, delivery_id) is DeliveryOutcome.RETRY
-        assert deliver_result(context, delivery_id) is DeliveryOutcome.DEAD_LETTER
+        assert retry_when_due(context, delivery_id) is DeliveryOutcome.DEAD_LETTER
         state, error, _ = delivery(session_factory, delivery_id)
         assert state is DeliveryState.DEAD_LETTER and "HTTP 400: scripted 400" in (error or "")
         resend_delivery(session_factory, lambda _: None, delivery_id, actor="operator")

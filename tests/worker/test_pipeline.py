@@ -13,7 +13,7 @@ from db import deliveries, jobs, results
 from db.engine import SessionFactory
 from db.models import JobState, ResultKind
 from tests.helpers.peers import free_port, received, storescp
-from tests.helpers.pipeline import context_for, record, with_pacs
+from tests.helpers.pipeline import context_for, record, retry_when_due, with_pacs
 from worker.analyze import analyze_job
 from worker.deliver import DeliveryOutcome, deliver_result
 
@@ -103,7 +103,8 @@ def test_unreachable_destination_retries_then_dead_letters(
     outcome = analyze_job(context, record(session_factory, settings, rg1))
     delivery = outcome.delivery_ids[0]
     assert deliver_result(context, delivery) is DeliveryOutcome.RETRY
-    assert deliver_result(context, delivery) is DeliveryOutcome.DEAD_LETTER
+    assert deliver_result(context, delivery) is DeliveryOutcome.NOT_DUE, "a duplicate message before the backoff"
+    assert retry_when_due(context, delivery) is DeliveryOutcome.DEAD_LETTER
     with session_factory() as s:
         work = deliveries.delivery_work(s, delivery)
         job = jobs.job_summary(s, work.job_id)

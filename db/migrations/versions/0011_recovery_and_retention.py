@@ -1,5 +1,6 @@
-"""recovery and retention: when the sweeper re-sent a dead-lettered delivery by itself (once at most), and when
-retention removed a result object's file
+"""recovery and retention: when the sweeper re-sent a dead-lettered delivery by itself (once at most), when a
+delivery's next retry is due (an earlier message for it is a duplicate), and when retention removed a result
+object's file
 
 Revision ID: 0011
 Revises: 0010
@@ -20,6 +21,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("delivery", schema=None) as batch_op:
         batch_op.add_column(sa.Column("auto_resent_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("retry_at", sa.DateTime(timezone=True), nullable=True))
     with op.batch_alter_table("result_object", schema=None) as batch_op:
         batch_op.add_column(sa.Column("purged_at", sa.DateTime(timezone=True), nullable=True))
 
@@ -28,4 +30,5 @@ def downgrade() -> None:
     with op.batch_alter_table("result_object", schema=None) as batch_op:
         batch_op.drop_column("purged_at")
     with op.batch_alter_table("delivery", schema=None) as batch_op:
+        batch_op.drop_column("retry_at")
         batch_op.drop_column("auto_resent_at")
