@@ -273,7 +273,10 @@ def main() -> int:
         )
     ok = faulty.recorded == args.studies and faulty.lost == 0 and faulty.duplicated == 0
     ok = ok and faulty.delivered_jobs == args.studies
-    subprocess.run(["rm", "-rf", str(root)], check=False)
+    if ok:
+        subprocess.run(["rm", "-rf", str(root)], check=False)
+    else:
+        print(f"kept for a look: {root} (node.log, receptions.log and the destination's files of each run)")
     return 0 if ok else 1
 
 
