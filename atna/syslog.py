@@ -18,7 +18,7 @@ import threading
 from datetime import UTC, datetime
 
 from atna.messages import AuditMessage, AuditSource, to_xml
-from config.settings import AtnaSettings
+from config.records import AtnaSettings
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,8 @@ import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from config.settings import RetentionSettings, Settings
+from config.records import RetentionSettings
+from config.settings import Settings
 from db import retention
 from db.engine import SessionFactory
 from db.models import utcnow

@@ -10,7 +10,7 @@ from pathlib import Path
 from atna import events
 from atna.messages import AuditSource
 from atna.syslog import SyslogSender
-from config.settings import AtnaSettings
+from config.records import AtnaSettings
 from tests.helpers.certificates import make_pki
 from tests.helpers.rsyslog import audit_schema, rsyslog
 

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from config.settings import RetentionSettings, Settings
+from config.records import RetentionSettings
+from config.settings import Settings
 from db import audit, jobs, results, studies
 from db.engine import SessionFactory
 from db.models import (

@@ -12,7 +12,8 @@ from pathlib import Path
 import pydicom
 from sqlalchemy import select
 
-from config.settings import RetentionSettings, ScpSettings
+from config.records import RetentionSettings
+from config.settings import ScpSettings
 from dashboard.metrics_queries import metrics_snapshot
 from db import jobs, studies
 from db.engine import SessionFactory
