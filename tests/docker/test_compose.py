@@ -139,7 +139,7 @@ def test_the_image_holds_every_package_the_project_installs() -> None:
     include = tomllib.loads((DOCKER.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
     packages = {pattern.rstrip("*") for pattern in include["include"]}
     copied = set(re.findall(r"^COPY (\w+) \./\1$", (DOCKER / "Dockerfile").read_text(), re.M))
-    assert packages == {"config", "cxr", "dashboard", "db", "dicom_node", "models", "worker"}
+    assert packages == {"atna", "config", "cxr", "dashboard", "db", "dicom_node", "models", "worker"}
     assert copied == packages
 
 
