@@ -25,6 +25,20 @@ def configure_logging(level: str, process: str) -> None:
     # pydicom reports an invalid header value by quoting it (a birth date, a name) in a log line and a warning. Our own
     # checks say which attribute was unusable, by keyword, where it matters (worker.encode.trusted).
     pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
-    # Celery warns at every broker reconnect that a future version will cancel running tasks; the node chose to keep
-    # them (worker.celery_app says why), so the notice is start-up noise.
-    warnings.filterwarnings("ignore", message=r"(?s).*worker_cancel_long_running_tasks_on_connection_loss")
+    silence_celery_reconnect_notice()
+
+
+RECONNECT_NOTICE = "worker_cancel_long_running_tasks_on_connection_loss"
+
+
+def _not_the_reconnect_notice(record: logging.LogRecord) -> bool:
+    return RECONNECT_NOTICE not in record.getMessage()
+
+
+def silence_celery_reconnect_notice() -> None:
+    """Celery warns at every broker reconnect that a future version will cancel running tasks; the node chose to keep
+    them (worker.celery_app says why), so the notice is noise. A worker's Celery set-up later puts an "always" filter
+    for its own warnings ahead of this one and sends warnings to the ``py.warnings`` logger, so that logger drops the
+    notice too."""
+    warnings.filterwarnings("ignore", message=rf"(?s).*{RECONNECT_NOTICE}")
+    logging.getLogger("py.warnings").addFilter(_not_the_reconnect_notice)

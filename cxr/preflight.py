@@ -101,11 +101,17 @@ def _existing_parent(folder: Path) -> Path:
 
 
 def broker_problem(broker_url: str) -> str | None:
-    """The broker must answer. The embedded SQLite broker lives in the data directory, which is checked already."""
+    """The broker must answer. The embedded SQLite broker gets its tables here, once, before any worker starts."""
     from kombu import Connection
     from kombu.utils.url import maybe_sanitize_url
 
-    if broker_url.startswith("sqla+sqlite"):
+    from worker.embedded_broker import EMBEDDED_PREFIX, create_tables
+
+    if broker_url.startswith(EMBEDDED_PREFIX):
+        try:
+            create_tables(broker_url)
+        except Exception as exc:  # SQLAlchemy's errors and the OSError of a directory that cannot be made
+            return f"embedded broker {broker_url} cannot be opened ({type(exc).__name__})"
         return None
     try:
         with Connection(broker_url, connect_timeout=CONNECT_TIMEOUT_S) as connection:

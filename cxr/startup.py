@@ -70,14 +70,16 @@ def require_ready(
     broker is away, and the sweeper sends their work once it is back."""
     from cxr import preflight
 
-    if broker and (away := preflight.broker_problem(settings.broker_url)) is not None:
+    unwritable = preflight.data_dir_problem(settings) if data_dir else None
+    # The embedded broker is a file in the data directory: one line says that directory is the problem.
+    if broker and unwritable is None and (away := preflight.broker_problem(settings.broker_url)) is not None:
         console.print(
             f"[yellow]warning:[/yellow] {away}: studies are received and recorded, and analysed once it answers",
             soft_wrap=True,
             highlight=False,
         )
     problems = [
-        *([preflight.data_dir_problem(settings)] if data_dir else []),
+        unwritable,
         *(preflight.port_problem(host, port, what) for what, host, port in ports),
         *([preflight.database_problem(settings.database_url)] if database else []),
     ]

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from celery import Celery
 from kombu import Queue
 
 from config.settings import Settings
-from worker.embedded_broker import broker_connection
+from worker.embedded_broker import broker_connection, ensure_directory
 
 ANALYZE_TASK = "cxr.analyze_study"
 DELIVER_TASK = "cxr.deliver"
@@ -31,15 +29,8 @@ def _transport_options(broker_url: str) -> dict[str, float | str]:
     return {}
 
 
-def _ensure_sqlite_broker_directory(broker_url: str) -> None:
-    """The embedded broker is a SQLite file; SQLite creates the file but not its directory."""
-    prefix = "sqla+sqlite:///"
-    if broker_url.startswith(prefix) and broker_url != prefix + ":memory:":
-        Path(broker_url.removeprefix(prefix)).parent.mkdir(parents=True, exist_ok=True)
-
-
 def create_celery_app(settings: Settings) -> Celery:
-    _ensure_sqlite_broker_directory(settings.broker_url)
+    ensure_directory(settings.broker_url)
     url, transport = broker_connection(settings.broker_url)
     app = Celery("cxr", broker=url, include=["worker.tasks"])
     app.conf.update(

@@ -5,17 +5,37 @@ option to ``create_engine``, so ``polling_interval`` cannot be set through Celer
 (analysis, then delivery) waited up to that second: 2.1 s end to end at the median on two cores, against 0.7 s on
 Redis (bench/RESULTS.md). A subclass with a shorter interval, named as Celery's ``broker_transport``, keeps the
 URL a user writes (``sqla+sqlite:///…``) and everything else kombu does.
+
+Each worker process would otherwise create kombu's tables on its first connection; two doing so at once race (one
+finds the table made under it) and the loser's consumer reconnects. ``create_tables`` runs once, before ``cxr serve``
+starts its workers. SQLite's own busy timeout is 5 s; a loaded machine's fsyncs can hold the write lock longer, so
+the transport waits up to ``BUSY_TIMEOUT_S`` before a poll counts as a lost connection.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import cast
+
+from kombu import Connection
 from kombu.transport import sqlalchemy
+from sqlalchemy import Engine, create_engine
 
 EMBEDDED_PREFIX = "sqla+sqlite"
 POLLING_INTERVAL_S = 0.1
+BUSY_TIMEOUT_S = 30.0
+
+
+class EmbeddedChannel(sqlalchemy.Channel):
+    def _engine_from_config(self) -> Engine:
+        client = self.connection.client
+        if client is None or not client.hostname:
+            raise ValueError("the embedded broker needs a sqla+sqlite:/// URL")
+        return create_engine(client.hostname, connect_args={"timeout": BUSY_TIMEOUT_S})
 
 
 class EmbeddedTransport(sqlalchemy.Transport):
+    Channel = EmbeddedChannel
     polling_interval = POLLING_INTERVAL_S
 
 
@@ -24,3 +44,18 @@ def broker_connection(broker_url: str) -> tuple[str, str | None]:
     if broker_url.startswith(EMBEDDED_PREFIX):
         return broker_url.removeprefix("sqla+"), f"{__name__}:EmbeddedTransport"
     return broker_url, None
+
+
+def ensure_directory(broker_url: str) -> None:
+    """The embedded broker is a SQLite file; SQLite creates the file but not its directory."""
+    prefix = "sqla+sqlite:///"
+    if broker_url.startswith(prefix) and broker_url != prefix + ":memory:":
+        Path(broker_url.removeprefix(prefix)).parent.mkdir(parents=True, exist_ok=True)
+
+
+def create_tables(broker_url: str) -> None:
+    """kombu's queue and message tables, made by one process before any worker connects (see the module's note)."""
+    ensure_directory(broker_url)
+    url, transport = broker_connection(broker_url)
+    with Connection(url, transport=transport) as connection:
+        cast(EmbeddedChannel, connection.default_channel).session.close()

@@ -1,15 +1,19 @@
 """worker.embedded_broker: the embedded broker: kombu's SQLite transport polled every 100 ms; a message goes in and
-comes out."""
+comes out, its tables are made once before workers connect, and it waits out a long write lock."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from pathlib import Path
 
 from config.settings import Settings
+from cxr.preflight import broker_problem
 from worker.celery_app import create_celery_app
-from worker.embedded_broker import POLLING_INTERVAL_S, EmbeddedTransport
+from worker.embedded_broker import POLLING_INTERVAL_S, EmbeddedTransport, create_tables
+
+SQLITE_DEFAULT_BUSY_S = 5.0
 
 
 def test_the_default_broker_is_sqlite_polled_often(tmp_path: Path) -> None:
@@ -50,3 +54,39 @@ def test_redis_keeps_kombus_own_transport(tmp_path: Path) -> None:
     app = create_celery_app(Settings(data_dir=tmp_path, broker_url="redis://127.0.0.1:6379/11"))
     assert app.conf.broker_transport is None
     assert app.conf.broker_url == "redis://127.0.0.1:6379/11"
+
+
+def test_the_broker_tables_are_made_once_before_workers_connect(tmp_path: Path) -> None:
+    """``cxr serve``'s preflight makes kombu's tables, so two workers' first connections do not race to create them
+    (the loser's consumer reconnected in a CI run)."""
+    url = f"sqla+sqlite:///{tmp_path / 'var' / 'broker.sqlite'}"
+    assert broker_problem(url) is None
+    with sqlite3.connect(tmp_path / "var" / "broker.sqlite") as database:
+        tables = {row[0] for row in database.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"kombu_queue", "kombu_message"} <= tables
+    (tmp_path / "file").write_text("")
+    problem = broker_problem(f"sqla+sqlite:///{tmp_path / 'file' / 'broker.sqlite'}")
+    assert problem is not None and problem.startswith("embedded broker") and "cannot be opened" in problem
+
+
+def test_a_poll_waits_out_a_write_lock_longer_than_sqlites_default(tmp_path: Path) -> None:
+    """SQLite's busy timeout is 5 s; a loaded machine can hold the write lock longer, and a worker's poll that gives up
+    reads as a lost broker connection: its consumer reconnects."""
+    settings = Settings(data_dir=tmp_path)
+    create_tables(settings.broker_url)
+    with create_celery_app(settings).connection_for_write() as producer:
+        producer.SimpleQueue("probe").put({"job_id": 2})
+    holder = sqlite3.connect(tmp_path / "broker.sqlite", isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(SQLITE_DEFAULT_BUSY_S + 1.0, holder.rollback)
+    started = time.monotonic()
+    release.start()
+    try:
+        with create_celery_app(settings).connection_for_read() as consumer:
+            message = consumer.SimpleQueue("probe").get(timeout=15)
+            assert message.payload == {"job_id": 2}
+            message.ack()
+    finally:
+        release.join()
+        holder.close()
+    assert time.monotonic() - started > SQLITE_DEFAULT_BUSY_S
