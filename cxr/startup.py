@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from config.problems import ConfigurationError
 from config.settings import Settings
@@ -31,8 +32,9 @@ ConfigOption = Annotated[
 
 
 def fail(what: str, problem: object) -> typer.Exit:
-    """Print ``what: problem`` as one line and return the exit to raise."""
-    console.print(f"[red]{what}:[/red] {problem}", soft_wrap=True, highlight=False)
+    """Print ``what: problem`` as one line and return the exit to raise. The problem is text, not markup: a key path
+    such as ``[scp] port`` or a pip extra such as ``[deep]`` is printed as written."""
+    console.print(f"[red]{what}:[/red] {escape(str(problem))}", soft_wrap=True, highlight=False)
     return typer.Exit(STARTUP_ERROR)
 
 
@@ -44,7 +46,7 @@ def load_settings(config: Path | None, process: str) -> Settings:
         settings = Settings.load(config)
     except ConfigurationError as exc:
         for problem in exc.problems[:-1]:
-            console.print(f"[red]configuration error:[/red] {problem}", soft_wrap=True, highlight=False)
+            console.print(f"[red]configuration error:[/red] {escape(problem)}", soft_wrap=True, highlight=False)
         raise fail("configuration error", exc.problems[-1]) from exc
     except (FileNotFoundError, ValueError) as exc:
         raise fail("configuration error", exc) from exc
@@ -85,7 +87,7 @@ def require_ready(
     ]
     found = [problem for problem in problems if problem is not None]
     for problem in found[:-1]:
-        console.print(f"[red]cannot start:[/red] {problem}", soft_wrap=True, highlight=False)
+        console.print(f"[red]cannot start:[/red] {escape(problem)}", soft_wrap=True, highlight=False)
     if found:
         raise fail("cannot start", found[-1])
 
@@ -110,11 +112,19 @@ def require_current_schema(settings: Settings) -> None:
 
 def load_detector_or_exit(load: Callable[[], Detector]) -> Detector:
     """A detector that cannot load (unknown name, weights not placed) stops the command with its reason, at start."""
-    from models.checkpoint import WeightsMissingError
+    from models.extras import DeepExtraMissingError, WeightsMissingError
     from models.registry import UnknownDetectorError
 
     try:
         return load()
-    except (UnknownDetectorError, WeightsMissingError, ValueError) as exc:
+    except (UnknownDetectorError, WeightsMissingError, DeepExtraMissingError, ValueError) as exc:
         logger.error("detector not loaded: %s", exc)
         raise fail("detector not loaded", exc) from exc
+
+
+def require_deep_extra(what: str) -> None:
+    """Training, evaluation and model registration need torch: on the light install, say how to add it."""
+    from models.extras import INSTALL_HINT, deep_installed
+
+    if not deep_installed():
+        raise fail("not installed", f"{what} needs the deep extra: {INSTALL_HINT}")

@@ -16,7 +16,7 @@ import typer
 from rich.table import Table
 
 from config.settings import Settings
-from cxr.startup import ConfigOption, console, load_detector_or_exit, load_settings
+from cxr.startup import ConfigOption, console, load_detector_or_exit, load_settings, require_deep_extra
 
 if TYPE_CHECKING:
     from models.datasets.base import LabelledSet
@@ -140,6 +140,7 @@ def train_classifier_command(
     config: ConfigOption = None,
 ) -> None:
     """Train a multi-label (or binary) classifier; export it with F1-best thresholds and the two-stage gate."""
+    require_deep_extra("cxr train classifier")
     from models.training.classifier import BALANCING, ClassifierRecipe, train_classifier
 
     settings = load_settings(config, "train")
@@ -190,6 +191,7 @@ def train_detector_command(
     config: ConfigOption = None,
 ) -> None:
     """Train a box detector; images without boxes ("No finding") are its negative examples."""
+    require_deep_extra("cxr train detector")
     from models.training.detector import DetectorRecipe, train_detector
 
     settings = load_settings(config, "train")
@@ -219,6 +221,7 @@ def evaluate_command(
     config: ConfigOption = None,
 ) -> None:
     """Evaluate a detector on a labelled split: metrics.json, ROC/PR curves, confusion matrix, overlays, report.md."""
+    require_deep_extra("cxr evaluate")
     from dataclasses import replace
 
     from models.datasets import Split
@@ -255,6 +258,7 @@ def register_command(
     config: ConfigOption = None,
 ) -> None:
     """Check a checkpoint (sha256, format, codes) and copy it into the weights folder as <name>.pt."""
+    require_deep_extra("cxr model register")
     from models.checkpoint import ChecksumMismatchError, register
     from models.registry import load_detector
     from worker.context import detector_options
@@ -277,6 +281,7 @@ def register_command(
 @model_app.command("list")
 def list_command(config: ConfigOption = None) -> None:
     """The models registered in the weights folder, with what they were trained on."""
+    require_deep_extra("cxr model list")
     from models.checkpoint import registered_models
 
     settings = load_settings(config, "model")

@@ -11,7 +11,7 @@ from cxr.startup import load_detector_or_exit
 def run_worker(settings: Settings, queues: str) -> None:
     from celery.signals import worker_ready
 
-    from models.device import resolve_device
+    from models.extras import compute_device
     from worker.celery_app import GPU_QUEUE, STAT_QUEUE, create_celery_app
     from worker.context import build_context, install
     from worker.heartbeat import Heartbeat
@@ -22,7 +22,7 @@ def run_worker(settings: Settings, queues: str) -> None:
     if GPU_QUEUE in queues.split(","):
         loaded = load_detector_or_exit(lambda: context.detector(settings.detector))
         detector, version = settings.detector, loaded.provenance.version
-    device = str(resolve_device(settings.worker.device))
+    device = compute_device(settings.worker.device)
     heartbeat = Heartbeat(
         context.session_factory,
         Heartbeat.record_for(queues, device, detector, version, settings.worker.identity()),

@@ -21,6 +21,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from models.extras import WeightsMissingError
+
+__all__ = ["WeightsMissingError"]
+
 FORMAT = 2
 READABLE_FORMATS = (1, 2)
 
@@ -28,10 +32,6 @@ READABLE_FORMATS = (1, 2)
 class ModelKind(enum.StrEnum):
     CLASSIFIER = "classifier"
     DETECTOR = "detector"
-
-
-class WeightsMissingError(FileNotFoundError):
-    """The configured detector's weights are not where they must be placed; the message says what to do."""
 
 
 class ChecksumMismatchError(ValueError):

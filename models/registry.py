@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from models.baseline import BaselineDetector
 from models.codes import require_known_labels
+from models.extras import needs_deep_extra
 from models.protocol import Detector, DetectorOptions
 
 logger = logging.getLogger(__name__)
@@ -99,7 +100,8 @@ def load_detector(name: str, options: DetectorOptions | None = None) -> Detector
         factory = _FACTORIES.get(backend)
         if factory is None:
             raise UnknownDetectorError(f"unknown detector {name!r}; available: {', '.join(available())}")
-        detector = factory(argument, options)
+        with needs_deep_extra(f"detector {name!r}"):
+            detector = factory(argument, options)
         require_known_labels(detector.labels)
         _record_site_thresholds(detector, options)
         logger.info("loaded detector %s %s", detector.provenance.name, detector.provenance.version)

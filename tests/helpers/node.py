@@ -78,8 +78,10 @@ def cxr_serve(
     dashboard_toml: str = "",
     destination_ae: str = "PACS",
     scp_toml: str = "",
+    python: str = sys.executable,
 ) -> Iterator[RunningNode]:
-    """``dashboard_toml`` and ``scp_toml`` go into those tables; the dashboard gets a free port."""
+    """``dashboard_toml`` and ``scp_toml`` go into those tables; the dashboard gets a free port. ``python`` is the
+    interpreter of the environment the node runs in (another venv's, for the light install)."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     database_url = database_url or f"sqlite:///{workdir / 'var' / 'cxr.sqlite'}"
@@ -103,7 +105,7 @@ def cxr_serve(
     env = {k: v for k, v in os.environ.items() if not k.startswith("CXR_")}
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "cxr", "serve", "--config", str(config)],
+            [python, "-m", "cxr", "serve", "--config", str(config)],
             stdout=sink,
             stderr=subprocess.STDOUT,
             env=env,
