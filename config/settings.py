@@ -255,6 +255,8 @@ class Settings(BaseSettings):
     """SQLAlchemy URL; empty means ``sqlite:///<data_dir>/cxr.sqlite``. Production: ``postgresql+psycopg://...``."""
     broker_url: str = ""
     """Celery broker; empty means ``sqla+sqlite:///<data_dir>/broker.sqlite``. Production: ``redis://host:6379/0``."""
+    digest_key: SecretStr | None = None
+    """Keys the accession digest kept for dashboard search; unset, a random key in ``<data_dir>/digest-key`` (0600)."""
     detector: str = "baseline"
     """``baseline`` (no weights), ``xrv:<weights>``, ``torchvision:<checkpoint>`` or ``two-stage:<a>+<b>``."""
     model: ModelSettings = Field(default_factory=ModelSettings)
@@ -356,3 +358,10 @@ def resolve_config_path(config_path: Path | None) -> Path | None:
             raise FileNotFoundError(f"{CONFIG_ENV_VAR} names a file that does not exist: {path}")
         return path
     return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def site_digest_key(settings: Settings) -> str:
+    """The accession digest's key for this node (``config.privacy.digest_key``)."""
+    from config.privacy import digest_key
+
+    return digest_key(settings.data_dir, settings.digest_key.get_secret_value() if settings.digest_key else None)

@@ -7,6 +7,7 @@ submission (which asks for HTML) is redirected back to its page; an API client g
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
@@ -16,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from dashboard import phi, queries
 from dashboard.auth import User, check_csrf, current_user, require_operator
 from dashboard.model_page import ModelInfo, model_info
+from dashboard.search import JobFilter
 from dashboard.services import DashboardServices
 from dashboard.view_models import OverviewState, StudyState, job_page, overview_state, study_state
 from db import audit
@@ -78,8 +80,15 @@ def get_jobs(
     state: JobState | None = None,
     detector: str | None = None,
     urgency: Urgency | None = None,
+    study: str = "",
+    received_from: date | None = None,
+    received_to: date | None = None,
+    calling_ae: str = "",
 ) -> queries.JobPage:
-    return job_page(services, page, state, detector, urgency)
+    """Newest first. ``study`` is a Study Instance UID or an Accession Number (matched by its keyed digest); the
+    dates are local days, both included."""
+    search = JobFilter(state, detector, urgency, study, received_from, received_to, calling_ae)
+    return job_page(services, page, search)
 
 
 @router.get("/studies/{study_id}")

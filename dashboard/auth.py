@@ -9,15 +9,14 @@ from __future__ import annotations
 import enum
 import hmac
 import logging
-import os
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import HTTPException, Request, status
 
+from config.privacy import private_file
 from config.settings import DashboardSettings, Settings
 
 logger = logging.getLogger(__name__)
@@ -53,22 +52,11 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def _private_file(path: Path, make: str) -> str:
-    """Read a secret file, or create it readable by its owner only."""
-    if path.is_file():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(make + "\n")
-    return make
-
-
 def session_secret(settings: Settings) -> str:
     configured = settings.dashboard.secret_key
     if configured is not None:
         return configured.get_secret_value()
-    return _private_file(settings.data_dir / SECRET_FILE, secrets.token_urlsafe(48))
+    return private_file(settings.data_dir / SECRET_FILE, secrets.token_urlsafe(48))
 
 
 class Authenticator:
@@ -81,7 +69,7 @@ class Authenticator:
         users = {u.name: (u.password_hash.get_secret_value(), Role(u.role)) for u in settings.dashboard.users}
         if not users:
             path = settings.data_dir / ADMIN_PASSWORD_FILE
-            password = _private_file(path, secrets.token_urlsafe(18))
+            password = private_file(path, secrets.token_urlsafe(18))
             users[INITIAL_ADMIN] = (hash_password(password), Role.OPERATOR)
             logger.warning("no dashboard users configured: log in as %r with the password in %s", INITIAL_ADMIN, path)
         return cls(users)

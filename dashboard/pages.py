@@ -17,6 +17,7 @@ from dashboard.api import Operator, Services, Viewer, operator
 from dashboard.auth import User
 from dashboard.model_page import model_info
 from dashboard.render import render
+from dashboard.search import JobFilter, parse_date
 from dashboard.upload import UploadRejectedError, accept_upload, raster_result
 from dashboard.view_models import job_page, overview_state, study_state
 from db.audit import audit_trail
@@ -40,12 +41,23 @@ def studies(
     state: str = "",
     detector: str = "",
     urgency: str = "",
+    study: str = "",
+    received_from: str = "",
+    received_to: str = "",
+    calling_ae: str = "",
 ) -> Response:
-    chosen = JobState(state) if state in JobState.__members__ else None
-    chosen_urgency = Urgency(urgency) if urgency in {u.value for u in Urgency} else None
+    search = JobFilter(
+        state=JobState(state) if state in JobState.__members__ else None,
+        detector=detector or None,
+        urgency=Urgency(urgency) if urgency in {u.value for u in Urgency} else None,
+        study=study[:64],
+        received_from=parse_date(received_from),
+        received_to=parse_date(received_to),
+        calling_ae=calling_ae[:16],
+    )
     with services.session_factory() as session:
         detectors = queries.detectors_in_use(session)
-    listing = job_page(services, page, chosen, detector or None, chosen_urgency)
+    listing = job_page(services, page, search)
     return render(
         request,
         "studies.html",
@@ -54,9 +66,7 @@ def studies(
             "states": list(JobState),
             "urgencies": list(Urgency),
             "detectors": detectors,
-            "state": state,
-            "detector": detector,
-            "urgency": urgency,
+            "search": search.query_string(),
         },
     )
 

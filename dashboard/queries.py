@@ -12,7 +12,7 @@ import numpy as np
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from config.privacy import uid_digest
+from dashboard.search import JobFilter
 from db.errors import NotFoundError
 from db.jobs import JobSummary
 from db.models import (
@@ -115,8 +115,11 @@ class DeliveryRow:
 class ResultRow:
     result_id: int
     kind: str
-    sop_digest: str
-    """Keyed digest of the object's SOP Instance UID (derived from the source's, so shown no more than it)."""
+    sop_instance_uid: str
+    """Ours, a hash of the source's UIDs and the model (``worker.encode.uids``) that reveals neither: shown, so an
+    admin can find the object in the PACS."""
+    series_number: int | None
+    instance_number: int | None
     deliveries: tuple[DeliveryRow, ...]
     superseded_by_job: int | None = None
     """For an SR a later job's SR replaced: that job (the chain of a study's results)."""
@@ -216,23 +219,11 @@ def _job_rows(session: Session, query: Select[Job, datetime, int, float | None])
     ]
 
 
-def job_page(
-    session: Session,
-    page: int,
-    per_page: int,
-    state: JobState | None = None,
-    detector: str | None = None,
-    urgency: Urgency | None = None,
-) -> JobPage:
-    """Newest first; filtered by state, detector and urgency."""
-    conditions = []
-    if state is not None:
-        conditions.append(Job.state == state)
-    if detector:
-        conditions.append(Job.detector == detector)
-    if urgency is not None:
-        conditions.append(Job.urgency == urgency)
-    total = session.scalar(select(func.count()).select_from(Job).where(*conditions)) or 0
+def job_page(session: Session, page: int, per_page: int, search: JobFilter, digest_key: str) -> JobPage:
+    """Newest first; filtered as ``search`` says (``dashboard.search``)."""
+    conditions = search.conditions(digest_key)
+    counted = select(func.count()).select_from(Job).join(Study, Study.id == Job.study_id).where(*conditions)
+    total = session.scalar(counted) or 0
     page = max(1, page)
     query = _job_query().where(*conditions).order_by(Job.id.desc()).offset((page - 1) * per_page).limit(per_page)
     return JobPage(tuple(_job_rows(session, query)), int(total), page, per_page)
@@ -275,7 +266,9 @@ def _result_row(r: ResultObject) -> ResultRow:
     return ResultRow(
         r.id,
         r.kind.value,
-        uid_digest(r.sop_instance_uid),
+        r.sop_instance_uid,
+        r.series_number,
+        r.instance_number,
         tuple(
             DeliveryRow(
                 d.id,

@@ -12,11 +12,12 @@ from datetime import datetime, timedelta
 from config.privacy import uid_digest
 from dashboard import queries
 from dashboard.destination_health import DestinationHealth
+from dashboard.search import JobFilter
 from dashboard.services import DashboardServices
 from db import destinations, heartbeats
 from db.heartbeats import WorkerRecord
 from db.jobs import withheld_results
-from db.models import JobState, Urgency, utcnow
+from db.models import JobState, utcnow
 from db.results import job_findings
 from db.studies import InstanceHeader
 from db.urgency import acknowledgement_seconds, critical_results
@@ -151,13 +152,6 @@ def study_state(services: DashboardServices, study_id: int) -> StudyState:
     )
 
 
-def job_page(
-    services: DashboardServices,
-    page: int,
-    state: JobState | None,
-    detector: str | None,
-    urgency: Urgency | None = None,
-    per_page: int = 50,
-) -> queries.JobPage:
+def job_page(services: DashboardServices, page: int, search: JobFilter, per_page: int = 50) -> queries.JobPage:
     with services.session_factory() as session:
-        return queries.job_page(session, page, per_page, state, detector, urgency)
+        return queries.job_page(session, page, per_page, search, services.node.digest_key)

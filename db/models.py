@@ -98,6 +98,8 @@ class Study(Base):
     """When set, the study becomes one job at this time (release + debounce, or the stability fallback)."""
     stat: Mapped[bool] = mapped_column(default=False, server_default="0")
     """Urgent: an instance came with DIMSE priority HIGH or from a STAT calling AE; its job takes the STAT lane."""
+    accession_digest: Mapped[str | None] = mapped_column(String(32), index=True)
+    """``config.privacy.accession_digest`` of the Accession Number (keyed), for search; the number is never stored."""
 
     instances: Mapped[list[Instance]] = relationship(back_populates="study", order_by="Instance.id")
     jobs: Mapped[list[Job]] = relationship(back_populates="study", order_by="Job.id")
@@ -253,6 +255,8 @@ class ResultObject(Base):
     sop_class_uid: Mapped[str] = mapped_column(String(64))
     sop_instance_uid: Mapped[str] = mapped_column(String(64), unique=True)
     series_instance_uid: Mapped[str] = mapped_column(String(64))
+    series_number: Mapped[int | None] = mapped_column(Integer)
+    instance_number: Mapped[int | None] = mapped_column(Integer)
     path: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("result_object.id"))

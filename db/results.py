@@ -42,6 +42,8 @@ class ResultRecord:
     sop_instance_uid: str
     series_instance_uid: str
     path: Path
+    series_number: int | None = None
+    instance_number: int | None = None
 
 
 def replace_findings(session: Session, job_id: int, findings: Sequence[FindingRecord]) -> None:
@@ -110,6 +112,8 @@ def upsert_result_object(session: Session, job_id: int, record: ResultRecord) ->
     existing.kind = record.kind
     existing.sop_class_uid = record.sop_class_uid
     existing.series_instance_uid = record.series_instance_uid
+    existing.series_number = record.series_number
+    existing.instance_number = record.instance_number
     existing.path = str(record.path)
     session.flush()
     return existing.id

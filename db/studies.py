@@ -37,6 +37,8 @@ class InstanceFacts:
     stat: bool = False
     manufacturer: str | None = None
     manufacturer_model_name: str | None = None
+    accession_digest: str | None = None
+    """``config.privacy.accession_digest`` of the Accession Number; the number itself is never stored."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,7 @@ def record_instance(session: Session, facts: InstanceFacts, completion_fallback_
     study.last_received_at = now
     study.completion_due_at = completion_fallback_at
     study.stat = study.stat or facts.stat
+    study.accession_digest = facts.accession_digest or study.accession_digest
     session.flush()
     return RecordOutcome(study_id=study.id, created=True)
 

@@ -21,8 +21,8 @@ from pydicom.uid import UID
 from sqlalchemy.exc import SQLAlchemyError
 
 from atna.messages import AuditSink
-from config.privacy import uid_digest
-from config.settings import ScpSettings, Settings
+from config.privacy import accession_digest, uid_digest
+from config.settings import ScpSettings, Settings, site_digest_key
 from db import studies
 from db.engine import SessionFactory
 from db.errors import describe_database_error
@@ -77,6 +77,8 @@ class NodeContext:
     """Turns due studies into jobs at once (for a whole-study arrival); None leaves it to the completion monitor."""
     atna: AuditSink | None = None
     """Where security audit messages go (``[atna]``); None when no collector is configured."""
+    digest_key: str = ""
+    """Keys the accession digest the study row keeps for search (``config.settings.site_digest_key``)."""
 
     @classmethod
     def for_uploads(cls, settings: Settings, session_factory: SessionFactory, enqueue: Enqueue) -> NodeContext:
@@ -89,6 +91,7 @@ class NodeContext:
             spool=Spool(settings.spool_dir),
             session_factory=session_factory,
             complete_studies=completion.run_once,
+            digest_key=site_digest_key(settings),
         )
 
 
@@ -137,6 +140,7 @@ def _text(ds: Dataset, keyword: str, limit: int = 64) -> str | None:
 
 def _facts(arrival: Arrival, ds: Dataset, context: NodeContext) -> InstanceFacts:
     study_uid, sop_uid = str(ds.StudyInstanceUID), str(ds.SOPInstanceUID)
+    accession = _text(ds, "AccessionNumber", 16)  # read for its digest only; never stored or logged
     return InstanceFacts(
         study_instance_uid=study_uid,
         series_instance_uid=str(ds.SeriesInstanceUID),
@@ -156,6 +160,7 @@ def _facts(arrival: Arrival, ds: Dataset, context: NodeContext) -> InstanceFacts
             _text(ds, "PatientAge"), _text(ds, "PatientBirthDate"), _text(ds, "StudyDate")
         ),
         stat=_is_stat(arrival, context.settings),
+        accession_digest=accession_digest(accession, context.digest_key) if accession else None,
     )
 
 

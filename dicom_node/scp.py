@@ -14,7 +14,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from atna.events import application_activity
 from atna.syslog import SyslogSender, make_sender
-from config.settings import Settings
+from config.settings import Settings, site_digest_key
 from db.engine import SessionFactory
 from dicom_node.admission import AssociationSlots, OversizedPduTraceback
 from dicom_node.completion import CompletionMonitor
@@ -121,6 +121,7 @@ def start_node(settings: Settings, session_factory: SessionFactory, enqueue: Cal
         session_factory=session_factory,
         slots=AssociationSlots(settings.scp),
         atna=atna,
+        digest_key=site_digest_key(settings),
     )
     handlers: list[Any] = [
         (evt.EVT_C_ECHO, handle_echo),

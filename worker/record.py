@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from db import jobs, results, studies
 from db.models import JobState, ResultKind, Urgency
-from db.results import FindingRecord, ResultRecord, ScoreRecord
+from db.results import FindingRecord, ScoreRecord
 from db.studies import InstanceSummary
 from db.urgency import set_model, set_urgency
 from models.codes import code_for
@@ -69,14 +69,7 @@ def _store_results(
     job's SR supersedes the study's earlier SRs."""
     own: list[tuple[ResultKind, int]] = []
     for obj, path in written:
-        record = ResultRecord(
-            kind=obj.kind,
-            sop_class_uid=str(obj.dataset.SOPClassUID),
-            sop_instance_uid=obj.sop_instance_uid,
-            series_instance_uid=str(obj.dataset.SeriesInstanceUID),
-            path=path,
-        )
-        result_id = results.upsert_result_object(session, job_id, record)
+        result_id = results.upsert_result_object(session, job_id, obj.record(path))
         if results.result_job(session, result_id) == job_id:
             own.append((obj.kind, result_id))
     for kind, result_id in own:

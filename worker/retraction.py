@@ -19,7 +19,6 @@ from db import audit, deliveries, jobs, rejections, results
 from db.engine import SessionFactory
 from db.lifecycle import Actor
 from db.models import AuditKind, Channel, JobState, MessagePurpose, RejectionReason, ResultKind
-from db.results import ResultRecord
 from models.imaging import read_dataset
 from worker.encode.bundle import EncodedObject
 from worker.encode.kos import build_rejection_kos
@@ -69,10 +68,7 @@ def _plan(settings: Settings, session: Session, job_id: int, kos: EncodedObject,
     """The KOS to every DICOM destination that holds one of the objects; a retraction message to every RIS, EHR and
     webhook that was sent the result."""
     own = [r for r in results.job_result_rows(session, job_id) if r.kind in WITHDRAWABLE]
-    record = ResultRecord(
-        ResultKind.KOS, str(kos.dataset.SOPClassUID), kos.sop_instance_uid, str(kos.dataset.SeriesInstanceUID), path
-    )
-    kos_id = results.upsert_result_object(session, job_id, record)
+    kos_id = results.upsert_result_object(session, job_id, kos.record(path))
     object_ids = [r.id for r in own]
     holders = deliveries.sent_to(session, object_ids, Channel.DICOM)
     takers = {d.name for d in settings.destinations if "KOS" in d.kinds}

@@ -1,15 +1,22 @@
-"""dashboard.queries and dashboard.metrics_queries on both databases: windows, percentiles, paging, filters and
-Prometheus histograms."""
+"""dashboard.queries, dashboard.search and dashboard.metrics_queries on both databases: windows, percentiles, paging,
+filters, search and Prometheus histograms."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 
+from sqlalchemy import select
+
+from config.privacy import accession_digest
 from dashboard import metrics_queries, queries
+from dashboard.search import JobFilter
 from db import jobs, studies
 from db.engine import SessionFactory
-from db.models import Job, JobState, utcnow
+from db.models import Job, JobState, Study, utcnow
 from tests.helpers.pipeline import facts
+
+KEY = "a site's digest key"
 
 
 def finished_jobs(session_factory: SessionFactory, seconds: list[float], minutes_ago: list[float]) -> list[int]:
@@ -44,14 +51,47 @@ def test_windows_count_finished_jobs_with_their_percentiles(session_factory: Ses
 def test_pages_and_filters(session_factory: SessionFactory) -> None:
     ids = finished_jobs(session_factory, [1.0] * 7, [1.0] * 7)
     with session_factory() as s:
-        first = queries.job_page(s, 1, 3)
-        last = queries.job_page(s, 3, 3)
-        failed = queries.job_page(s, 1, 50, state=JobState.FAILED)
-        baseline = queries.job_page(s, 1, 50, detector="baseline")
+        first = queries.job_page(s, 1, 3, JobFilter(), KEY)
+        last = queries.job_page(s, 3, 3, JobFilter(), KEY)
+        failed = queries.job_page(s, 1, 50, JobFilter(state=JobState.FAILED), KEY)
+        baseline = queries.job_page(s, 1, 50, JobFilter(detector="baseline"), KEY)
     assert first.total == 7 and first.pages == 3 and [r.job_id for r in first.rows] == ids[::-1][:3]
     assert [r.job_id for r in last.rows] == [ids[0]]
     assert {r.state for r in failed.rows} == {JobState.FAILED} and failed.total == 3
     assert {r.detector for r in baseline.rows} == {"baseline"} and baseline.total == 3
+
+
+def test_search_by_study_uid_accession_digest_day_received_and_calling_ae(session_factory: SessionFactory) -> None:
+    """The accession is found through its keyed digest only: the number is in no row, and another key finds nothing."""
+    now = utcnow()
+    with session_factory.begin() as s:
+        for index, (accession, ae, days_ago) in enumerate([("ACC-7", "MODALITY1", 0), ("ACC-8", "PACS", 3)]):
+            found = replace(
+                facts(f"1.2.9.{index}", study=f"1.2.9{index}"),
+                calling_ae_title=ae,
+                accession_digest=accession_digest(accession, KEY),
+            )
+            study_id = studies.record_instance(s, found, now + timedelta(hours=1)).study_id
+            s.get_one(Study, study_id).last_received_at = now - timedelta(days=days_ago)
+            jobs.create_job(s, study_id, "baseline", JobState.QUEUED)
+
+    def studies_found(search: JobFilter, key: str = KEY) -> list[str]:
+        with session_factory() as s:
+            page = queries.job_page(s, 1, 50, search, key)
+            return [s.get_one(Study, row.study_id).study_instance_uid for row in page.rows]
+
+    assert studies_found(JobFilter(study="1.2.91")) == ["1.2.91"]
+    assert studies_found(JobFilter(study=" ACC-7 ")) == ["1.2.90"]
+    assert studies_found(JobFilter(study="ACC-7"), key="another site's key") == []
+    assert studies_found(JobFilter(study="ACC")) == [], "an exact match, never a prefix"
+    assert studies_found(JobFilter(calling_ae="MODALITY1")) == ["1.2.90"]
+    today = datetime.now().date()
+    assert studies_found(JobFilter(received_from=today)) == ["1.2.90"]
+    assert studies_found(JobFilter(received_to=today - timedelta(days=2))) == ["1.2.91"]
+    assert studies_found(JobFilter(received_from=today - timedelta(days=3), received_to=today)) == ["1.2.91", "1.2.90"]
+    with session_factory() as s:
+        stored = [str(value) for row in s.execute(select(Study)).scalars() for value in vars(row).values()]
+    assert not any("ACC-" in value for value in stored)
 
 
 def test_histograms_are_cumulative_like_prometheus(session_factory: SessionFactory) -> None:

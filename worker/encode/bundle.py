@@ -11,6 +11,7 @@ from pydicom.dataset import Dataset
 
 from config.settings import EquipmentSettings
 from db.models import ResultKind
+from db.results import ResultRecord
 from models.protocol import Provenance
 from worker.encode.gsps import build_gsps
 from worker.encode.inputs import EncodeContext
@@ -27,6 +28,21 @@ class EncodedObject:
     @property
     def sop_instance_uid(self) -> str:
         return str(self.dataset.SOPInstanceUID)
+
+    def record(self, path: Path) -> ResultRecord:
+        """The row the database keeps of this object once written to ``path``: its UIDs and its series and instance
+        numbers, by which an admin finds it in the PACS."""
+        number = self.dataset.get("InstanceNumber")
+        series = self.dataset.get("SeriesNumber")
+        return ResultRecord(
+            kind=self.kind,
+            sop_class_uid=str(self.dataset.SOPClassUID),
+            sop_instance_uid=self.sop_instance_uid,
+            series_instance_uid=str(self.dataset.SeriesInstanceUID),
+            path=path,
+            series_number=None if series in (None, "") else int(series),
+            instance_number=None if number in (None, "") else int(number),
+        )
 
     def write(self, results_dir: Path) -> Path:
         """Write atomically under ``results_dir/<study>/<kind>/<sop>.dcm`` (the UIDs are ours, hence safe in paths)."""
