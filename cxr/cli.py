@@ -301,8 +301,10 @@ def _add_operator_commands() -> None:
 
 
 def _add_training_commands() -> None:
+    from cxr.model_fetch import fetch_command
     from cxr.training import evaluate_command, model_app, train_app
 
+    model_app.command("fetch")(fetch_command)
     app.add_typer(train_app, name="train")
     app.add_typer(model_app, name="model")
     app.command("evaluate")(evaluate_command)

@@ -49,8 +49,8 @@ def weights_file(weights: str, weights_dir: Path) -> Path:
     path = weights_dir / os.path.basename(url)
     if not path.is_file():
         raise WeightsMissingError(
-            f"weights for xrv:{weights} not found: place {path.name} in {weights_dir} "
-            f"(download it once from {url}); this node never downloads at run time"
+            f"weights for xrv:{weights} not found: run cxr model fetch {weights} (or place {path.name}, from {url}, "
+            f"in {weights_dir}); this node never downloads at run time"
         )
     return path
 
