@@ -81,6 +81,13 @@ def _in_file(values: Mapping[str, Any], loc: Sequence[int | str]) -> bool:
     return True
 
 
+def _sentence(message: str) -> str:
+    """pydantic's message as a clause: its own "Value error, " prefix dropped and the first letter lowered; the rest
+    keeps its case (a time zone, a path or a label named in it)."""
+    message = message.removeprefix("Value error, ")
+    return message[:1].lower() + message[1:]
+
+
 def describe(error: ValidationError, model: type[BaseModel], path: Path | None, values: Mapping[str, Any]) -> list[str]:
     """One line per validation error, naming the file or the environment variable that set the key."""
     problems = []
@@ -94,5 +101,5 @@ def describe(error: ValidationError, model: type[BaseModel], path: Path | None, 
             hint = _suggestion(str(loc[-1]), parent) if parent is not None else ""
             problems.append(f"{where}: {dotted}: unknown key{hint}")
         else:
-            problems.append(f"{where}: {dotted}: {item['msg'].lower()}")
+            problems.append(f"{where}: {dotted}: {_sentence(item['msg'])}")
     return problems

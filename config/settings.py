@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import Field, IPvAnyNetwork, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from config.dashboard import DashboardSettings
 from config.outputs import Destination, FhirEndpoint, Hl7Endpoint, Mode, UrgencySettings, WebhookEndpoint
 from config.problems import ConfigurationError, describe, unknown_environment
 from config.records import AtnaSettings, RetentionSettings
@@ -85,44 +86,6 @@ class ScpSettings(Section):
     dimse_timeout_s: float = Field(60.0, gt=0)
     network_timeout_s: float = Field(60.0, gt=0)
     tls: TlsSettings = Field(default_factory=TlsSettings)
-
-
-class DashboardUser(Section):
-    """Someone who may log in to the dashboard. Make the hash with ``cxr dashboard hash-password``."""
-
-    name: str = Field(min_length=1, max_length=64)
-    password_hash: SecretStr
-    """An argon2id hash (``$argon2id$...``); never the password itself."""
-    role: Literal["viewer", "operator"] = "viewer"
-    """viewer: read only. operator: may also requeue, re-send, cancel, pause destinations and reveal PHI."""
-
-
-class DashboardSettings(Section):
-    """The admin web page, its JSON API and /metrics."""
-
-    enabled: bool = True
-    """Whether ``cxr serve`` starts it."""
-    host: str = "127.0.0.1"
-    """Loopback by default: put a TLS reverse proxy in front to reach it from elsewhere."""
-    port: int = Field(8080, ge=0, le=65535)
-    users: list[DashboardUser] = Field(default_factory=list)
-    """None configured: an ``admin`` operator is created with a random password written to
-    ``<data_dir>/dashboard-admin-password`` (mode 0600)."""
-    secret_key: SecretStr | None = None
-    """Signs session cookies; unset, a random key is kept in ``<data_dir>/dashboard-secret`` (mode 0600)."""
-    session_max_age_s: int = Field(8 * 3600, ge=60)
-    secure_cookies: bool = False
-    """Mark cookies Secure (set this when the dashboard is served over HTTPS)."""
-    metrics_token: SecretStr | None = None
-    """When set, /metrics also accepts ``Authorization: Bearer <token>`` (Prometheus' ``authorization`` block);
-    otherwise it needs a logged-in session like every page."""
-    echo_interval_s: float = Field(60.0, gt=0)
-    """How often each destination is C-ECHOed for the health column."""
-    upload_max_bytes: int = Field(200 * 1024 * 1024, ge=1024)
-    login_max_failures: int = Field(5, ge=1)
-    """Failed logins for one name, or from one address, within ``login_lockout_s`` before further attempts are refused
-    unchecked (429) until the window has passed."""
-    login_lockout_s: float = Field(900.0, gt=0)
 
 
 class WorkerSettings(Section):

@@ -232,7 +232,7 @@ def status(config: ConfigOption = None) -> None:
     from db.models import JobState, utcnow
     from db.overview import queue_overview
     from worker.celery_app import create_celery_app
-    from worker.queue import TaskQueue
+    from worker.queue import LANES, TaskQueue
 
     settings = load_settings(config, "status")
     require_current_schema(settings)
@@ -243,7 +243,8 @@ def status(config: ConfigOption = None) -> None:
         table.add_row(state.value, str(count))
     console.print(table)
     for name, depth in TaskQueue(create_celery_app(settings)).depths().items():
-        console.print(f"queue {name}: {'unknown (broker unreachable)' if depth is None else depth} messages")
+        lane = LANES.get(name, (f"queue {name}", ""))[0]
+        console.print(f"{lane} ({name}): {'unknown (broker unreachable)' if depth is None else depth} messages")
     console.print(
         f"in flight: {overview.jobs_by_state.get(JobState.ANALYZING, 0)} analysing, "
         f"{overview.pending_deliveries} deliveries pending"

@@ -31,7 +31,7 @@ from dashboard.auth import (
     session_secret,
 )
 from dashboard.metrics import CONTENT_TYPE, NodeCollector, exposition
-from dashboard.render import render
+from dashboard.render import render, set_time_zone
 from dashboard.services import DashboardServices
 from db import audit, jobs
 from db.errors import NotFoundError
@@ -67,6 +67,7 @@ def create_app(services: DashboardServices) -> FastAPI:
     )
     app.state.services = services
     dashboard = services.settings.dashboard
+    set_time_zone(dashboard.time_zone)
     app.add_middleware(
         SessionMiddleware,
         secret_key=session_secret(services.settings),

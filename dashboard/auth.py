@@ -16,8 +16,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import HTTPException, Request, status
 
+from config.dashboard import DashboardSettings
 from config.privacy import private_file
-from config.settings import DashboardSettings, Settings
+from config.settings import Settings
 
 logger = logging.getLogger(__name__)
 

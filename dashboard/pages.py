@@ -19,9 +19,10 @@ from dashboard.model_page import model_info
 from dashboard.render import render
 from dashboard.search import JobFilter, parse_date
 from dashboard.upload import UploadRejectedError, accept_upload, raster_result
-from dashboard.view_models import job_page, overview_state, study_state
+from dashboard.view_models import STATE_LEGEND, job_page, overview_charts, overview_state, study_state
 from db.audit import audit_trail
 from db.models import JobState, Urgency
+from worker.queue import LANES
 
 logger = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -29,7 +30,8 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/")
 def overview(request: Request, user: Viewer, services: Services) -> Response:
-    return render(request, "overview.html", {"o": overview_state(services)})
+    state = overview_state(services)
+    return render(request, "overview.html", {"o": state, "charts": overview_charts(state), "lanes": LANES})
 
 
 @router.get("/studies")
@@ -67,6 +69,7 @@ def studies(
             "urgencies": list(Urgency),
             "detectors": detectors,
             "search": search.query_string(),
+            "legend": STATE_LEGEND,
         },
     )
 

@@ -5,6 +5,7 @@ Nothing here returns patient-identifying data: studies are named by row id and a
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -43,6 +44,8 @@ class WindowStats:
     p95_seconds: float | None
     bucket_span: timedelta
     buckets: tuple[int, ...]
+    bucket_p50_seconds: tuple[float | None, ...] = ()
+    """Each bucket's median end-to-end latency (None: nothing finished in it)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,6 +123,8 @@ class ResultRow:
     admin can find the object in the PACS."""
     series_number: int | None
     instance_number: int | None
+    size_bytes: int | None
+    """The file's size as sent (None once retention removed it)."""
     deliveries: tuple[DeliveryRow, ...]
     superseded_by_job: int | None = None
     """For an SR a later job's SR replaced: that job (the chain of a study's results)."""
@@ -165,6 +170,7 @@ def window_stats(session: Session, now: datetime, span: timedelta, bucket_count:
     ).all()
     bucket_span = span / bucket_count
     buckets = [0] * bucket_count
+    per_bucket: list[list[float]] = [[] for _ in range(bucket_count)]
     latencies = []
     for finished_at, seconds in rows:
         if finished_at is None:
@@ -173,8 +179,10 @@ def window_stats(session: Session, now: datetime, span: timedelta, bucket_count:
         buckets[index] += 1
         if seconds is not None:
             latencies.append(seconds)
+            per_bucket[index].append(seconds)
     p50, p95 = (float(v) for v in np.percentile(latencies, [50, 95])) if latencies else (None, None)
-    return WindowStats(span, len(rows), p50, p95, bucket_span, tuple(buckets))
+    medians = tuple(float(np.median(values)) if values else None for values in per_bucket)
+    return WindowStats(span, len(rows), p50, p95, bucket_span, tuple(buckets), medians)
 
 
 # --- job list ----------------------------------------------------------------------------------------------------
@@ -269,6 +277,7 @@ def _result_row(r: ResultObject) -> ResultRow:
         r.sop_instance_uid,
         r.series_number,
         r.instance_number,
+        _file_size(r.path) if r.purged_at is None else None,
         tuple(
             DeliveryRow(
                 d.id,
@@ -284,6 +293,13 @@ def _result_row(r: ResultObject) -> ResultRow:
         ),
         superseded_by_job=r.superseded_by.job_id if r.superseded_by is not None else None,
     )
+
+
+def _file_size(path: str) -> int | None:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return None
 
 
 def study_of_job(session: Session, job_id: int) -> int:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -27,8 +28,27 @@ def seconds(value: float | None) -> str:
     return f"{value / 3600:.1f} h"
 
 
+_zone: tzinfo | None = None
+"""The zone pages show times in (``dashboard.time_zone``); None: the host's local zone."""
+
+
+def set_time_zone(name: str) -> None:
+    global _zone
+    _zone = ZoneInfo(name) if name else None
+
+
 def when(value: datetime | None) -> str:
-    return "–" if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
+    """A stored (UTC) time in the dashboard's zone, with the zone's abbreviation: 2026-12-03 21:40:05 CET."""
+    return "–" if value is None else value.astimezone(_zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def size(value: int | None) -> str:
+    if value is None:
+        return "–"
+    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("kB", 1024)):
+        if value >= scale:
+            return f"{value / scale:.1f} {unit}"
+    return f"{value} B"
 
 
 def span(value: timedelta) -> str:
@@ -39,7 +59,7 @@ def span(value: timedelta) -> str:
 _environment = Environment(
     loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True
 )
-_environment.filters.update(seconds=seconds, when=when, span=span)
+_environment.filters.update(seconds=seconds, when=when, span=span, size=size)
 
 
 def render(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:

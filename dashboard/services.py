@@ -13,6 +13,7 @@ from config.settings import Settings
 from dashboard.auth import Authenticator
 from dashboard.destination_health import DestinationMonitor
 from dashboard.queue_depths import DepthCache
+from dashboard.site_status import StorageGauge
 from db.engine import SessionFactory
 from dicom_node.ingest import NodeContext
 from models.protocol import Detector
@@ -34,6 +35,7 @@ class DashboardServices:
     node: NodeContext
     atna: SyslogSender | None = None
     """The security audit sender (``[atna]``); None when no collector is configured."""
+    storage: StorageGauge | None = None
 
     @classmethod
     def build(cls, settings: Settings, session_factory: SessionFactory, queue: TaskQueue) -> DashboardServices:
@@ -48,6 +50,7 @@ class DashboardServices:
             depths=DepthCache(queue.depths),
             node=NodeContext.for_uploads(settings, session_factory, queue.enqueue_analysis),
             atna=make_sender(settings.atna, settings.scp.ae_title, "cxr-dashboard"),
+            storage=StorageGauge(settings),
         )
 
     @property

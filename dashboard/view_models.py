@@ -11,9 +11,12 @@ from datetime import datetime, timedelta
 
 from config.privacy import uid_digest
 from dashboard import queries
+from dashboard.charts import BarChart, bar_chart
 from dashboard.destination_health import DestinationHealth
+from dashboard.render import span
 from dashboard.search import JobFilter
 from dashboard.services import DashboardServices
+from dashboard.site_status import ListenerStatus, StorageStatus, listener_status
 from db import destinations, heartbeats
 from db.heartbeats import WorkerRecord
 from db.jobs import withheld_results
@@ -46,6 +49,8 @@ class OverviewState:
     shadow_results: int
     """Results made in shadow mode and withheld (not released)."""
     acknowledgement: AcknowledgementHistogram
+    listener: ListenerStatus | None = None
+    storage: StorageStatus | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,7 @@ def overview_state(services: DashboardServices) -> OverviewState:
         paused = destinations.paused_destinations(session)
         acknowledged = acknowledgement_seconds(session)
         shadow = withheld_results(session)
+        listener = listener_status(session, services.settings)
     by_state = {state.value: data.queue.jobs_by_state.get(state, 0) for state in JobState}
     return OverviewState(
         generated_at=now,
@@ -134,7 +140,55 @@ def overview_state(services: DashboardServices) -> OverviewState:
         critical=critical_rows(services, now),
         shadow_results=shadow,
         acknowledgement=acknowledgement_histogram(acknowledged),
+        listener=listener,
+        storage=services.storage.get() if services.storage else None,
     )
+
+
+STATE_LEGEND = {
+    JobState.QUEUED: "waiting for an analysis worker",
+    JobState.ANALYZING: "an analysis worker holds it",
+    JobState.ENCODED: "results made, being sent",
+    JobState.DELIVERED: "every result reached its destinations",
+    JobState.COMPLETED: "results kept here: no destination takes them",
+    JobState.NOT_ELIGIBLE: "not a chest CR/DX: nothing to analyse",
+    JobState.FAILED: "analysis failed; a 'not performed' SR says so",
+    JobState.DEAD_LETTER: "retries ran out: an operator re-sends or requeues",
+    JobState.CANCELLED: "an operator cancelled it before analysis",
+    JobState.RETRACTED: "its results were withdrawn (rejection note sent)",
+}
+"""One line per state for the studies page's legend."""
+
+
+def _bucket_labels(window: queries.WindowStats) -> tuple[list[str], str]:
+    """Each bucket named by how long ago it began, in the window's natural unit."""
+    count = len(window.buckets)
+    hours = window.bucket_span >= timedelta(hours=1)
+    step = window.bucket_span.total_seconds() / (3600 if hours else 60)
+    return [f"{(count - i) * step:g}" for i in range(count)], "hours ago" if hours else "minutes ago"
+
+
+def overview_charts(o: OverviewState) -> dict[str, BarChart]:
+    """Throughput and latency over the last hour and day, and time to acknowledge: each with axes and units."""
+    charts: dict[str, BarChart] = {}
+    for key, window in (("hour", o.last_hour), ("day", o.last_day)):
+        labels, ago = _bucket_labels(window)
+        per = span(window.bucket_span)
+        every = max(1, len(labels) // 6)
+        charts[f"throughput-{key}"] = bar_chart(
+            f"studies finished per {per}, last {span(window.span)}", window.buckets, labels,
+            f"studies / {per}", ago, "studies", every,
+        )  # fmt: skip
+        charts[f"latency-{key}"] = bar_chart(
+            f"median time from last image received to result delivered, per {per}", window.bucket_p50_seconds,
+            labels, "seconds", ago, "s", every,
+        )  # fmt: skip
+    a = o.acknowledgement
+    bounds = [f"≤{b}" for b in a.bounds_minutes] + [f">{a.bounds_minutes[-1]}"]
+    charts["acknowledgement"] = bar_chart(
+        "critical results by time from receipt to acknowledgement", a.counts, bounds, "results", "minutes", "results"
+    )
+    return charts
 
 
 def study_state(services: DashboardServices, study_id: int) -> StudyState:

@@ -13,6 +13,12 @@ from db.engine import SessionFactory
 from worker.celery_app import ANALYZE_TASK, DELIVER_TASK, GPU_QUEUE, IO_QUEUE, STAT_QUEUE, create_celery_app
 
 QUEUES = (STAT_QUEUE, GPU_QUEUE, IO_QUEUE)
+LANES = {
+    STAT_QUEUE: ("urgent lane", "analyses of STAT studies, taken before routine ones"),
+    GPU_QUEUE: ("analysis queue", "routine studies waiting for an analysis worker"),
+    IO_QUEUE: ("delivery queue", "result objects and messages waiting to be sent"),
+}
+"""Each broker queue named for what waits in it, and a line saying so (the dashboard's tiles, ``cxr status``)."""
 
 logger = logging.getLogger(__name__)
 

@@ -53,7 +53,7 @@ def test_requeue_and_status(tmp_path: Path) -> None:
     requeued = cxr("requeue", str(job_id), config=config)
     assert requeued.returncode == 0, requeued.stdout + requeued.stderr
     after = cxr("status", config=config)
-    assert "queue gpu: 1 messages" in after.stdout, after.stdout
+    assert "analysis queue (gpu): 1 messages" in after.stdout, after.stdout
     assert f"oldest waiting job: {job_id}" in after.stdout and "dead letters: 0" in after.stdout
     with sessions() as s:
         assert job_state(s, job_id) is JobState.QUEUED

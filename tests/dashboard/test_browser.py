@@ -73,11 +73,55 @@ def image_loaded(driver: Any, selector: str) -> bool:
 
 def log_in(driver: Any, site: Site) -> None:
     driver.get(site.node.dashboard_url + "/")
+    if by_css(driver, "section.tiles"):
+        return  # this module's browser logged in already
     assert "/login" in driver.current_url
     by_css(driver, "input[name=username]")[0].send_keys(OPERATOR.name)
     by_css(driver, "input[name=password]")[0].send_keys(OPERATOR.password)
     by_css(driver, "button#login")[0].click()
     eventually(lambda: bool(by_css(driver, "section.tiles")), driver, 10, reload=False)
+
+
+def test_the_overview_and_studies_pages_carry_what_an_admin_operates_by(browser: Any, site: Site) -> None:
+    """Looked at for the elements, not the pixels: every chart with both axes, ticks and titles with units; the
+    listener, storage, lanes, the state legend and the search form; times with their zone."""
+    log_in(browser, site)
+    for chart in ("throughput-hour", "latency-hour", "throughput-day", "latency-day", "acknowledgement"):
+        if chart == "acknowledgement" and not by_css(browser, f"svg#{chart}"):
+            continue  # drawn once a critical result has been acknowledged
+        assert len(by_css(browser, f"svg#{chart}")) == 1
+        assert by_css(browser, f"svg#{chart} line.x-axis") and by_css(browser, f"svg#{chart} line.y-axis")
+        assert len(by_css(browser, f"svg#{chart} text.y-tick")) == 3 and by_css(browser, f"svg#{chart} text.x-tick")
+        titles = [t.get_attribute("textContent") for t in by_css(browser, f"svg#{chart} text.axis-title")]
+        assert titles[0] in ("studies / 5 min", "studies / 60 min", "seconds") and titles[1] == (
+            "hours ago" if chart.endswith("day") else "minutes ago"
+        ), titles
+    bars = by_css(browser, "svg#throughput-day rect")
+    assert any(float(b.get_attribute("height")) > 0 for b in bars), "studies finished today have a bar"
+    listener = by_css(browser, "#listener")[0].text
+    assert "accepting connections" in listener and "from STORESCU" in listener, listener
+    storage = by_css(browser, "#storage")[0].text
+    assert "spool" in storage and "free" in storage and " of " in storage, storage
+    lanes = [t.text for t in by_css(browser, ".tile.lane")]
+    assert any("analysis queue" in t for t in lanes) and any("delivery queue" in t for t in lanes), lanes
+    assert not any("queue stat" in t for t in lanes)
+    zone = time.strftime("%Z")
+    assert f" {zone}" in by_css(browser, "h1 small")[0].text, "times carry their zone"
+    browser.save_screenshot(str(ARTIFACTS / "overview-operations.png"))
+
+    browser.get(f"{site.node.dashboard_url}/studies")
+    assert by_css(browser, "form#search input[name=study]") and by_css(browser, "form#search input[type=date]")
+    by_css(browser, "details#legend summary")[0].click()
+    legend = by_css(browser, "details#legend")[0].text
+    assert "DEAD_LETTER" in legend and "retries ran out" in legend and "not a calibrated probability" in legend
+    browser.save_screenshot(str(ARTIFACTS / "studies-search.png"))
+    (job,) = site.node.jobs(str(site.studies[2].StudyInstanceUID))
+    field = by_css(browser, "form#search input[name=study]")[0]
+    field.send_keys(str(site.studies[2].AccessionNumber))
+    by_css(browser, "form#search button")[0].click()
+    eventually(lambda: "study=" in browser.current_url, browser, 10, reload=False)
+    links = {a.get_attribute("href").rsplit("/", 1)[-1] for a in by_css(browser, "#studies a")}
+    assert links == {str(job.study_id)}, links
 
 
 def test_operator_session_in_a_real_browser(browser: Any, site: Site, tmp_path: Path, rg1: Path) -> None:
@@ -91,6 +135,8 @@ def test_operator_session_in_a_real_browser(browser: Any, site: Site, tmp_path: 
     by_css(browser, f"#studies a[href='/studies/{job.study_id}']")[0].click()
     eventually(lambda: browser.current_url.endswith(f"/studies/{job.study_id}"), browser, 30, reload=False)
     assert len(by_css(browser, "table.findings tr")) >= 2, "the RG1 study should list its findings"
+    headers = [th.text for th in by_css(browser, "table.findings th")]
+    assert headers[2] == "score" and not any("probability" in h for h in headers), headers
     assert len(by_css(browser, "ol.timeline li")) >= 3
     assert image_loaded(browser, "img.overlay")
     browser.save_screenshot(str(ARTIFACTS / "study.png"))
