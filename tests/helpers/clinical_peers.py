@@ -17,6 +17,7 @@ from typing import Any
 import hl7
 from hl7.mllp import start_hl7_server
 
+from tests.helpers.http_files import serving
 from tests.helpers.peers import free_port
 
 DROP = "DROP"
@@ -130,15 +131,8 @@ def http_peer(script: list[int] | None = None, port: int | None = None) -> Itera
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", peer.port), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(ThreadingHTTPServer(("127.0.0.1", peer.port), Handler)):
         yield peer
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 @contextlib.contextmanager

@@ -53,14 +53,20 @@ def _handler(served: Served) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def http_files(served: Served) -> Iterator[Served]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(served))
-    served.url = f"http://127.0.0.1:{server.server_address[1]}"
+def serving(server: ThreadingHTTPServer) -> Iterator[ThreadingHTTPServer]:
+    """``server`` answering on a background thread until the context ends, then shut down and closed."""
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield served
+        yield server
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+@contextmanager
+def http_files(served: Served) -> Iterator[Served]:
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), _handler(served))) as server:
+        served.url = f"http://127.0.0.1:{server.server_address[1]}"
+        yield served
