@@ -29,7 +29,8 @@ def accession_digest(accession_number: str, key: str) -> str:
 
 def private_file(path: Path, make: str) -> str:
     """Read a secret file, or create it readable by its owner only. Two processes starting at once agree: the file
-    appears whole (written aside, then linked into place) and the second reads the first's."""
+    appears whole (written aside, then linked into place) and the second reads the first's. Where the file system
+    has no hard links, it is created exclusively instead."""
     if path.is_file():
         return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -40,8 +41,20 @@ def private_file(path: Path, make: str) -> str:
         os.link(aside, path)
     except FileExistsError:
         return path.read_text().strip()
+    except OSError:  # no hard links here (some network and overlay file systems)
+        return _create_exclusively(path, make)
     finally:
         os.unlink(aside)
+    return make
+
+
+def _create_exclusively(path: Path, make: str) -> str:
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(make + "\n")
     return make
 
 
