@@ -101,17 +101,13 @@ def _existing_parent(folder: Path) -> Path:
 
 
 def broker_problem(broker_url: str) -> str | None:
-    """The broker must answer. The embedded SQLite broker gets its tables here, once, before any worker starts."""
+    """The broker must answer. The embedded SQLite broker lives in the data directory, which is checked already."""
     from kombu import Connection
     from kombu.utils.url import maybe_sanitize_url
 
-    from worker.embedded_broker import EMBEDDED_PREFIX, create_tables
+    from worker.embedded_broker import EMBEDDED_PREFIX
 
     if broker_url.startswith(EMBEDDED_PREFIX):
-        try:
-            create_tables(broker_url)
-        except Exception as exc:  # SQLAlchemy's errors and the OSError of a directory that cannot be made
-            return f"embedded broker {broker_url} cannot be opened ({type(exc).__name__})"
         return None
     try:
         with Connection(broker_url, connect_timeout=CONNECT_TIMEOUT_S) as connection:
@@ -120,4 +116,18 @@ def broker_problem(broker_url: str) -> str | None:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         detail = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
         return f"broker {maybe_sanitize_url(broker_url)} cannot be reached ({detail})"
+    return None
+
+
+def embedded_broker_problem(broker_url: str) -> str | None:
+    """The embedded SQLite broker gets its tables here, once, after every other check passed and before any worker
+    starts (``worker.embedded_broker`` says why). Other brokers need nothing."""
+    from worker.embedded_broker import EMBEDDED_PREFIX, create_tables
+
+    if not broker_url.startswith(EMBEDDED_PREFIX):
+        return None
+    try:
+        create_tables(broker_url)
+    except Exception as exc:  # SQLAlchemy's errors and the OSError of a directory that cannot be made
+        return f"embedded broker {broker_url} cannot be opened ({type(exc).__name__})"
     return None

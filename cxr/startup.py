@@ -73,8 +73,7 @@ def require_ready(
     from cxr import preflight
 
     unwritable = preflight.data_dir_problem(settings) if data_dir else None
-    # The embedded broker is a file in the data directory: one line says that directory is the problem.
-    if broker and unwritable is None and (away := preflight.broker_problem(settings.broker_url)) is not None:
+    if broker and (away := preflight.broker_problem(settings.broker_url)) is not None:
         console.print(
             f"[yellow]warning:[/yellow] {away}: studies are received and recorded, and analysed once it answers",
             soft_wrap=True,
@@ -90,6 +89,8 @@ def require_ready(
         console.print(f"[red]cannot start:[/red] {escape(problem)}", soft_wrap=True, highlight=False)
     if found:
         raise fail("cannot start", found[-1])
+    if broker and (unusable := preflight.embedded_broker_problem(settings.broker_url)) is not None:
+        raise fail("cannot start", unusable)
 
 
 def scp_port(settings: Settings) -> tuple[str, str, int]:

@@ -14,12 +14,14 @@ the transport waits up to ``BUSY_TIMEOUT_S`` before a poll counts as a lost conn
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import cast
 
 from kombu import Connection
 from kombu.transport import sqlalchemy
 from sqlalchemy import Engine, create_engine
+from sqlalchemy.exc import OperationalError
 
 EMBEDDED_PREFIX = "sqla+sqlite"
 POLLING_INTERVAL_S = 0.1
@@ -53,9 +55,18 @@ def ensure_directory(broker_url: str) -> None:
         Path(broker_url.removeprefix(prefix)).parent.mkdir(parents=True, exist_ok=True)
 
 
-def create_tables(broker_url: str) -> None:
-    """kombu's queue and message tables, made by one process before any worker connects (see the module's note)."""
+def create_tables(broker_url: str, attempts: int = 3) -> None:
+    """kombu's queue and message tables, made by ``cxr serve`` before any worker connects (see the module's note).
+    Parts started on their own (``cxr scp``, ``cxr worker``) call it too and may race each other: the loser finds the
+    tables made under it and looks again."""
     ensure_directory(broker_url)
     url, transport = broker_connection(broker_url)
-    with Connection(url, transport=transport) as connection:
-        cast(EmbeddedChannel, connection.default_channel).session.close()
+    for attempt in range(attempts):
+        try:
+            with Connection(url, transport=transport) as connection:
+                cast(EmbeddedChannel, connection.default_channel).session.close()
+            return
+        except OperationalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))

@@ -50,6 +50,7 @@ def test_a_port_in_use_is_named_with_the_process_that_holds_it(tmp_path: Path, c
     assert f"{part} port {port} on 127.0.0.1 is already in use by pid {os.getpid()}" in line, line
     assert "is another node running?" in line
     assert not (tmp_path / "var" / "cxr.sqlite").exists(), "nothing migrated"
+    assert not (tmp_path / "var" / "broker.sqlite").exists(), "no broker tables made"
 
 
 def test_a_data_directory_that_cannot_be_written_stops_the_node(tmp_path: Path) -> None:

@@ -4,12 +4,14 @@ comes out, its tables are made once before workers connect, and it waits out a l
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 from config.settings import Settings
-from cxr.preflight import broker_problem
+from cxr.preflight import embedded_broker_problem
 from worker.celery_app import create_celery_app
 from worker.embedded_broker import POLLING_INTERVAL_S, EmbeddedTransport, create_tables
 
@@ -60,12 +62,12 @@ def test_the_broker_tables_are_made_once_before_workers_connect(tmp_path: Path) 
     """``cxr serve``'s preflight makes kombu's tables, so two workers' first connections do not race to create them
     (the loser's consumer reconnected in a CI run)."""
     url = f"sqla+sqlite:///{tmp_path / 'var' / 'broker.sqlite'}"
-    assert broker_problem(url) is None
+    assert embedded_broker_problem(url) is None
     with sqlite3.connect(tmp_path / "var" / "broker.sqlite") as database:
         tables = {row[0] for row in database.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"kombu_queue", "kombu_message"} <= tables
     (tmp_path / "file").write_text("")
-    problem = broker_problem(f"sqla+sqlite:///{tmp_path / 'file' / 'broker.sqlite'}")
+    problem = embedded_broker_problem(f"sqla+sqlite:///{tmp_path / 'file' / 'broker.sqlite'}")
     assert problem is not None and problem.startswith("embedded broker") and "cannot be opened" in problem
 
 
@@ -90,3 +92,13 @@ def test_a_poll_waits_out_a_write_lock_longer_than_sqlites_default(tmp_path: Pat
         release.join()
         holder.close()
     assert time.monotonic() - started > SQLITE_DEFAULT_BUSY_S
+
+
+def test_parts_started_together_make_the_tables_once_between_them(tmp_path: Path) -> None:
+    """``cxr scp`` and ``cxr worker`` started on their own each make the tables at start; racing, none fails."""
+    url = f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}"
+    script = f"from worker.embedded_broker import create_tables; create_tables({url!r})"
+    runs = [subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    for run in runs:
+        _, errors = run.communicate(timeout=120)
+        assert run.returncode == 0, errors
