@@ -10,6 +10,7 @@ from pathlib import Path
 import pydicom
 from pydicom import uid
 from pynetdicom import AE, evt
+from pynetdicom import _config as pynetdicom_config
 from pynetdicom.association import Association
 
 from config.outputs import Destination
@@ -23,6 +24,11 @@ TRANSIENT_STATUS_PREFIX = 0xA700  # out of resources: worth retrying
 UNCOMPRESSED = (uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian)
 STORAGE_COMMITMENT = uid.UID("1.2.840.10008.1.20.1")
 STORAGE_COMMITMENT_INSTANCE = uid.UID("1.2.840.10008.1.20.1.1")  # the well-known SOP Instance
+
+# A file given to pynetdicom by path is sent as written: its data set bytes streamed from disk in the agreed syntax,
+# never decoded and encoded again (a 10 MB overlay SC cost a read, a parse and an encode per send). pynetdicom does
+# that for every path it is given once this switch is on; a data set object is still encoded as before.
+pynetdicom_config.STORE_SEND_CHUNKED_DATASET = True
 
 
 @dataclass(frozen=True)
@@ -87,14 +93,17 @@ def send_files(
 
     With ``commitment_transaction_uid``, a Storage Commitment request (N-ACTION) for the stored files follows on the
     same association; if it is not accepted, the outcomes report that (no status), so the caller retries."""
-    datasets = [(path, pydicom.dcmread(path)) for path in paths]
+    datasets = [(path, pydicom.dcmread(path, stop_before_pixels=True)) for path in paths]
     ae = _ae(calling_ae, timeout_s)
     contexts = {(str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID)) for _, ds in datasets}
     for sop_class, syntax in sorted(contexts):
-        # pynetdicom sends a file's bytes as they are: a compressed file needs a context of its own syntax alone,
-        # or the peer may accept an uncompressed syntax that the file cannot be sent in.
-        offered = [syntax] if uid.UID(syntax).is_compressed else [syntax, *UNCOMPRESSED]
-        ae.add_requested_context(sop_class, sorted(set(offered)))
+        # A context of the file's own syntax alone, so that it can be sent as written; for an uncompressed file,
+        # another with the other uncompressed syntaxes, for a peer that takes only those (the file is then decoded and
+        # encoded in the one accepted). A compressed file is never offered in a syntax it cannot be sent in.
+        ae.add_requested_context(sop_class, [syntax])
+        alternates = [] if uid.UID(syntax).is_compressed else sorted(set(UNCOMPRESSED) - {syntax})
+        if alternates:
+            ae.add_requested_context(sop_class, alternates)
     if commitment_transaction_uid is not None:
         ae.add_requested_context(STORAGE_COMMITMENT, list(UNCOMPRESSED))
     assoc = open_association(ae, destination)
@@ -135,9 +144,15 @@ def _request_commitment(assoc: Association, transaction_uid: str, datasets: Sequ
     return None
 
 
-def _store_one(assoc: Association, path: Path, ds: pydicom.Dataset) -> StoreOutcome:
+def _as_written(assoc: Association, header: pydicom.Dataset) -> bool:
+    """Whether the peer accepted the file's own SOP class and transfer syntax, so its bytes go as they are."""
+    sop_class, syntax = str(header.SOPClassUID), str(header.file_meta.TransferSyntaxUID)
+    return any(c.abstract_syntax == sop_class and c.transfer_syntax[0] == syntax for c in assoc.accepted_contexts)
+
+
+def _store_one(assoc: Association, path: Path, header: pydicom.Dataset) -> StoreOutcome:
     try:
-        response = assoc.send_c_store(ds)
+        response = assoc.send_c_store(path if _as_written(assoc, header) else pydicom.dcmread(path))
     except Exception as exc:  # pynetdicom raises for contexts the peer did not accept
         return StoreOutcome(path, None, f"{type(exc).__name__}: {exc}")
     if "Status" not in response:

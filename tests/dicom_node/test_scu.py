@@ -7,15 +7,18 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from io import BytesIO
 from pathlib import Path
 
 import pydicom
 import pytest
 from pydicom import uid
 from pynetdicom import AE, evt
+from pynetdicom.dsutils import split_dataset
 from pynetdicom.events import Event
 
 from config.outputs import Destination
+from dicom_node import scu as scu_module
 from dicom_node.scu import echo, open_association, send_files
 from tests.helpers.peers import free_port, received, storescp
 from tests.helpers.scp import VERIFICATION, Node
@@ -42,6 +45,55 @@ def answering_scp(status: int) -> Iterator[int]:
         yield port
     finally:
         server.shutdown()
+
+
+@contextmanager
+def capturing_scp(syntaxes: list[str]) -> Iterator[tuple[int, list[tuple[str, bytes]]]]:
+    """A pynetdicom SCP taking CR in ``syntaxes`` only; yields its port and, per C-STORE, (transfer syntax, the data
+    set's bytes exactly as they arrived)."""
+    ae = AE(ae_title="PACS")
+    ae.add_supported_context(uid.ComputedRadiographyImageStorage, syntaxes)
+    arrived: list[tuple[str, bytes]] = []
+
+    def keep(event: Event) -> int:
+        arrived.append((str(event.context.transfer_syntax), event.request.DataSet.getvalue()))
+        return 0x0000
+
+    port = free_port()
+    server = ae.start_server(("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_STORE, keep)])
+    try:
+        yield port, arrived
+    finally:
+        server.shutdown()
+
+
+def test_a_file_goes_as_written_and_is_re_encoded_only_for_a_peer_that_takes_another_syntax(
+    rg1: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The data set's bytes on the wire are the file's own, and the file was never read whole; a peer that accepts
+    only implicit VR gets the same data set re-encoded in it."""
+    written = rg1.read_bytes()
+    _, offset = split_dataset(rg1)
+    reads: list[bool] = []
+    real_dcmread = scu_module.pydicom.dcmread
+
+    def spy(path: Path, **options: bool) -> pydicom.Dataset:
+        reads.append(options.get("stop_before_pixels", False))
+        return real_dcmread(path, **options)
+
+    monkeypatch.setattr(scu_module.pydicom, "dcmread", spy)
+    with capturing_scp([uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian]) as (port, arrived):
+        (outcome,) = send_files(destination(port), [rg1])
+    assert outcome.ok and arrived == [(uid.ExplicitVRLittleEndian, written[offset:])]
+    assert reads == [True], "only the header was read"
+    reads.clear()
+    with capturing_scp([uid.ImplicitVRLittleEndian]) as (port, arrived):
+        (outcome,) = send_files(destination(port), [rg1])
+    assert outcome.ok and [syntax for syntax, _ in arrived] == [uid.ImplicitVRLittleEndian]
+    assert reads == [True, False], "read whole to be encoded again"
+    again = pydicom.dcmread(BytesIO(arrived[0][1]), force=True)  # no preamble: read as implicit VR little endian
+    source = real_dcmread(rg1)
+    assert again.SOPInstanceUID == source.SOPInstanceUID and again.PixelData == source.PixelData
 
 
 def test_echo_a_peer_and_an_unreachable_address(tmp_path: Path) -> None:
