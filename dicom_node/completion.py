@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -41,7 +41,31 @@ class CompletionMonitor:
         self._rules = rules or RulesSettings()
         self._queue_lease = timedelta(seconds=queue_lease_s)
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._next_due: datetime | None = None
+        self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+
+    def wake_at(self, due: datetime) -> None:
+        """An association's release scheduled its studies' completion at ``due``: the pass runs then, not at the next
+        poll (with no debounce, at once). The poll stays for what no event announces: the stability fallback, and
+        completions another SCP process scheduled."""
+        with self._lock:
+            if self._next_due is None or due < self._next_due:
+                self._next_due = due
+        self._wake.set()
+
+    def _wait_s(self) -> float:
+        with self._lock:
+            due = self._next_due
+        if due is None:
+            return self._poll_seconds
+        return max(0.0, min(self._poll_seconds, (due - utcnow()).total_seconds()))
+
+    def _take_due(self) -> None:
+        with self._lock:
+            if self._next_due is not None and self._next_due <= utcnow():
+                self._next_due = None
 
     def run_once(self) -> list[int]:
         """Turn every due study into a job; returns the ids of the jobs created."""
@@ -70,7 +94,12 @@ class CompletionMonitor:
             logger.error("job %d recorded but not enqueued: %s", job_id, type(exc).__name__)
 
     def _loop(self) -> None:
-        while not self._stop.wait(self._poll_seconds):
+        while not self._stop.is_set():
+            self._wake.wait(self._wait_s())
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            self._take_due()
             try:
                 self.run_once()
             except SQLAlchemyError as exc:
@@ -82,5 +111,6 @@ class CompletionMonitor:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=5)

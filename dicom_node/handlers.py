@@ -101,6 +101,9 @@ def handle_released(event: Event, context: NodeContext) -> None:
     except SQLAlchemyError as exc:
         # The stability fallback already recorded with each instance still completes these studies.
         logger.error("could not schedule completion of %d studies: %s", len(study_ids), describe_database_error(exc))
+        return
+    if context.completion_due is not None:
+        context.completion_due(due)
 
 
 def handle_accepted(event: Event, context: NodeContext) -> None:

@@ -11,7 +11,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from pydicom import dcmread
@@ -75,6 +75,8 @@ class NodeContext:
     """Association admission (the SCP's); None where nothing associates (the dashboard's upload)."""
     complete_studies: Callable[[], object] | None = None
     """Turns due studies into jobs at once (for a whole-study arrival); None leaves it to the completion monitor."""
+    completion_due: Callable[[datetime], None] | None = None
+    """Tells the completion monitor when a release made studies due (``CompletionMonitor.wake_at``)."""
     atna: AuditSink | None = None
     """Where security audit messages go (``[atna]``); None when no collector is configured."""
     digest_key: str = ""

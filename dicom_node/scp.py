@@ -115,6 +115,14 @@ def start_node(settings: Settings, session_factory: SessionFactory, enqueue: Cal
     if purged:
         logger.warning("removed %d partial receptions left by an earlier crash", purged)
     atna = make_sender(settings.atna, settings.scp.ae_title, "cxr-scp")
+    monitor = CompletionMonitor(
+        session_factory,
+        enqueue,
+        settings.detector,
+        settings.scp.completion_poll_s,
+        settings.rules,
+        settings.worker.queue_lease_s,
+    )
     context = NodeContext(
         settings=settings.scp,
         spool=spool,
@@ -122,6 +130,7 @@ def start_node(settings: Settings, session_factory: SessionFactory, enqueue: Cal
         slots=AssociationSlots(settings.scp),
         atna=atna,
         digest_key=site_digest_key(settings),
+        completion_due=monitor.wake_at,
     )
     handlers: list[Any] = [
         (evt.EVT_C_ECHO, handle_echo),
@@ -142,14 +151,6 @@ def start_node(settings: Settings, session_factory: SessionFactory, enqueue: Cal
     assert server is not None
     if settings.scp.allowed_networks:
         _restrict_source_addresses(server, context, settings.scp.allowed_networks)
-    monitor = CompletionMonitor(
-        session_factory,
-        enqueue,
-        settings.detector,
-        settings.scp.completion_poll_s,
-        settings.rules,
-        settings.worker.queue_lease_s,
-    )
     monitor.start()
     node = StorageNode(server=server, monitor=monitor, atna=atna, ae_title=settings.scp.ae_title)
     if atna is not None:

@@ -14,6 +14,7 @@ import pydicom
 import pytest
 from pydicom import uid
 from pynetdicom import AE, evt
+from pynetdicom import _config as pynetdicom_config
 from pynetdicom.dsutils import split_dataset
 from pynetdicom.events import Event
 
@@ -82,6 +83,8 @@ def test_a_file_goes_as_written_and_is_re_encoded_only_for_a_peer_that_takes_ano
         return real_dcmread(path, **options)
 
     monkeypatch.setattr(scu_module.pydicom, "dcmread", spy)
+    # Our SCP, started by other tests in this process, streams what it receives to a file; this one keeps it in memory.
+    monkeypatch.setattr(pynetdicom_config, "STORE_RECV_CHUNKED_DATASET", False)
     with capturing_scp([uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian]) as (port, arrived):
         (outcome,) = send_files(destination(port), [rg1])
     assert outcome.ok and arrived == [(uid.ExplicitVRLittleEndian, written[offset:])]
