@@ -198,8 +198,10 @@ class RulesSettings(Section):
 class ResultsSettings(Section):
     """How result objects are encoded."""
 
-    sc_compression: Literal["none", "jpeg"] = "none"
-    """Overlay SC pixel encoding: "none" (explicit VR little endian, RGB) or "jpeg" (baseline, about 15× smaller)."""
+    sc_compression: Literal["none", "jpeg-ls", "jpeg2000", "jpeg"] = "none"
+    """Overlay SC pixel encoding: "none" (explicit VR little endian, RGB), lossless "jpeg-ls" or "jpeg2000" (RGB and
+    reversible colour, about 3× and 8× smaller), or "jpeg" (baseline, about 15× smaller, marked lossy). A destination
+    that does not accept the chosen syntax gets the object uncompressed (``bench/RESULTS.md``, SC encodings)."""
     not_performed_sr: bool = True
     """Send an SR saying analysis was not performed (and why) for chest studies that could not be analysed."""
     mode: Mode = "live"

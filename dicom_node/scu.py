@@ -97,13 +97,11 @@ def send_files(
     ae = _ae(calling_ae, timeout_s)
     contexts = {(str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID)) for _, ds in datasets}
     for sop_class, syntax in sorted(contexts):
-        # A context of the file's own syntax alone, so that it can be sent as written; for an uncompressed file,
-        # another with the other uncompressed syntaxes, for a peer that takes only those (the file is then decoded and
-        # encoded in the one accepted). A compressed file is never offered in a syntax it cannot be sent in.
+        # A context of the file's own syntax alone, so that it can be sent as written, and another with the other
+        # uncompressed syntaxes for a peer that takes only those: the file is then decoded (decompressed, for a
+        # compressed one) and encoded in the syntax accepted.
         ae.add_requested_context(sop_class, [syntax])
-        alternates = [] if uid.UID(syntax).is_compressed else sorted(set(UNCOMPRESSED) - {syntax})
-        if alternates:
-            ae.add_requested_context(sop_class, alternates)
+        ae.add_requested_context(sop_class, sorted(set(UNCOMPRESSED) - {syntax}))
     if commitment_transaction_uid is not None:
         ae.add_requested_context(STORAGE_COMMITMENT, list(UNCOMPRESSED))
     assoc = open_association(ae, destination)
@@ -150,9 +148,18 @@ def _as_written(assoc: Association, header: pydicom.Dataset) -> bool:
     return any(c.abstract_syntax == sop_class and c.transfer_syntax[0] == syntax for c in assoc.accepted_contexts)
 
 
+def _decoded(path: Path) -> pydicom.Dataset:
+    """The file as a data set pynetdicom can encode in any uncompressed syntax: a compressed one decompressed (its
+    lossy history, if any, stays in its header)."""
+    ds = pydicom.dcmread(path)
+    if ds.file_meta.TransferSyntaxUID.is_compressed:
+        ds.decompress()
+    return ds
+
+
 def _store_one(assoc: Association, path: Path, header: pydicom.Dataset) -> StoreOutcome:
     try:
-        response = assoc.send_c_store(path if _as_written(assoc, header) else pydicom.dcmread(path))
+        response = assoc.send_c_store(path if _as_written(assoc, header) else _decoded(path))
     except Exception as exc:  # pynetdicom raises for contexts the peer did not accept
         return StoreOutcome(path, None, f"{type(exc).__name__}: {exc}")
     if "Status" not in response:

@@ -166,3 +166,19 @@ def test_both_ends_of_an_association_send_at_once(node: Node) -> None:
         assert association.send_c_echo().Status == 0
     finally:
         association.release()
+
+
+def test_a_compressed_file_reaches_a_peer_without_its_syntax_decompressed(
+    rg1_j2kr: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lossless JPEG 2000 file to a peer that takes only explicit VR little endian: sent decompressed, pixel for
+    pixel the same image."""
+    monkeypatch.setattr(pynetdicom_config, "STORE_RECV_CHUNKED_DATASET", False)
+    with capturing_scp([uid.ExplicitVRLittleEndian]) as (port, arrived):
+        (outcome,) = send_files(destination(port), [rg1_j2kr])
+    assert outcome.ok, outcome.error
+    assert [syntax for syntax, _ in arrived] == [uid.ExplicitVRLittleEndian]
+    sent = pydicom.dcmread(BytesIO(arrived[0][1]), force=True)
+    sent.file_meta = pydicom.dataset.FileMetaDataset()
+    sent.file_meta.TransferSyntaxUID = uid.ExplicitVRLittleEndian
+    assert (sent.pixel_array == pydicom.dcmread(rg1_j2kr).pixel_array).all()

@@ -229,6 +229,22 @@ def test_jpeg_sc_is_small_and_marked_lossy(rg1: Path, tmp_path: Path) -> None:
     assert path.stat().st_size < sc.Rows * sc.Columns * 3 / 5
 
 
+@pytest.mark.parametrize(
+    ("choice", "syntax"), [("jpeg-ls", "1.2.840.10008.1.2.4.80"), ("jpeg2000", "1.2.840.10008.1.2.4.90")]
+)
+def test_a_lossless_sc_is_smaller_valid_and_the_same_image(rg1: Path, tmp_path: Path, choice: str, syntax: str) -> None:
+    images = analysed([pydicom.dcmread(rg1)])
+    plain = next(o for o in encode_study(context(images)) if o.kind is ResultKind.SC).write(tmp_path / "plain")
+    compressed = encode_study(context(images, results=ResultsSettings(sc_compression=choice)))  # type: ignore[arg-type]
+    path = next(o for o in compressed if o.kind is ResultKind.SC).write(tmp_path / choice)
+    assert dciodvfy_errors(path) == []
+    sc, reference = pydicom.dcmread(path), pydicom.dcmread(plain)
+    assert sc.file_meta.TransferSyntaxUID == syntax and "LossyImageCompression" not in sc
+    assert path.stat().st_size < plain.stat().st_size / 2
+    # pydicom returns a JPEG 2000 image's pixels in RGB: the decoder undoes the reversible colour transform.
+    assert (sc.pixel_array == reference.pixel_array).all(), "lossless"
+
+
 def test_text_needing_utf8_survives(rg1: Path, tmp_path: Path) -> None:
     equipment = EquipmentSettings(
         institution_name="H\u00f4pital Saint-\u00c9loi \u2013 \u6771\u4eac", manufacturer="Acme \u2265 1"

@@ -6,7 +6,7 @@ import highdicom as hd
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sr.codedict import codes
-from pydicom.uid import UID, ExplicitVRLittleEndian, JPEGBaseline8Bit
+from pydicom.uid import UID, ExplicitVRLittleEndian, JPEG2000Lossless, JPEGBaseline8Bit, JPEGLSLossless
 
 from models.overlay import render_overlay
 from worker.encode.header import algorithm_item, finish
@@ -15,6 +15,13 @@ from worker.encode.uids import UIDKind, derive_uid
 
 SC_SERIES_NUMBER = 9002
 JPEG_METHOD = "ISO_10918_1"
+ENCODINGS: dict[str, tuple[UID, str]] = {
+    "none": (ExplicitVRLittleEndian, "RGB"),
+    "jpeg-ls": (JPEGLSLossless, "RGB"),
+    "jpeg2000": (JPEG2000Lossless, "YBR_RCT"),  # the reversible colour transform: lossless
+    "jpeg": (JPEGBaseline8Bit, "YBR_FULL_422"),
+}
+"""``results.sc_compression``: the transfer syntax and photometric interpretation of each choice."""
 
 
 def sc_uids(image: AnalysedImage, context: EncodeContext) -> tuple[UID, UID]:
@@ -42,10 +49,11 @@ def build_overlay_sc(image: AnalysedImage, context: EncodeContext, instance_numb
     series_uid, instance_uid = sc_uids(image, context)
     orientation = source.get("PatientOrientation")
     jpeg = context.results.sc_compression == "jpeg"
+    syntax, photometric = ENCODINGS[context.results.sc_compression]
     sc = hd.sc.SCImage.from_ref_dataset(
         ref_dataset=source,
         pixel_array=pixels,
-        photometric_interpretation="YBR_FULL_422" if jpeg else hd.PhotometricInterpretationValues.RGB,
+        photometric_interpretation=photometric,
         bits_allocated=8,
         coordinate_system=hd.CoordinateSystemNames.PATIENT,
         series_instance_uid=series_uid,
@@ -54,7 +62,7 @@ def build_overlay_sc(image: AnalysedImage, context: EncodeContext, instance_numb
         instance_number=instance_number,
         manufacturer=context.equipment.manufacturer,
         patient_orientation=tuple(orientation) if orientation and len(orientation) == 2 else ("L", "F"),
-        transfer_syntax_uid=JPEGBaseline8Bit if jpeg else ExplicitVRLittleEndian,
+        transfer_syntax_uid=syntax,
     )
     sc.BurnedInAnnotation = "YES"
     sc.SourceImageSequence = [_source_image_reference(source)]
