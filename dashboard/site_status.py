@@ -11,6 +11,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -30,9 +31,9 @@ LISTENER_TIMEOUT_S = 1.0
 @dataclass(frozen=True)
 class ListenerStatus:
     address: str
-    accepting: bool
-    """Its port accepts a TCP connection. Not a C-ECHO: an association would be audited and counted every page view,
-    and the SCP's allow-list may refuse the dashboard's AE title."""
+    accepting: bool | None
+    """Its port accepts a TCP connection (None: not checked from here). Not a C-ECHO: an association would be audited
+    and counted on every page view, and the SCP's allow-list may refuse the dashboard's AE title."""
     detail: str
     last_instance_at: datetime | None
     last_calling_ae: str | None
@@ -50,8 +51,15 @@ class StorageStatus:
     measured_at: datetime
 
 
-def _accepting(host: str, port: int) -> tuple[bool, str]:
+def _accepting(host: str, port: int, allowed: list[IPv4Network | IPv6Network]) -> tuple[bool | None, str]:
     host = "127.0.0.1" if host in ("", "0.0.0.0") else ("::1" if host == "::" else host)
+    try:
+        address = ip_address(host)
+    except ValueError:
+        address = None
+    if allowed and (address is None or not any(address in network for network in allowed)):
+        # The SCP would refuse, and audit, a connection from here on every page view.
+        return None, "not checked: scp.allowed_networks does not include this host"
     try:
         with socket.create_connection((host, port), timeout=LISTENER_TIMEOUT_S):
             return True, "accepting connections"
@@ -64,7 +72,7 @@ def listener_status(session: Session, settings: Settings) -> ListenerStatus:
         select(Instance.received_at, Instance.calling_ae_title).order_by(Instance.id.desc()).limit(1)
     ).one_or_none()
     last_study = session.scalar(select(func.max(Study.first_received_at)))
-    accepting, detail = _accepting(settings.scp.host, settings.scp.port)
+    accepting, detail = _accepting(settings.scp.host, settings.scp.port, list(settings.scp.allowed_networks))
     return ListenerStatus(
         address=f"{settings.scp.ae_title} on {settings.scp.host}:{settings.scp.port}",
         accepting=accepting,

@@ -12,7 +12,10 @@ from config.problems import ConfigurationError
 from config.settings import Settings
 from dashboard.charts import HEIGHT, TOP, bar_chart, nice_ceiling
 from dashboard.render import set_time_zone, size, when
-from dashboard.site_status import StorageGauge
+from dashboard.site_status import StorageGauge, listener_status
+from db.engine import make_engine, make_session_factory
+from db.models import Base
+from tests.helpers.peers import free_port
 
 
 def test_bars_scale_to_a_round_axis_and_every_chart_names_its_axes() -> None:
@@ -57,3 +60,16 @@ def test_the_storage_gauge_measures_spool_and_results_and_warns_below_the_free_s
     assert (status.spool_bytes, status.results_bytes) == (4096, 1000)
     assert 0 < status.free_bytes <= status.total_bytes and not status.warning
     assert StorageGauge(Settings(data_dir=tmp_path, dashboard={"free_space_warning_gb": 1e9})).get().warning
+
+
+def test_the_listener_is_not_probed_from_a_host_its_allowed_networks_exclude(tmp_path: Path) -> None:
+    """A probe the SCP would refuse, and audit, on every page view is not made; a free port reads as not accepting."""
+    closed = free_port()
+    refused = Settings(data_dir=tmp_path, scp={"port": closed, "allowed_networks": ["10.0.0.0/8"]})
+    with make_session_factory(make_engine(f"sqlite:///{tmp_path / 'empty.sqlite'}"))() as session:
+        Base.metadata.create_all(session.get_bind())
+        skipped = listener_status(session, refused)
+        probed = listener_status(session, Settings(data_dir=tmp_path, scp={"port": closed, "host": "127.0.0.1"}))
+    assert skipped.accepting is None and "allowed_networks" in skipped.detail
+    assert probed.accepting is False and probed.detail.startswith("not accepting connections")
+    assert probed.last_instance_at is None and probed.last_study_at is None
