@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from dashboard import queries
+from dashboard.search import JobFilter
 from db.audit import audit_trail
 from db.deliveries import delivery_work
 from db.engine import SessionFactory
@@ -108,11 +109,11 @@ def test_job_timings_are_recorded_for_the_dashboard(session_factory: SessionFact
         transition_job(s, job_id, JobState.ENCODED, "3 objects")
         transition_job(s, job_id, JobState.DELIVERED, "all objects delivered")
     with session_factory() as s:
-        (row,) = queries.job_page(s, 1, 10).rows
+        (row,) = queries.job_page(s, 1, 10, JobFilter(), "").rows
     assert row.analysis_seconds is not None and 0 <= row.analysis_seconds < 5
     assert row.end_to_end_seconds is not None and row.end_to_end_seconds >= row.analysis_seconds
     assert row.finished_at is not None
     requeue_job(session_factory, lambda _: None, job_id)
     with session_factory() as s:
-        (row,) = queries.job_page(s, 1, 10).rows
+        (row,) = queries.job_page(s, 1, 10, JobFilter(), "").rows
     assert (row.finished_at, row.analysis_seconds, row.end_to_end_seconds) == (None, None, None)
