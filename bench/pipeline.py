@@ -11,8 +11,8 @@ parts run as separate processes (``cxr scp``, ``cxr worker --queues io``, ``cxr 
   to the last of its three result objects written by storescp (file modification time). p50 and p95.
 
 The peer, in the same invocation: the same pipeline functions called directly (``analyze_job`` then
-``deliver_result`` for each object, same database kind, same storescp), per study. The difference between the two
-medians is what the queue, the separate processes and the completion check cost a study.
+``deliver_conversation`` for each destination, same database kind, same storescp), per study. The difference between
+the two medians is what the queue, the separate processes and the completion check cost a study.
 
     .venv/bin/python bench/pipeline.py [--studies 50] [--latency-studies 20] [--debounce 0]
 """
@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from config.settings import Settings
 from dashboard.metrics_queries import study_receipt_times
 from db import jobs
+from db.deliveries import conversation_leaders
 from db.engine import SessionFactory, make_engine, make_session_factory
 from db.migrate import upgrade
 from db.models import JobState
@@ -45,7 +46,7 @@ from tests.helpers.node import split_node_config, start_cxr, stop_processes
 from tests.helpers.peers import free_port, storescp, wait_for_port
 from tests.helpers.pipeline import context_for, record, with_pacs
 from worker.analyze import analyze_job
-from worker.deliver import deliver_result
+from worker.deliver import deliver_conversation
 
 WORKER_TOML = "queue_lease_s = 30.0\nanalysis_lease_s = 60.0\nsweep_interval_s = 5.0"
 
@@ -158,8 +159,10 @@ def run_direct(arguments: argparse.Namespace, root: Path) -> dict[str, float]:
             job_id = record(sessions, settings, path)
             started = time.perf_counter()
             outcome = analyze_job(context, job_id)
-            for delivery_id in outcome.delivery_ids:
-                deliver_result(context, delivery_id)
+            with sessions() as session:
+                leaders = conversation_leaders(session, outcome.delivery_ids)
+            for delivery_id in leaders:
+                deliver_conversation(context, delivery_id)
             times.append(time.perf_counter() - started)
         engine.dispose()
     return percentiles(times)
@@ -180,7 +183,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         direct = run_direct(arguments, Path(folder) / "direct")
         print(
-            f"direct call (analyze_job + deliver_result, SQLite): p50 {direct['p50']:.3f} s, "
+            f"direct call (analyze_job + deliver_conversation, SQLite): p50 {direct['p50']:.3f} s, "
             f"p95 {direct['p95']:.3f} s per study"
         )
         print(f"completion debounce {arguments.debounce:g} s; baseline detector\n")

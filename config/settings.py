@@ -119,6 +119,14 @@ class WorkerSettings(Section):
     jobs for the same detector. 1 turns it off; on a GPU, 16 to 64."""
     batch_wait_ms: float = Field(0.0, ge=0)
     """How long a worker waits for more queued jobs before it runs a batch that is not full."""
+    early_analysis_mb: int = Field(256, ge=0)
+    """Early analysis: each eligible image is analysed as soon as it is stored, while its study waits for completion,
+    and the analysis worker keeps its findings and decoded pixels for the job (this many MB of pixels; the findings
+    of thousands more images). 0 turns it off: the job analyses every image when the study is complete."""
+    reduced_decode: bool = True
+    """Decode a JPEG 2000 image only down to the resolution the detector looks at (about 4× faster for a 2,000-pixel
+    radiograph and a 512-pixel detector). The overlay Secondary Capture is then drawn on that image brought back to
+    full size. False decodes every image in full."""
     node_name: str = Field("", max_length=64)
     """How this host's workers name themselves in job events and heartbeats; empty means the host name. Set it where
     host names say nothing (containers)."""

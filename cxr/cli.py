@@ -80,7 +80,9 @@ def scp(config: ConfigOption = None) -> None:
     (settings.spool_dir / ".incoming").mkdir(parents=True, exist_ok=True)
     tempfile.tempdir = str(settings.spool_dir / ".incoming")
     sessions = make_session_factory(make_engine(settings.database_url))
-    node = start_node(settings, sessions, task_queue(settings, sessions).enqueue_analysis)
+    queue = task_queue(settings, sessions)
+    early = queue.enqueue_early_analysis if settings.worker.early_analysis_mb > 0 else None
+    node = start_node(settings, sessions, queue.enqueue_analysis, early)
     _wait_for_signal()
     node.stop()
 

@@ -178,6 +178,12 @@ def job_counts_by_state(session: Session) -> dict[JobState, int]:
     return dict(rows.all())
 
 
+def study_has_waiting_job(session: Session, study_id: int) -> bool:
+    """Whether a job of the study is queued or being analysed: it will analyse the study's images itself."""
+    found = session.scalar(select(Job.id).where(Job.study_id == study_id, Job.state.in_(LEASED_STATES)).limit(1))
+    return found is not None
+
+
 def retracted_jobs(session: Session, study_id: int) -> int:
     """How many of the study's jobs had their results retracted."""
     count = session.scalar(

@@ -47,6 +47,8 @@ def handle_store(event: Event, context: NodeContext) -> int | Dataset:
     ingested = ingest(event.dataset_path, arrival, context)
     if ingested.study_id is not None:
         context.associations.add(id(event.assoc), ingested.study_id, arrival.sop_class_uid)
+        if context.stored is not None and ingested.status == 0x0000:
+            context.stored(ingested.study_id)
     return ingested.status
 
 

@@ -77,6 +77,8 @@ class NodeContext:
     """Turns due studies into jobs at once (for a whole-study arrival); None leaves it to the completion monitor."""
     completion_due: Callable[[datetime], None] | None = None
     """Tells the completion monitor when a release made studies due (``CompletionMonitor.wake_at``)."""
+    stored: Callable[[int], None] | None = None
+    """Told each study an instance was stored into (``StoredNotices.notify``: early analysis); None when it is off."""
     atna: AuditSink | None = None
     """Where security audit messages go (``[atna]``); None when no collector is configured."""
     digest_key: str = ""

@@ -35,6 +35,7 @@ from dicom_node.handlers import (
 from dicom_node.ingest import NodeContext
 from dicom_node.scu import STORAGE_COMMITMENT
 from dicom_node.spool import Spool
+from dicom_node.stored_notices import StoredNotices
 from dicom_node.tls import server_context
 
 logger = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ class StorageNode:
 
     server: ThreadedAssociationServer
     monitor: CompletionMonitor
+    notices: StoredNotices | None = None
     atna: SyslogSender | None = None
     ae_title: str = ""
 
@@ -104,12 +106,21 @@ class StorageNode:
     def stop(self) -> None:
         self.server.shutdown()
         self.monitor.stop()
+        if self.notices is not None:
+            self.notices.stop()
         if self.atna is not None:
             self.atna.emit(application_activity(self.ae_title, started=False))
             self.atna.close()
 
 
-def start_node(settings: Settings, session_factory: SessionFactory, enqueue: Callable[[int], None]) -> StorageNode:
+def start_node(
+    settings: Settings,
+    session_factory: SessionFactory,
+    enqueue: Callable[[int], None],
+    notify_stored: Callable[[int], None] | None = None,
+) -> StorageNode:
+    """The SCP, listening; ``enqueue`` takes each complete study's job id, and ``notify_stored`` (when given) each
+    study an instance was stored into, for early analysis."""
     spool = Spool(settings.spool_dir)
     purged = spool.purge_incoming()
     if purged:
@@ -132,6 +143,10 @@ def start_node(settings: Settings, session_factory: SessionFactory, enqueue: Cal
         digest_key=site_digest_key(settings),
         completion_due=monitor.wake_at,
     )
+    notices = StoredNotices(notify_stored) if notify_stored is not None else None
+    if notices is not None:
+        notices.start()
+        context.stored = notices.notify
     handlers: list[Any] = [
         (evt.EVT_C_ECHO, handle_echo),
         (evt.EVT_CONN_OPEN, handle_connection_opened, [context]),
@@ -152,7 +167,7 @@ def start_node(settings: Settings, session_factory: SessionFactory, enqueue: Cal
     if settings.scp.allowed_networks:
         _restrict_source_addresses(server, context, settings.scp.allowed_networks)
     monitor.start()
-    node = StorageNode(server=server, monitor=monitor, atna=atna, ae_title=settings.scp.ae_title)
+    node = StorageNode(server=server, monitor=monitor, notices=notices, atna=atna, ae_title=settings.scp.ae_title)
     if atna is not None:
         atna.emit(application_activity(settings.scp.ae_title, started=True))
     logger.info(

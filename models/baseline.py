@@ -61,6 +61,7 @@ class BaselineDetector:
         self, parameters: BaselineParameters | None = None, thresholds: dict[str, float] | None = None
     ) -> None:
         self.parameters = parameters or BaselineParameters()
+        self.working_long_side = self.parameters.working_size
         self.abnormal_threshold = self.parameters.threshold
         unknown = sorted(set(thresholds or {}) - set(self.labels))
         if unknown:

@@ -35,6 +35,7 @@ class ClassifierDetector:
         model = build_classifier(self.metadata.architecture, len(self.metadata.labels))
         model.load_state_dict(state)
         self.device = resolve_device(options.device)
+        self.working_long_side = self.metadata.input_size
         self.model = for_inference(model, self.device)
         self._outputs = [
             (i, str(self.metadata.codes[name]))

@@ -18,6 +18,8 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut
 
+from models.j2k import decode_reduced
+
 logger = logging.getLogger(__name__)
 
 FloatImage = npt.NDArray[np.float32]
@@ -60,15 +62,20 @@ def _normalise(values: npt.NDArray[np.floating], low: float, high: float) -> Flo
     return np.clip(out, 0.0, 1.0, out=out)
 
 
-def decode_dataset(ds: Dataset) -> DecodedImage:
-    """Apply Modality LUT, VOI LUT/window and MONOCHROME1 inversion to a single-frame grayscale image."""
+def decode_dataset(ds: Dataset, long_side: int | None = None) -> DecodedImage:
+    """Apply Modality LUT, VOI LUT/window and MONOCHROME1 inversion to a single-frame grayscale image.
+
+    With ``long_side`` (what the detector looks at), a JPEG 2000 image is decoded only down to the level that keeps
+    that many pixels along its long side (``models.j2k``), and brought back to its own size after the LUTs: the
+    array's pixel coordinates are the source's either way."""
     photometric = str(ds.get("PhotometricInterpretation", ""))
     if photometric not in ("MONOCHROME1", "MONOCHROME2"):
         raise UndecodableImageError(f"unsupported photometric interpretation {photometric or 'missing'}")
     if int(ds.get("NumberOfFrames", 1) or 1) != 1:
         raise UndecodableImageError("multi-frame images are not supported")
     try:
-        stored = ds.pixel_array
+        reduced = decode_reduced(ds, long_side) if long_side else None
+        stored = ds.pixel_array if reduced is None else reduced
     except Exception as exc:  # pydicom raises many types for bad or undecodable pixel data
         raise UndecodableImageError(f"pixel data cannot be decoded: {type(exc).__name__}: {exc}") from exc
     if stored.ndim != 2:
@@ -82,6 +89,9 @@ def decode_dataset(ds: Dataset) -> DecodedImage:
     pixels = _normalise(windowed, float(np.min(windowed)), float(np.max(windowed)))
     if photometric == "MONOCHROME1":
         np.subtract(np.float32(1.0), pixels, out=pixels)
+    if reduced is not None:
+        size = (int(ds.Columns), int(ds.Rows))
+        pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_LINEAR).astype(np.float32, copy=False)
     return DecodedImage(pixels=np.ascontiguousarray(pixels, dtype=np.float32), spacing_mm=pixel_spacing_mm(ds))
 
 

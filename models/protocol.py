@@ -97,3 +97,10 @@ class Detector(Protocol):
     def detect(self, images: Sequence[DecodedImage]) -> list[ImageResult]:
         """One result per input image, in order."""
         ...
+
+
+def working_long_side(detector: object) -> int | None:
+    """The long side, in pixels, of the image a detector looks at (its optional ``working_long_side``); None when it
+    needs the whole image or does not say. Decoding more than this is wasted (``models.j2k``)."""
+    value = getattr(detector, "working_long_side", None)
+    return value if isinstance(value, int) and value > 0 else None

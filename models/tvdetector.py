@@ -46,6 +46,7 @@ class TorchvisionDetector:
         model = build_detector(self.metadata.architecture, len(self.metadata.labels), self.metadata.input_size)
         model.load_state_dict(state)
         self.device = resolve_device(options.device)
+        self.working_long_side = self.metadata.input_size
         self.model = model.to(self.device).eval()
         codes = output_codes(self.metadata)
         self._codes = {i + 1: codes.get(name) for i, name in enumerate(self.metadata.labels)}

@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Sequence
 
 from models.imaging import DecodedImage
-from models.protocol import Detector, Finding, ImageResult, Provenance
+from models.protocol import Detector, Finding, ImageResult, Provenance, working_long_side
 
 
 class TwoStageDetector:
@@ -18,6 +18,8 @@ class TwoStageDetector:
         self.classifier, self.detector = classifier, detector
         self.labels = tuple(sorted(set(classifier.labels) | set(detector.labels)))
         self.abnormal_threshold = classifier.abnormal_threshold
+        sides = (working_long_side(classifier), working_long_side(detector))
+        self.working_long_side = None if None in sides else max(side or 0 for side in sides)
         c, d = classifier.provenance, detector.provenance
         combined = hashlib.sha256(f"{c.weights_sha256 or '-'}+{d.weights_sha256 or '-'}".encode()).hexdigest()
         self.provenance = Provenance(

@@ -67,6 +67,7 @@ class XrvDetector:
         )
         self.model: Any = for_inference(model, self.device)  # torchxrayvision's own attributes are used below
         self.resolution = int(xrv.models.model_urls[weights]["input_resolution"])
+        self.working_long_side = self.resolution
         self._outputs = [(i, str(XRV_LABELS[name])) for i, name in enumerate(model.targets) if XRV_LABELS.get(name)]
         self._apply_thresholds(weights, options.thresholds)
         self.labels = tuple(label for _, label in self._outputs)

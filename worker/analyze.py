@@ -25,6 +25,7 @@ from models.protocol import Detector, ImageResult
 from models.registry import UnknownDetectorError
 from worker.batching import gather
 from worker.context import WorkerContext
+from worker.early_analysis import decode_side, prepared_images
 from worker.encode.bundle import encode_not_performed, encode_study
 from worker.encode.inputs import AnalysedImage, EncodeContext
 from worker.encode.trusted import trusted_header
@@ -34,7 +35,8 @@ from worker.retraction import withdraw_rejected
 
 logger = logging.getLogger(__name__)
 
-_Decoded = tuple["_Work", list[Dataset], list[DecodedImage]]
+_Decoded = tuple["_Work", list[Dataset], list[DecodedImage], list[ImageResult | None]]
+"""A job's sources, their decoded images, and the detector results early analysis already has (None: to detect)."""
 
 REJECTED_DURING_ANALYSIS = "the PACS rejected an image of the study while it was analysed; nothing was sent"
 PURGED_REASON = (
@@ -141,12 +143,18 @@ def _analyse_together(
     context: WorkerContext, detector: Detector, works: Sequence[_Work], outcomes: dict[int, AnalysisOutcome]
 ) -> list[tuple[_Work, list[AnalysedImage]]]:
     """Decode every job's images (a job whose pixels cannot be decoded fails alone), then one detector pass over
-    all of them, in chunks of ``batch_max_images``."""
+    all of them, in chunks of ``batch_max_images``; what early analysis prepared is taken as it is."""
     decoded: list[_Decoded] = []
+    side = decode_side(context, detector)
     for work in works:
         try:
             sources = [read_dataset(i.spool_path) for i in work.selected]
-            decoded.append((work, sources, [decode_dataset(ds) for ds in sources]))
+            prepared = prepared_images(context, detector, work.selected)
+            if any(prepared):
+                ready = sum(1 for p in prepared if p)
+                logger.info("job %d: %d of %d images were analysed early", work.job_id, ready, len(prepared))
+            images = [p.decoded if p else decode_dataset(ds, side) for p, ds in zip(prepared, sources, strict=True)]
+            decoded.append((work, sources, images, [p.result if p else None for p in prepared]))
         except Exception as exc:  # any image that cannot be read or decoded: this job only, with a PHI-free reason
             reason = _reason(exc, "image not readable")
             outcomes[work.job_id] = _not_performed(context, work, detector, reason, JobState.FAILED)
@@ -167,7 +175,9 @@ def _detect(
 ) -> list[tuple[_Work, list[Dataset], list[DecodedImage], list[ImageResult]]]:
     """One detector pass over every job's images. If the pass fails, each job is run alone, so that a study the
     detector cannot take ends not-performed by itself and its companions still get their results."""
-    flat = [image for _, _, images in decoded for image in images]
+    flat = [
+        image for _, _, images, known in decoded for image, result in zip(images, known, strict=True) if result is None
+    ]
     size = max(1, context.settings.worker.batch_max_images)
     try:
         found = [
@@ -177,15 +187,15 @@ def _detect(
         if len(decoded) > 1:
             logger.warning("a batched detector pass failed (%s); each job runs alone", type(exc).__name__)
             return [item for one in decoded for item in _detect(context, detector, [one], outcomes)]
-        for work, _, _ in decoded:
+        for work, _, _, _ in decoded:
             reason = _reason(exc, "the detector failed on this study")
             outcomes[work.job_id] = _not_performed(context, work, detector, reason, JobState.FAILED)
         return []
-    detected, offset = [], 0
-    for work, sources, images in decoded:
-        detected.append((work, sources, images, found[offset : offset + len(images)]))
-        offset += len(images)
-    return detected
+    fresh = iter(found)
+    return [
+        (work, sources, images, [result if result is not None else next(fresh) for result in known])
+        for work, sources, images, known in decoded
+    ]
 
 
 def _encode(context: WorkerContext, work: _Work, detector: Detector, images: list[AnalysedImage]) -> AnalysisOutcome:

@@ -10,6 +10,7 @@ from worker.embedded_broker import broker_connection, ensure_directory
 
 ANALYZE_TASK = "cxr.analyze_study"
 DELIVER_TASK = "cxr.deliver"
+EARLY_TASK = "cxr.analyse_early"
 GPU_QUEUE = "gpu"
 STAT_QUEUE = "stat"
 """Urgent analyses. Analysis workers consume it before ``gpu``."""
@@ -41,7 +42,11 @@ def create_celery_app(settings: Settings) -> Celery:
         task_ignore_result=True,
         task_queues=[Queue(STAT_QUEUE), Queue(GPU_QUEUE), Queue(IO_QUEUE)],
         task_default_queue=GPU_QUEUE,
-        task_routes={ANALYZE_TASK: {"queue": GPU_QUEUE}, DELIVER_TASK: {"queue": IO_QUEUE}},
+        task_routes={
+            ANALYZE_TASK: {"queue": GPU_QUEUE},
+            EARLY_TASK: {"queue": GPU_QUEUE},
+            DELIVER_TASK: {"queue": IO_QUEUE},
+        },
         # One message at a time per worker: a long analysis must not hold back messages another worker could take.
         worker_prefetch_multiplier=1,
         # The tasks are idempotent, so a message is acknowledged only after it ran, and re-queued if the worker dies.

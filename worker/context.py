@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from atna.syslog import SyslogSender, make_sender
 from config.settings import Settings
 from db.engine import SessionFactory, make_engine, make_session_factory
 from models.protocol import Detector, DetectorOptions
 from models.registry import load_detector
+from worker.findings_cache import FindingsCache
 from worker.queue import TaskQueue, task_queue
 
 
@@ -19,6 +20,8 @@ class WorkerContext:
     queue: TaskQueue
     atna: SyslogSender | None = None
     """The security audit sender (``[atna]``), for results sent; None when no collector is configured."""
+    findings: FindingsCache = field(default_factory=lambda: FindingsCache(0))
+    """What early analysis prepared for the jobs to come (``worker.early_analysis``)."""
 
     def detector(self, name: str) -> Detector:
         """Loaded once per process by the registry, then reused."""
@@ -45,6 +48,7 @@ def build_context(settings: Settings) -> WorkerContext:
         session_factory=sessions,
         queue=task_queue(settings, sessions),
         atna=make_sender(settings.atna, settings.scp.ae_title, "cxr-worker"),
+        findings=FindingsCache(settings.worker.early_analysis_mb * 2**20),
     )
 
 

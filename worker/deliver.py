@@ -6,7 +6,8 @@ from __future__ import annotations
 import enum
 import logging
 import random
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from pydicom.uid import generate_uid
 
@@ -58,10 +59,27 @@ def _destination(context: WorkerContext, name: str) -> Destination | None:
 
 
 def deliver_result(context: WorkerContext, delivery_id: int) -> DeliveryOutcome:
+    """This one delivery: its object over an association of its own, or its message."""
+    return _deliver(context, delivery_id, conversation=False)
+
+
+def deliver_conversation(context: WorkerContext, delivery_id: int) -> DeliveryOutcome:
+    """This delivery and every other object of its job that waits for the same DICOM destination, over one
+    association (the delivery task's entry): a study's SR, SC and GSPS cost one association and one task, not three.
+
+    Each object keeps its own delivery row and outcome; the one returned is the worst of them (a retry first), so the
+    task retries while any of them waits for one."""
+    return _deliver(context, delivery_id, conversation=True)
+
+
+def _deliver(context: WorkerContext, delivery_id: int, conversation: bool) -> DeliveryOutcome:
     with context.session_factory.begin() as session:
         work = deliveries.delivery_work(session, delivery_id)
         paused = destinations.is_paused(session, work.destination_name)
-    if work.state in (DeliveryState.SENT, DeliveryState.COMMIT_PENDING):
+        due_by = utcnow() + EARLY_TOLERANCE
+        companions = deliveries.conversation_companions(session, work, due_by) if conversation else []
+    settled = work.state in (DeliveryState.SENT, DeliveryState.COMMIT_PENDING)
+    if settled and not companions:
         return DeliveryOutcome.ALREADY_SENT
     if paused:
         logger.info("delivery %d waits: %s is paused", delivery_id, work.destination_name)
@@ -71,34 +89,84 @@ def deliver_result(context: WorkerContext, delivery_id: int) -> DeliveryOutcome:
         # the retries meant to span an outage within seconds.
         logger.info("delivery %d: a duplicate message before its retry is due; dropped", delivery_id)
         return DeliveryOutcome.NOT_DUE
-    if _withdrawn(work):
-        return _dead_letter(context, delivery_id, work.job_id, "withdrawn before it was sent (the job was retracted)")
-    if work.purged:
-        return _dead_letter(context, delivery_id, work.job_id, "its result file was removed by retention")
     if work.channel is not Channel.DICOM:
+        if (unsendable := _unsendable(work)) is not None:
+            return _dead_letter(context, delivery_id, work.job_id, unsendable)
         sent = deliver_message(context.settings, context.session_factory, work)
         return _settle(context, work, sent.ok, sent.permanent_failure, f"{work.destination_name}: {sent.error}")
-    destination = _destination(context, work.destination_name)
+    members = companions if settled else [work, *companions]
+    return _worst(_store(context, members))
+
+
+def _store(context: WorkerContext, members: Sequence[DeliveryWork]) -> list[DeliveryOutcome]:
+    """C-STORE the members' objects to their (one) destination over one association; each outcome recorded."""
+    outcomes, sendable = [], []
+    for work in members:
+        if (unsendable := _unsendable(work)) is not None:
+            outcomes.append(_dead_letter(context, work.delivery_id, work.job_id, unsendable))
+        else:
+            sendable.append(work)
+    if not sendable:
+        return outcomes
+    name = sendable[0].destination_name
+    destination = _destination(context, name)
     if destination is None:
-        return _dead_letter(context, delivery_id, work.job_id, f"destination {work.destination_name!r} not configured")
+        reason = f"destination {name!r} not configured"
+        return outcomes + [_dead_letter(context, w.delivery_id, w.job_id, reason) for w in sendable]
     transaction_uid = generate_uid() if destination.storage_commitment else None
     if transaction_uid is not None:
         with context.session_factory.begin() as session:
-            deliveries.prepare_commitment(session, delivery_id, transaction_uid)
-    outcome = send_files(
-        destination, [work.path], calling_ae=context.settings.scp.ae_title, commitment_transaction_uid=transaction_uid
-    )[0]
-    if outcome.ok:
-        audit_sent(context, work, destination)
-    if outcome.ok and transaction_uid is not None:
-        with context.session_factory.begin() as session:
-            state = deliveries.await_commitment(session, delivery_id)
-        if state is DeliveryState.SENT:
-            logger.info("delivery %d committed by %s", delivery_id, destination.name)
-            return DeliveryOutcome.SENT
-        logger.info("delivery %d stored at %s; awaiting its commitment report", delivery_id, destination.name)
-        return DeliveryOutcome.COMMIT_PENDING
-    return _settle(context, work, outcome.ok, outcome.permanent_failure, f"{destination.name}: {outcome.error}")
+            for work in sendable:
+                deliveries.prepare_commitment(session, work.delivery_id, transaction_uid)
+    sent = send_files(
+        destination,
+        [w.path for w in sendable],
+        calling_ae=context.settings.scp.ae_title,
+        commitment_transaction_uid=transaction_uid,
+    )
+    # One backoff for every object that failed together, so that one retry message finds them all due.
+    retry_at = utcnow() + timedelta(
+        seconds=backoff_seconds(max(w.attempts for w in sendable) + 1, context.settings.worker)
+    )
+    for work, outcome in zip(sendable, sent, strict=True):
+        if outcome.ok:
+            audit_sent(context, work, destination)
+        if outcome.ok and transaction_uid is not None:
+            outcomes.append(_await_commitment(context, work, destination.name))
+        else:
+            reason = f"{destination.name}: {outcome.error}"
+            outcomes.append(_settle(context, work, outcome.ok, outcome.permanent_failure, reason, retry_at))
+    return outcomes
+
+
+def _await_commitment(context: WorkerContext, work: DeliveryWork, destination_name: str) -> DeliveryOutcome:
+    with context.session_factory.begin() as session:
+        state = deliveries.await_commitment(session, work.delivery_id)
+    if state is DeliveryState.SENT:
+        logger.info("delivery %d committed by %s", work.delivery_id, destination_name)
+        return DeliveryOutcome.SENT
+    logger.info("delivery %d stored at %s; awaiting its commitment report", work.delivery_id, destination_name)
+    return DeliveryOutcome.COMMIT_PENDING
+
+
+_SEVERITY = (
+    DeliveryOutcome.RETRY,
+    DeliveryOutcome.DEAD_LETTER,
+    DeliveryOutcome.COMMIT_PENDING,
+    DeliveryOutcome.SENT,
+)
+
+
+def _worst(outcomes: Sequence[DeliveryOutcome]) -> DeliveryOutcome:
+    """A conversation's outcome: a retry first (the task must come back), then a dead letter, a pending commitment."""
+    return min(outcomes, key=lambda o: _SEVERITY.index(o) if o in _SEVERITY else len(_SEVERITY))
+
+
+def _unsendable(work: DeliveryWork) -> str | None:
+    """Why this delivery can never go out, or None."""
+    if _withdrawn(work):
+        return "withdrawn before it was sent (the job was retracted)"
+    return "its result file was removed by retention" if work.purged else None
 
 
 def _withdrawn(work: DeliveryWork) -> bool:
@@ -107,8 +175,16 @@ def _withdrawn(work: DeliveryWork) -> bool:
     return work.job_state is JobState.RETRACTED and not retraction
 
 
-def _settle(context: WorkerContext, work: DeliveryWork, ok: bool, permanent: bool, reason: str) -> DeliveryOutcome:
-    """Record one attempt's outcome, whatever the channel: sent, refused (dead letter at once) or retry."""
+def _settle(
+    context: WorkerContext,
+    work: DeliveryWork,
+    ok: bool,
+    permanent: bool,
+    reason: str,
+    retry_at: datetime | None = None,
+) -> DeliveryOutcome:
+    """Record one attempt's outcome, whatever the channel: sent, refused (dead letter at once) or retry (when
+    ``retry_at``, else after its own backoff)."""
     delivery_id = work.delivery_id
     if ok:
         with context.session_factory.begin() as session:
@@ -119,7 +195,7 @@ def _settle(context: WorkerContext, work: DeliveryWork, ok: bool, permanent: boo
     if permanent:
         # The destination refused this object or message; sending it again would only loop.
         return _dead_letter(context, delivery_id, work.job_id, reason)
-    retry_at = utcnow() + timedelta(seconds=backoff_seconds(work.attempts + 1, context.settings.worker))
+    retry_at = retry_at or utcnow() + timedelta(seconds=backoff_seconds(work.attempts + 1, context.settings.worker))
     with context.session_factory.begin() as session:
         attempts = deliveries.record_delivery_attempt(session, delivery_id, DeliveryState.PENDING, reason, retry_at)
     if attempts > context.settings.worker.delivery_max_retries:

@@ -10,7 +10,15 @@ from celery import Celery
 from config.settings import Settings
 from db import jobs
 from db.engine import SessionFactory
-from worker.celery_app import ANALYZE_TASK, DELIVER_TASK, GPU_QUEUE, IO_QUEUE, STAT_QUEUE, create_celery_app
+from worker.celery_app import (
+    ANALYZE_TASK,
+    DELIVER_TASK,
+    EARLY_TASK,
+    GPU_QUEUE,
+    IO_QUEUE,
+    STAT_QUEUE,
+    create_celery_app,
+)
 
 QUEUES = (STAT_QUEUE, GPU_QUEUE, IO_QUEUE)
 LANES = {
@@ -42,6 +50,10 @@ class TaskQueue:
         """STAT studies' jobs go to the ``stat`` queue, which analysis workers drain first."""
         urgent = self._is_stat is not None and self._is_stat(job_id)
         self._app.send_task(ANALYZE_TASK, args=[job_id], queue=STAT_QUEUE if urgent else GPU_QUEUE)
+
+    def enqueue_early_analysis(self, study_id: int) -> None:
+        """A study an image was stored into: an analysis worker may analyse it before the study completes."""
+        self._app.send_task(EARLY_TASK, args=[study_id], queue=GPU_QUEUE)
 
     def enqueue_delivery(self, delivery_id: int, countdown_s: float | None = None) -> None:
         self._app.send_task(DELIVER_TASK, args=[delivery_id], queue=IO_QUEUE, countdown=countdown_s)

@@ -79,6 +79,7 @@ def cxr_serve(
     destination_ae: str = "PACS",
     scp_toml: str = "",
     python: str = sys.executable,
+    debounce_s: float = 0.5,
 ) -> Iterator[RunningNode]:
     """``dashboard_toml`` and ``scp_toml`` go into those tables; the dashboard gets a free port. ``python`` is the
     interpreter of the environment the node runs in (another venv's, for the light install)."""
@@ -91,7 +92,7 @@ def cxr_serve(
         lines.append(f'broker_url = "{broker_url}"')
     dashboard_port = free_port()
     lines += ["[dashboard]", f"port = {dashboard_port}", dashboard_toml]
-    lines += ["[scp]", 'host = "127.0.0.1"', f"port = {port}", "completion_debounce_s = 0.5", scp_toml]
+    lines += ["[scp]", 'host = "127.0.0.1"', f"port = {port}", f"completion_debounce_s = {debounce_s}", scp_toml]
     if destination_port is not None:
         lines += [
             "[[destinations]]",
@@ -117,6 +118,15 @@ def cxr_serve(
         yield node
     finally:
         stop(node)
+
+
+def wait_until_ready(node: RunningNode, timeout_s: float = 90.0) -> None:
+    """Until ``cxr serve`` says every part is up (its workers too, not only the SCP's port)."""
+    deadline = time.monotonic() + timeout_s
+    while "cxr.serve: ready:" not in node.log.read_text(errors="replace"):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the node was not ready within {timeout_s} s")
+        time.sleep(0.2)
 
 
 def stop(node: RunningNode) -> None:

@@ -9,11 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pydicom
-from pynetdicom import AE
+from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
+from pynetdicom.events import Event
 
 from config.settings import Settings
 from db.engine import SessionFactory
 from dicom_node.scp import StorageNode, start_node
+from tests.helpers.peers import free_port
 
 
 @dataclass
@@ -82,3 +84,37 @@ def scp_node(settings: Settings, session_factory: SessionFactory) -> Iterator[tu
         yield running, enqueued
     finally:
         running.stop()
+
+
+@dataclass
+class Stored:
+    association: int
+    """Which association carried it: the order in which the associations arrived, from 1."""
+    sop_class_uid: str
+    sop_instance_uid: str
+
+
+@contextmanager
+def recording_scp(answer: Callable[[str], int] = lambda sop_class: 0x0000) -> Iterator[tuple[int, list[Stored]]]:
+    """A pynetdicom storage SCP taking every storage SOP class in any syntax, answering each C-STORE with
+    ``answer(its SOP class)``; yields its port and what it stored (a refused object is not listed), by association."""
+    ae = AE(ae_title="PACS")
+    for context in AllStoragePresentationContexts:
+        ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
+    stored: list[Stored] = []
+    associations: dict[int, int] = {}
+
+    def keep(event: Event) -> int:
+        number = associations.setdefault(id(event.assoc), len(associations) + 1)
+        request = event.request
+        status = answer(str(request.AffectedSOPClassUID))
+        if status == 0x0000:
+            stored.append(Stored(number, str(request.AffectedSOPClassUID), str(request.AffectedSOPInstanceUID)))
+        return status
+
+    port = free_port()
+    server = ae.start_server(("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_STORE, keep)])
+    try:
+        yield port, stored
+    finally:
+        server.shutdown()

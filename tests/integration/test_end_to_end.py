@@ -15,7 +15,7 @@ import pytest
 
 from db.models import JobState
 from tests.helpers.databases import postgres_database, redis_broker, redis_contents
-from tests.helpers.node import RunningNode, cxr_serve, processes_naming, stop, wait_for_files
+from tests.helpers.node import RunningNode, cxr_serve, processes_naming, stop, wait_for_files, wait_until_ready
 from tests.helpers.peers import dciodvfy_errors, storescp, storescu
 
 pytestmark = pytest.mark.integration
@@ -114,8 +114,46 @@ def test_non_chest_study_is_accepted_and_recorded_not_eligible(rg1_run: Delivere
 
 
 def test_jpeg2000_lossless_gives_the_same_findings(rg1_run: Delivered, rg1_j2kr: Path, tmp_path: Path) -> None:
-    for j2k in run_once(tmp_path, rg1_j2kr):
+    """Decoded in full, lossless JPEG 2000 is the same image: the same findings, to the coordinate."""
+    for j2k in run_once(tmp_path, rg1_j2kr, extra_toml="[worker]\nreduced_decode = false\n"):
         assert sr_findings(j2k.objects[SR_CLASS]) == sr_findings(rg1_run.objects[SR_CLASS])
+
+
+def _box(polyline: tuple[float, ...]) -> tuple[float, float, float, float]:
+    xs, ys = polyline[0::2], polyline[1::2]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = _box(a), _box(b)
+    inter = max(0.0, min(ax1, bx1) - max(ax0, bx0)) * max(0.0, min(ay1, by1) - max(ay0, by0))
+    union = (ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0) - inter
+    return inter / union if union else 0.0
+
+
+def test_jpeg2000_decoded_at_the_detectors_resolution_gives_the_same_findings_within_tolerance(
+    rg1_run: Delivered, rg1_j2kr: Path, tmp_path: Path
+) -> None:
+    """By default the worker decodes JPEG 2000 only to the resolution the detector looks at (``models.j2k``): the
+    same findings, each region overlapping the full decode's by IoU ≥ 0.9 (tests/models/test_j2k.py states the rest
+    of the tolerance), perhaps in another order where two scores were within a hair."""
+    full = sr_findings(rg1_run.objects[SR_CLASS])
+    for j2k in run_once(tmp_path, rg1_j2kr):
+        reduced = sr_findings(j2k.objects[SR_CLASS])
+        assert len(reduced) == len(full)
+        for code, polyline in full:
+            assert max(_iou(polyline, other) for c, other in reduced if c == code) >= 0.9
+
+
+def test_images_are_analysed_while_their_study_waits_for_completion(rg1: Path, tmp_path: Path) -> None:
+    """The SCP tells the analysis worker of each stored image (``dicom_node.stored_notices``); with a debounce longer
+    than an analysis, the job finds its image analysed and only encodes and sends."""
+    with storescp(tmp_path / "pacs") as pacs_port, cxr_serve(tmp_path / "node", pacs_port, debounce_s=3.0) as node:
+        wait_until_ready(node)  # an image stored before the analysis worker is up is left to its job
+        assert storescu(rg1, node.port).returncode == 0
+        wait_for_files(tmp_path / "pacs", 3, timeout_s=60)
+    log = node.log.read_text(errors="replace")
+    assert "analysed early (images: 1)" in log and "1 of 1 images were analysed early" in log
 
 
 def test_the_same_input_yields_the_same_result_uids(rg1_run: Delivered, rg1: Path, tmp_path: Path) -> None:

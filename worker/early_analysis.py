@@ -1,0 +1,72 @@
+"""Early analysis: each eligible image is decoded and run through the detector as soon as it is durable, while its
+study waits for completion; the job then finds the findings ready and only encodes and sends.
+
+A cache, not a record: it lives in the analysis worker's process (one solo-pool process holds the warm model), keyed
+by the instance, its revision, the model (``Provenance.output_key``) and the decode's resolution, so a corrected
+image, another model or other thresholds never meet an older entry. A miss (another worker took the message, the
+entry was evicted, the process restarted) costs what the job did before: it analyses the image itself. The findings a
+job records come from the same function on the same inputs either way (``tests/worker/test_early_analysis.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from db import jobs, studies
+from db.studies import InstanceSummary
+from dicom_node.rules import Verdict, evaluate
+from models.imaging import decode_dataset, read_dataset
+from models.protocol import Detector, working_long_side
+from worker.context import WorkerContext
+from worker.findings_cache import CacheKey, Prepared
+
+logger = logging.getLogger(__name__)
+
+
+def cache_key(instance: InstanceSummary, detector: Detector, long_side: int | None) -> CacheKey:
+    return instance.instance_id, instance.revision, detector.provenance.output_key, long_side
+
+
+def decode_side(context: WorkerContext, detector: Detector) -> int | None:
+    """The long side images are decoded to for this detector (``models.j2k``); None for a full decode."""
+    return working_long_side(detector) if context.settings.worker.reduced_decode else None
+
+
+def analyse_early(context: WorkerContext, study_id: int) -> int:
+    """Analyse the study's eligible images that no entry holds yet; returns how many. Nothing is written to the
+    database: the job records the findings when it runs. A study whose job already waits is left to that job."""
+    if context.settings.worker.early_analysis_mb <= 0:
+        return 0
+    with context.session_factory() as session:
+        if jobs.study_has_waiting_job(session, study_id):
+            return 0
+        facts = studies.study_facts(session, study_id)
+    decision = evaluate(facts, context.settings.rules)
+    if decision.verdict is not Verdict.ANALYSE:
+        return 0
+    detector = context.detector(context.settings.detector)
+    side = decode_side(context, detector)
+    todo = [
+        i for i in decision.instances if i.rejected_at is None and cache_key(i, detector, side) not in context.findings
+    ]
+    if not todo:
+        return 0
+    try:
+        decoded = [decode_dataset(read_dataset(i.spool_path), side) for i in todo]
+        found = detector.detect(decoded)
+    except Exception as exc:  # the job meets the same image and says what is wrong with it, in its own words
+        logger.info("early analysis of study %d skipped: %s", study_id, type(exc).__name__)
+        return 0
+    for instance, image, result in zip(todo, decoded, found, strict=True):
+        context.findings.put(cache_key(instance, detector, side), result, image)
+    logger.info("study %d: analysed early (images: %d)", study_id, len(todo))
+    return len(todo)
+
+
+def prepared_images(
+    context: WorkerContext, detector: Detector, instances: Sequence[InstanceSummary]
+) -> list[Prepared | None]:
+    """What early analysis left for each instance of a job, if anything."""
+    side = decode_side(context, detector)
+    return [context.findings.get(cache_key(instance, detector, side)) for instance in instances]
