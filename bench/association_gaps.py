@@ -32,6 +32,7 @@ from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
 from pynetdicom.events import Event
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.helpers.encode_cases import derived_uid
 from tests.helpers.flow import write_copies
 from tests.helpers.orthanc import orthanc
 from tests.helpers.peers import ANSWERING_AT_ONCE, free_port
@@ -108,7 +109,8 @@ def measure(send: Sender, rounds: int, folder: Path) -> tuple[int, list[float]]:
     source = pydicom.dcmread(str(get_testdata_file("RG1_UNCR.dcm")))
     counts, all_gaps = [], []
     for round_ in range(rounds):
-        files = write_copies(source, folder / f"{send.__name__}-{round_}", 3, f"gaps-{send.__name__}-{round_}")
+        tag = f"gaps-{send.__name__}-{round_}"
+        files = write_copies(source, folder / tag, 3, tag, study_uid=derived_uid(tag, "study"))
         with recording_scp() as (port, events):
             send(port, files)
             time.sleep(0.3)

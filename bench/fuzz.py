@@ -226,7 +226,14 @@ def main() -> int:
     database_url = f"sqlite:///{data_dir / 'cxr.sqlite'}"
     upgrade(database_url)
     sessions = make_session_factory(make_engine(database_url))
-    scp = ScpSettings(host="127.0.0.1", port=0, completion_debounce_s=3600, acse_timeout_s=2, dimse_timeout_s=20)
+    scp = ScpSettings(
+        host="127.0.0.1",
+        port=0,
+        completion_debounce_s=3600,
+        completion_learn_senders=False,
+        acse_timeout_s=2,
+        dimse_timeout_s=20,
+    )
     node = start_node(Settings(data_dir=data_dir, database_url=database_url, scp=scp), sessions, lambda _: None)
     sources, tally, rss_before = bases(), Tally(), rss_mb()
     started = time.monotonic()

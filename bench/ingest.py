@@ -76,7 +76,7 @@ def run(work: Path, count: int, rounds: int) -> int:
     config = work / "cxr.toml"
     config.write_text(
         f'data_dir = "{work / "var"}"\n[scp]\nhost = "127.0.0.1"\nport = {ours_port}\n'
-        "completion_debounce_s = 3600\ncompletion_stability_s = 3600\n"
+        "completion_debounce_s = 3600\ncompletion_learn_senders = false\ncompletion_stability_s = 3600\n"
     )
     subprocess.run(
         [sys.executable, "-m", "cxr", "db", "upgrade", "--config", str(config)], check=True, capture_output=True

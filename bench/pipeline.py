@@ -14,7 +14,8 @@ The peer, in the same invocation: the same pipeline functions called directly (`
 ``deliver_conversation`` for each destination, same database kind, same storescp), per study. The difference between
 the two medians is what the queue, the separate processes and the completion check cost a study.
 
-    .venv/bin/python bench/pipeline.py [--studies 50] [--latency-studies 20] [--debounce 0]
+    .venv/bin/python bench/pipeline.py [--studies 50] [--latency-studies 20] [--completion defaults,debounce-0]
+        [--stacks embedded,production] [--workers 1,2]
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def wait_delivered(sessions: SessionFactory, count: int, timeout_s: float) -> No
 
 
 @contextmanager
-def node(stack: str, workers: int, root: Path, pacs_port: int, debounce: float) -> Iterator[tuple[int, str]]:
+def node(stack: str, workers: int, root: Path, pacs_port: int, completion: str) -> Iterator[tuple[int, str]]:
     """The parts as separate processes; yields (SCP port, database URL)."""
     with ExitStack() as cleanup:
         if stack == "embedded":
@@ -99,8 +100,8 @@ def node(stack: str, workers: int, root: Path, pacs_port: int, debounce: float) 
             broker, database_url = redis_broker("bench"), cleanup.enter_context(postgres_database())
         port = free_port()
         config = split_node_config(root, broker, port, pacs_port, WORKER_TOML, database_url)
-        text = config.read_text().replace("completion_debounce_s = 0", f"completion_debounce_s = {debounce}")
-        config.write_text(text)
+        if completion == "defaults":  # the shipped completion settings: learned senders, the default debounce
+            config.write_text(config.read_text().replace("completion_debounce_s = 0\n", ""))
         upgrade(database_url)
         log = root / "node.log"
         parts = [
@@ -117,9 +118,9 @@ def node(stack: str, workers: int, root: Path, pacs_port: int, debounce: float) 
             stop_processes(parts)
 
 
-def run_stack(stack: str, workers: int, arguments: argparse.Namespace, root: Path) -> dict[str, float]:
+def run_stack(stack: str, workers: int, completion: str, arguments: argparse.Namespace, root: Path) -> dict[str, float]:
     pacs = root / "pacs"
-    with storescp(pacs) as pacs_port, node(stack, workers, root, pacs_port, arguments.debounce) as (port, url):
+    with storescp(pacs) as pacs_port, node(stack, workers, root, pacs_port, completion) as (port, url):
         engine = make_engine(url)
         sessions = make_session_factory(engine)
         burst = studies(root / "burst", arguments.studies, f"{stack}-{workers}-burst")
@@ -173,12 +174,12 @@ def main() -> None:
     parser.add_argument("--studies", type=int, default=50)
     parser.add_argument("--latency-studies", type=int, default=20)
     parser.add_argument(
-        "--debounce",
-        type=float,
-        default=0.0,
-        help="scp.completion_debounce_s: how long a study must be quiet before it is complete",
+        "--completion",
+        default="defaults,debounce-0",
+        help="completion settings to run: 'defaults' (as shipped), 'debounce-0' (every study complete at its release)",
     )
     parser.add_argument("--stacks", default="embedded,production")
+    parser.add_argument("--workers", default="1,2", help="analysis workers to run with")
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         direct = run_direct(arguments, Path(folder) / "direct")
@@ -186,20 +187,22 @@ def main() -> None:
             f"direct call (analyze_job + deliver_conversation, SQLite): p50 {direct['p50']:.3f} s, "
             f"p95 {direct['p95']:.3f} s per study"
         )
-        print(f"completion debounce {arguments.debounce:g} s; baseline detector\n")
+        print("baseline detector\n")
         print(
-            "| stack | analysis workers | studies/min (burst of "
-            f"{arguments.studies}) | e2e p50 s | e2e p95 s | p50 − direct p50 (queue overhead) s |"
+            "| completion | stack | analysis workers | studies/min (burst of "
+            f"{arguments.studies}) | e2e p50 s | e2e p95 s | p50 − direct p50 s |"
         )
-        print("|---|---|---|---|---|---|")
-        for stack in arguments.stacks.split(","):
-            for workers in (1, 2):
-                found = run_stack(stack, workers, arguments, Path(folder) / f"{stack}-{workers}")
-                print(
-                    f"| {stack} | {workers} | {found['per_minute']:.1f} | {found['p50']:.3f} | {found['p95']:.3f} "
-                    f"| {found['p50'] - direct['p50']:.3f} |",
-                    flush=True,
-                )
+        print("|---|---|---|---|---|---|---|")
+        for completion in arguments.completion.split(","):
+            for stack in arguments.stacks.split(","):
+                for workers in map(int, arguments.workers.split(",")):
+                    where = Path(folder) / f"{completion}-{stack}-{workers}"
+                    found = run_stack(stack, workers, completion, arguments, where)
+                    print(
+                        f"| {completion} | {stack} | {workers} | {found['per_minute']:.1f} | {found['p50']:.3f} "
+                        f"| {found['p95']:.3f} | {found['p50'] - direct['p50']:.3f} |",
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":

@@ -62,8 +62,13 @@ class ScpSettings(Section):
     """A C-STORE sent with priority HIGH puts its study in the STAT lane."""
     accept_secondary_capture: bool = False
     """Also accept Secondary Capture images into studies (stored and recorded; never analysed)."""
-    completion_debounce_s: float = Field(2.0, ge=0)
-    """Seconds after an association is released before its studies count as complete."""
+    completion_debounce_s: float = Field(1.0, ge=0)
+    """Seconds after an association is released before its studies count as complete, for a sender seen to split a
+    study across associations (6× the longest gap such senders left in ``bench/association_gaps.py``)."""
+    completion_learn_senders: bool = True
+    """A sender that sends each study over one association (a PACS's forward) has its studies complete at the
+    release; once one splits a study, its studies wait ``completion_debounce_s`` (``dicom_node.senders``). False:
+    every study waits the debounce."""
     completion_stability_s: float = Field(60.0, gt=0)
     """Fallback: a study with no new instance for this long is complete even if its association stays open."""
     completion_poll_s: float = Field(0.2, gt=0)
@@ -75,6 +80,9 @@ class ScpSettings(Section):
     max_dataset_bytes: int = Field(256 * 1024 * 1024, ge=1024 * 1024)
     """Largest data set stored (after inflating a deflated one); larger ones are refused with 0xA700. The default is
     several times a large radiograph (43 x 43 cm at 0.1 mm, 16 bits: about 37 MB)."""
+    processes: int = Field(0, ge=0)
+    """Listening processes sharing the port (SO_REUSEPORT), so that concurrent associations use several cores; 0
+    means one per core. The association limits below are shared out among them."""
     maximum_associations: int = Field(10, ge=1)
     """Concurrent associations; more are rejected (transient) so a flood cannot exhaust the node. A connection that
     has not asked for an association holds none."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import signal
-import tempfile
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -40,13 +39,6 @@ def _target(text: str) -> Destination:
     return Destination(name=match["ae"], ae_title=match["ae"], host=match["host"], port=int(match["port"]))
 
 
-def _wait_for_signal() -> None:
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
-
-
 @app.command()
 def serve(config: ConfigOption = None) -> None:
     """Run everything on one machine: the SCP, the workers, the sweeper and the dashboard. Ctrl-C stops them all."""
@@ -67,24 +59,13 @@ def serve(config: ConfigOption = None) -> None:
 
 @app.command()
 def scp(config: ConfigOption = None) -> None:
-    """Run the DICOM listener (C-ECHO, C-STORE) and study completion."""
-    from db.engine import make_engine, make_session_factory
-    from dicom_node.scp import start_node
-    from worker.queue import task_queue
+    """Run the DICOM listener (C-ECHO, C-STORE) and study completion, in ``scp.processes`` processes."""
+    from cxr import scp_process
 
     settings = load_settings(config, "scp")
     require_ready(settings, data_dir=True, ports=[scp_port(settings)], broker=True)
     require_current_schema(settings)
-    # pynetdicom streams received data sets into temporary files; in the spool's own .incoming a received file is
-    # renamed into place instead of copied. The SCP process owns its temporary directory.
-    (settings.spool_dir / ".incoming").mkdir(parents=True, exist_ok=True)
-    tempfile.tempdir = str(settings.spool_dir / ".incoming")
-    sessions = make_session_factory(make_engine(settings.database_url))
-    queue = task_queue(settings, sessions)
-    early = queue.enqueue_early_analysis if settings.worker.early_analysis_mb > 0 else None
-    node = start_node(settings, sessions, queue.enqueue_analysis, early)
-    _wait_for_signal()
-    node.stop()
+    scp_process.run(config, settings)
 
 
 @app.command()

@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from db.errors import NotFoundError
@@ -181,6 +181,16 @@ def record_revision(session: Session, facts: InstanceFacts, revision: int, compl
     return study.id
 
 
+def instance_counts(session: Session, study_ids: Iterable[int]) -> dict[int, int]:
+    """Study id → the instances it holds."""
+    rows = session.execute(
+        select(Instance.study_id, func.count())
+        .where(Instance.study_id.in_(list(study_ids)))
+        .group_by(Instance.study_id)
+    )
+    return {int(study_id): int(count) for study_id, count in rows.tuples()}
+
+
 def schedule_completion(session: Session, study_ids: Iterable[int], due_at: datetime) -> None:
     """Bring forward completion of studies that still wait for it (their association was released)."""
     ids = list(study_ids)
@@ -194,18 +204,17 @@ def schedule_completion(session: Session, study_ids: Iterable[int], due_at: date
 
 
 def claim_due_studies(session: Session, now: datetime) -> list[int]:
-    """Studies whose completion time has come; clears their due time so only one caller claims each."""
-    ids = list(
-        session.scalars(
-            select(Study.id)
-            .where(Study.completion_due_at.is_not(None), Study.completion_due_at <= now)
-            .order_by(Study.completion_due_at)
-            .with_for_update(skip_locked=True)
-        )
+    """Studies whose completion time has come; clears their due time so only one caller claims each.
+
+    One conditional UPDATE … RETURNING: a study another caller (another SCP process) claimed first no longer matches,
+    on SQLite (whose writes take turns) as on PostgreSQL (which waits for the other's row lock, then looks again)."""
+    claimed = session.scalars(
+        update(Study)
+        .where(Study.completion_due_at.is_not(None), Study.completion_due_at <= now)
+        .values(completion_due_at=None)
+        .returning(Study.id)
     )
-    if ids:
-        session.execute(update(Study).where(Study.id.in_(ids)).values(completion_due_at=None))
-    return ids
+    return sorted(claimed)
 
 
 def instance_location(session: Session, sop_instance_uid: str) -> InstanceLocation | None:

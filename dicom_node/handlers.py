@@ -90,15 +90,20 @@ def handle_connection_closed(event: Event, context: NodeContext) -> None:
 
 
 def handle_released(event: Event, context: NodeContext) -> None:
-    """The peer released the association: its studies are complete after the debounce."""
+    """The peer released the association: its studies are complete, at once or after the debounce
+    (``dicom_node.senders``)."""
     transfers = context.associations.pop(id(event.assoc))
     audit_received(context, _peer(event.assoc.requestor), transfers)
     study_ids = list(transfers)
     if not study_ids:
         return
-    due = utcnow() + timedelta(seconds=context.settings.completion_debounce_s)
+    calling_ae = str(event.assoc.requestor.ae_title).strip()
     try:
         with context.session_factory.begin() as session:
+            held = studies.instance_counts(session, study_ids)
+            if any(held.get(study_id, 0) > sum(transfers[study_id].values()) for study_id in study_ids):
+                context.senders.note_split(calling_ae)  # images of these studies came over another association too
+            due = utcnow() + timedelta(seconds=context.senders.debounce_s(calling_ae))
             studies.schedule_completion(session, study_ids, due)
     except SQLAlchemyError as exc:
         # The stability fallback already recorded with each instance still completes these studies.

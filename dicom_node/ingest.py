@@ -34,6 +34,7 @@ from dicom_node.contexts import KEY_OBJECT_SELECTION, TRANSFER_SYNTAXES, accepte
 from dicom_node.duplicates import IN_OTHER_STUDY, Resend, judge_resend
 from dicom_node.rejection import apply_note
 from dicom_node.rules import patient_age_years
+from dicom_node.senders import SenderHabits
 from dicom_node.spool import AlreadySpooledError, Spool
 from dicom_node.validation import Refusal, Status, check_identity, check_pixels, check_size, read_received
 
@@ -71,6 +72,8 @@ class NodeContext:
     spool: Spool
     session_factory: SessionFactory
     associations: AssociationStudies = field(default_factory=AssociationStudies)
+    senders: SenderHabits = field(init=False)
+    """How long each sender's released studies wait (``dicom_node.senders``), from the settings."""
     slots: AssociationSlots | None = None
     """Association admission (the SCP's); None where nothing associates (the dashboard's upload)."""
     complete_studies: Callable[[], object] | None = None
@@ -83,6 +86,9 @@ class NodeContext:
     """Where security audit messages go (``[atna]``); None when no collector is configured."""
     digest_key: str = ""
     """Keys the accession digest the study row keeps for search (``config.settings.site_digest_key``)."""
+
+    def __post_init__(self) -> None:
+        self.senders = SenderHabits(self.settings.completion_debounce_s, self.settings.completion_learn_senders)
 
     @classmethod
     def for_uploads(cls, settings: Settings, session_factory: SessionFactory, enqueue: Enqueue) -> NodeContext:

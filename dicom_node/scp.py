@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import socket
+import ssl
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_address
@@ -89,6 +92,27 @@ def _restrict_source_addresses(
     server.verify_request = verify_request  # type: ignore[method-assign]
 
 
+class SharedPortServer(ThreadedAssociationServer):
+    """A pynetdicom server whose port other processes may listen on too (SO_REUSEPORT): the kernel spreads incoming
+    connections across them."""
+
+    def server_bind(self) -> None:
+        assert self.socket is not None  # socketserver made it in __init__, before binding
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
+
+
+def _serve(
+    ae: AE, address: tuple[str, int], handlers: list[Any], tls: ssl.SSLContext | None, shared_port: bool
+) -> ThreadedAssociationServer:
+    """``AE.start_server(block=False)``, with the server class chosen here."""
+    server_class = SharedPortServer if shared_port else ThreadedAssociationServer
+    server = ae.make_server(address, evt_handlers=handlers, ssl_context=tls, server_class=server_class)
+    ae._servers.append(server)  # as start_server does: the server's shutdown takes itself off this list
+    threading.Thread(target=server.serve_forever, name="AcceptorServer", daemon=True).start()
+    return server
+
+
 @dataclass
 class StorageNode:
     """A running SCP with its completion monitor and audit sender; ``stop`` shuts them down."""
@@ -118,6 +142,7 @@ def start_node(
     session_factory: SessionFactory,
     enqueue: Callable[[int], None],
     notify_stored: Callable[[int], None] | None = None,
+    shared_port: bool = False,
 ) -> StorageNode:
     """The SCP, listening; ``enqueue`` takes each complete study's job id, and ``notify_stored`` (when given) each
     study an instance was stored into, for early analysis."""
@@ -160,10 +185,7 @@ def start_node(
         (evt.EVT_N_EVENT_REPORT, handle_commitment_report, [context]),
     ]
     tls = server_context(settings.scp.tls) if settings.scp.tls.enabled else None
-    server = build_ae(settings).start_server(
-        (settings.scp.host, settings.scp.port), block=False, evt_handlers=handlers, ssl_context=tls
-    )
-    assert server is not None
+    server = _serve(build_ae(settings), (settings.scp.host, settings.scp.port), handlers, tls, shared_port)
     if settings.scp.allowed_networks:
         _restrict_source_addresses(server, context, settings.scp.allowed_networks)
     monitor.start()

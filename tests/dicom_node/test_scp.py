@@ -171,8 +171,15 @@ def test_a_pending_study_survives_an_scp_restart(tmp_path: Path, session_factory
 
     settings = Settings(
         data_dir=tmp_path / "var",
-        # Long enough that the first node surely stops before the study is due, even on a loaded machine.
-        scp=ScpSettings(host="127.0.0.1", port=0, completion_debounce_s=6.0, completion_poll_s=0.05),
+        # Long enough that the first node surely stops before the study is due, even on a loaded machine; every
+        # study waits it (no sender is trusted to send a study over one association).
+        scp=ScpSettings(
+            host="127.0.0.1",
+            port=0,
+            completion_debounce_s=6.0,
+            completion_poll_s=0.05,
+            completion_learn_senders=False,
+        ),
     )
     first: list[int] = []
     running = start_node(settings, session_factory, first.append)

@@ -1,0 +1,60 @@
+"""dicom_node.senders and the release handler: a sender that sends each study over one association has its studies
+complete at the release; one seen to split a study across associations has its studies wait the debounce."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pydicom
+
+from config.settings import ScpSettings, Settings
+from db.engine import SessionFactory
+from dicom_node.scp import start_node
+from dicom_node.senders import SenderHabits
+from tests.helpers.encode_cases import derived_uid
+from tests.helpers.flow import write_copies
+from tests.helpers.peers import storescu
+from tests.helpers.scp import wait_for
+
+DEBOUNCE_S = 3.0
+
+
+def test_a_sender_waits_the_debounce_once_it_split_a_study() -> None:
+    habits = SenderHabits(DEBOUNCE_S, learn=True)
+    assert habits.debounce_s("PACS") == 0.0
+    habits.note_split("MODALITY")
+    assert habits.debounce_s("MODALITY") == DEBOUNCE_S and habits.debounce_s("PACS") == 0.0
+    assert SenderHabits(DEBOUNCE_S, learn=False).debounce_s("PACS") == DEBOUNCE_S
+
+
+def _study(rg1: Path, directory: Path, tag: str, images: int) -> list[Path]:
+    return write_copies(pydicom.dcmread(rg1), directory, images, tag, study_uid=derived_uid(tag, "study"))
+
+
+def test_the_scp_learns_which_senders_split_studies(tmp_path: Path, session_factory: SessionFactory, rg1: Path) -> None:
+    scp = ScpSettings(host="127.0.0.1", port=0, completion_debounce_s=DEBOUNCE_S, completion_poll_s=0.05)
+    enqueued: list[int] = []
+    running = start_node(Settings(data_dir=tmp_path / "var", scp=scp), session_factory, enqueued.append)
+    try:
+        # A PACS forwarding a two-image study over one association: complete at the release.
+        started = time.monotonic()
+        forward = ["storescu", "-aec", "CXR_AI", "-aet", "PACS", "127.0.0.1", str(running.port)]
+        assert subprocess.run([*forward, *map(str, _study(rg1, tmp_path, "forward", 2))], check=False).returncode == 0
+        wait_for(lambda: len(enqueued) == 1, timeout_s=DEBOUNCE_S)
+        assert time.monotonic() - started < DEBOUNCE_S
+        # A modality sending each image over its own association: its first study completes at the first release
+        # (one job), and the second image makes a follow-up job; from then on it waits the debounce.
+        first, second = _study(rg1, tmp_path, "per-image-1", 2)
+        assert storescu(first, running.port, "CXR_AI", "-aet", "MODALITY").returncode == 0
+        wait_for(lambda: len(enqueued) == 2, timeout_s=DEBOUNCE_S)
+        assert storescu(second, running.port, "CXR_AI", "-aet", "MODALITY").returncode == 0
+        wait_for(lambda: len(enqueued) == 3, timeout_s=3 * DEBOUNCE_S)
+        for image in _study(rg1, tmp_path, "per-image-2", 2):
+            assert storescu(image, running.port, "CXR_AI", "-aet", "MODALITY").returncode == 0
+        wait_for(lambda: len(enqueued) == 4, timeout_s=3 * DEBOUNCE_S)
+        time.sleep(DEBOUNCE_S / 2)
+    finally:
+        running.stop()
+    assert len(enqueued) == 4, "the learned sender's two-image study made one job"
