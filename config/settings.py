@@ -64,7 +64,7 @@ class ScpSettings(Section):
     """Also accept Secondary Capture images into studies (stored and recorded; never analysed)."""
     completion_debounce_s: float = Field(1.0, ge=0)
     """Seconds after an association is released before its studies count as complete, for a sender seen to split a
-    study across associations (6× the longest gap such senders left in ``bench/association_gaps.py``)."""
+    study across associations (4× the longest gap such senders left in ``bench/association_gaps.py``: 254 ms)."""
     completion_learn_senders: bool = True
     """A sender that sends each study over one association (a PACS's forward) has its studies complete at the
     release; once one splits a study, its studies wait ``completion_debounce_s`` (``dicom_node.senders``). False:
@@ -132,7 +132,7 @@ class WorkerSettings(Section):
     and the analysis worker keeps its findings and decoded pixels for the job (this many MB of pixels; the findings
     of thousands more images). 0 turns it off: the job analyses every image when the study is complete."""
     reduced_decode: bool = True
-    """Decode a JPEG 2000 image only down to the resolution the detector looks at (about 4× faster for a 2,000-pixel
+    """Decode a JPEG 2000 image only down to the resolution the detector looks at (2 to 3.5× faster for a 2,000-pixel
     radiograph and a 512-pixel detector). The overlay Secondary Capture is then drawn on that image brought back to
     full size. False decodes every image in full."""
     node_name: str = Field("", max_length=64)

@@ -26,8 +26,8 @@ logger = logging.getLogger(__name__)
 
 
 def process_count(settings: Settings) -> int:
-    """``scp.processes``, 0 meaning one per core; one where the port is chosen by the system (0)."""
-    wanted = settings.scp.processes or os.cpu_count() or 1
+    """``scp.processes``, 0 meaning one per core this process may run on; one where the system picks the port (0)."""
+    wanted = settings.scp.processes or len(os.sched_getaffinity(0)) or 1
     return 1 if settings.scp.port == 0 else max(1, wanted)
 
 

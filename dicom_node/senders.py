@@ -2,7 +2,7 @@
 
 A PACS forwarding a study sends it over one association (Orthanc and DCMTK storescu with the whole study, measured by
 ``bench/association_gaps.py``): its release means the study is complete, and waiting costs every study the wait. A
-sender that opens an association per image (a modality, a script calling storescu per file) leaves 50 to 170 ms
+sender that opens an association per image (a modality, a script calling storescu per file) leaves 60 to 250 ms
 between them (same bench); its studies need the debounce, or each image would make a job of its own.
 
 So a sender's studies complete at the release until one of its associations brings images into a study another
