@@ -2,10 +2,10 @@
 
 A JPEG 2000 code stream is a wavelet pyramid: each of its decomposition levels halves the image, and a decoder can stop
 short of the finest ones. A detector that looks at 512 pixels gains nothing from a 2,000-pixel decode, whose whole
-decode step costs 2 to 3.5 times as much as one that stops a level short (``bench/j2k_decode.py``). ``models.imaging`` brings the
-reduced image back to the source's size after its LUTs, so everything after the decode (coordinates, geometry, the
-objects we write) is unchanged; only the detail finer than the detector's view is gone, and
-``tests/models/test_j2k.py`` shows that the findings stay the same within a stated tolerance.
+decode step costs 2 to 3.5 times as much as one that stops a level short (``bench/j2k_decode.py``).
+``models.imaging`` brings the reduced image back to the source's size after its LUTs, so everything after the decode
+(coordinates, geometry, the objects we write) is unchanged; only the detail finer than the detector's view is gone,
+and ``tests/models/test_j2k.py`` shows that the findings stay the same within a stated tolerance.
 
 Pillow (with OpenJPEG) decodes the reduced levels. A stream that is not a plain single-component code stream of
 unsigned samples up to 16 bits, or that fails, is decoded whole by pydicom as before (``None`` here).
