@@ -13,7 +13,7 @@ from pathlib import Path
 import pydicom
 import pytest
 from pydicom import uid
-from pynetdicom import AE, evt
+from pynetdicom import AE
 from pynetdicom import _config as pynetdicom_config
 from pynetdicom.dsutils import split_dataset
 from pynetdicom.events import Event
@@ -22,7 +22,7 @@ from config.outputs import Destination
 from dicom_node import scu as scu_module
 from dicom_node.scu import echo, open_association, send_files
 from tests.helpers.peers import free_port, received, storescp
-from tests.helpers.scp import VERIFICATION, Node
+from tests.helpers.scp import VERIFICATION, Node, serving
 
 
 def destination(port: int, ae_title: str = "PACS") -> Destination:
@@ -40,12 +40,8 @@ def answering_scp(status: int) -> Iterator[int]:
     def answer(event: Event) -> int:
         return status
 
-    port = free_port()
-    server = ae.start_server(("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_STORE, answer)])
-    try:
+    with serving(ae, answer) as port:
         yield port
-    finally:
-        server.shutdown()
 
 
 @contextmanager
@@ -60,12 +56,8 @@ def capturing_scp(syntaxes: list[str]) -> Iterator[tuple[int, list[tuple[str, by
         arrived.append((str(event.context.transfer_syntax), event.request.DataSet.getvalue()))
         return 0x0000
 
-    port = free_port()
-    server = ae.start_server(("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_STORE, keep)])
-    try:
+    with serving(ae, keep) as port:
         yield port, arrived
-    finally:
-        server.shutdown()
 
 
 def test_a_file_goes_as_written_and_is_re_encoded_only_for_a_peer_that_takes_another_syntax(

@@ -86,6 +86,17 @@ def scp_node(settings: Settings, session_factory: SessionFactory) -> Iterator[tu
         running.stop()
 
 
+@contextmanager
+def serving(ae: AE, on_store: Callable[[Event], int]) -> Iterator[int]:
+    """``ae`` listening on a free port, ``on_store`` answering each C-STORE; yields the port, always shut down."""
+    port = free_port()
+    server = ae.start_server(("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    try:
+        yield port
+    finally:
+        server.shutdown()
+
+
 @dataclass
 class Stored:
     association: int
@@ -112,9 +123,5 @@ def recording_scp(answer: Callable[[str], int] = lambda sop_class: 0x0000) -> It
             stored.append(Stored(number, str(request.AffectedSOPClassUID), str(request.AffectedSOPInstanceUID)))
         return status
 
-    port = free_port()
-    server = ae.start_server(("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_STORE, keep)])
-    try:
+    with serving(ae, keep) as port:
         yield port, stored
-    finally:
-        server.shutdown()
