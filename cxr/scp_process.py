@@ -6,7 +6,8 @@ incoming connections across them. Every process writes in the same durable order
 0x0000) and applies the same allow-lists; the association limits are shared out (each process takes its part), and
 each process completes the studies its own associations released. Completion claims studies with
 ``SELECT … FOR UPDATE SKIP LOCKED`` (a second claimant on SQLite fails its pass and looks again), so a study becomes
-one job whichever process sees it due.
+one job whichever process sees it due. The first process speaks for the application in the audit trail (its start
+and stop, once); every process audits the transfers and refusals it saw.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import threading
 from pathlib import Path
 
 from config.settings import Settings
+from dicom_node.scp import Listener
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +51,7 @@ def wait_for_signal() -> None:
     stop.wait()
 
 
-def serve_one(settings: Settings, shared: bool) -> None:
+def serve_one(settings: Settings, listener: Listener) -> None:
     """One listening process, until SIGTERM or SIGINT."""
     from db.engine import make_engine, make_session_factory
     from dicom_node.scp import start_node
@@ -62,7 +64,7 @@ def serve_one(settings: Settings, shared: bool) -> None:
     sessions = make_session_factory(make_engine(settings.database_url))
     queue = task_queue(settings, sessions)
     early = queue.enqueue_early_analysis if settings.worker.early_analysis_mb > 0 else None
-    node = start_node(settings, sessions, queue.enqueue_analysis, early, shared_port=shared)
+    node = start_node(settings, sessions, queue.enqueue_analysis, early, listener)
     wait_for_signal()
     node.stop()
 
@@ -83,14 +85,14 @@ def _child(config: str | None, count: int) -> None:
     from cxr.startup import load_settings
 
     _stop_with_parent()
-    serve_one(share_of(load_settings(Path(config) if config else None, "scp"), count), shared=True)
+    serve_one(share_of(load_settings(Path(config) if config else None, "scp"), count), Listener.SIBLING)
 
 
 def run(config: Path | None, settings: Settings) -> None:
     """The listener in ``process_count`` processes: this one and its children, stopped together."""
     count = process_count(settings)
     if count == 1:
-        serve_one(settings, shared=False)
+        serve_one(settings, Listener.ALONE)
         return
     spawn = multiprocessing.get_context("spawn")  # no state of ours crosses: each child loads the settings itself
     children = [
@@ -101,7 +103,7 @@ def run(config: Path | None, settings: Settings) -> None:
         child.start()
     logger.info("SCP in %d processes sharing port %d", count, settings.scp.port)
     try:
-        serve_one(share_of(settings, count), shared=True)
+        serve_one(share_of(settings, count), Listener.FIRST)
     finally:
         for child in children:
             child.terminate()  # SIGTERM: each stops its server and completion like this one

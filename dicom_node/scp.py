@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 import socket
 import ssl
@@ -92,6 +93,23 @@ def _restrict_source_addresses(
     server.verify_request = verify_request  # type: ignore[method-assign]
 
 
+class Listener(enum.Enum):
+    """Which of the SCP's processes this one is (``cxr.scp_process``)."""
+
+    ALONE = "alone"
+    FIRST = "first of several"
+    """Shares the port, and speaks for the application: its start and stop go to the audit trail once."""
+    SIBLING = "one of several"
+
+    @property
+    def shares_port(self) -> bool:
+        return self is not Listener.ALONE
+
+    @property
+    def announces(self) -> bool:
+        return self is not Listener.SIBLING
+
+
 class SharedPortServer(ThreadedAssociationServer):
     """A pynetdicom server whose port other processes may listen on too (SO_REUSEPORT): the kernel spreads incoming
     connections across them."""
@@ -122,6 +140,7 @@ class StorageNode:
     notices: StoredNotices | None = None
     atna: SyslogSender | None = None
     ae_title: str = ""
+    announces: bool = True
 
     @property
     def port(self) -> int:
@@ -132,8 +151,9 @@ class StorageNode:
         self.monitor.stop()
         if self.notices is not None:
             self.notices.stop()
-        if self.atna is not None:
+        if self.atna is not None and self.announces:
             self.atna.emit(application_activity(self.ae_title, started=False))
+        if self.atna is not None:
             self.atna.close()
 
 
@@ -142,7 +162,7 @@ def start_node(
     session_factory: SessionFactory,
     enqueue: Callable[[int], None],
     notify_stored: Callable[[int], None] | None = None,
-    shared_port: bool = False,
+    listener: Listener = Listener.ALONE,
 ) -> StorageNode:
     """The SCP, listening; ``enqueue`` takes each complete study's job id, and ``notify_stored`` (when given) each
     study an instance was stored into, for early analysis."""
@@ -185,12 +205,19 @@ def start_node(
         (evt.EVT_N_EVENT_REPORT, handle_commitment_report, [context]),
     ]
     tls = server_context(settings.scp.tls) if settings.scp.tls.enabled else None
-    server = _serve(build_ae(settings), (settings.scp.host, settings.scp.port), handlers, tls, shared_port)
+    server = _serve(build_ae(settings), (settings.scp.host, settings.scp.port), handlers, tls, listener.shares_port)
     if settings.scp.allowed_networks:
         _restrict_source_addresses(server, context, settings.scp.allowed_networks)
     monitor.start()
-    node = StorageNode(server=server, monitor=monitor, notices=notices, atna=atna, ae_title=settings.scp.ae_title)
-    if atna is not None:
+    node = StorageNode(
+        server=server,
+        monitor=monitor,
+        notices=notices,
+        atna=atna,
+        ae_title=settings.scp.ae_title,
+        announces=listener.announces,
+    )
+    if atna is not None and listener.announces:
         atna.emit(application_activity(settings.scp.ae_title, started=True))
     logger.info(
         "SCP %s listening on %s:%d%s", settings.scp.ae_title, settings.scp.host, node.port, " (TLS)" if tls else ""
