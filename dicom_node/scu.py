@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,8 +88,13 @@ def send_files(
     calling_ae: str = DEFAULT_CALLING_AE,
     timeout_s: float = 30.0,
     commitment_transaction_uid: str | None = None,
+    on_response: Callable[[int, StoreOutcome], None] | None = None,
 ) -> list[StoreOutcome]:
     """C-STORE each file over one association, proposing each file's own SOP class and transfer syntax.
+
+    ``on_response`` hears (index, outcome) as each file's response arrives, so that the caller can record it before
+    the next file goes: a crash then leaves at most the one file in flight unrecorded. It is not called for files that
+    never went (no association), nor with a commitment request, whose failure changes the outcomes afterwards.
 
     With ``commitment_transaction_uid``, a Storage Commitment request (N-ACTION) for the stored files follows on the
     same association; if it is not accepted, the outcomes report that (no status), so the caller retries."""
@@ -110,8 +115,10 @@ def send_files(
         return [StoreOutcome(path, None, reason) for path, _ in datasets]
     outcomes = []
     try:
-        for path, ds in datasets:
+        for index, (path, ds) in enumerate(datasets):
             outcomes.append(_store_one(assoc, path, ds))
+            if on_response is not None and commitment_transaction_uid is None:
+                on_response(index, outcomes[-1])
         if commitment_transaction_uid is not None and all(o.ok for o in outcomes):
             error = _request_commitment(assoc, commitment_transaction_uid, [ds for _, ds in datasets])
             if error is not None:

@@ -16,7 +16,7 @@ from config.settings import WorkerSettings
 from db import deliveries, destinations, jobs
 from db.deliveries import DeliveryWork
 from db.models import Channel, DeliveryState, JobState, MessagePurpose, ResultKind, utcnow
-from dicom_node.scu import send_files
+from dicom_node.scu import StoreOutcome, send_files
 from worker.audit import audit_sent
 from worker.clinical.send import deliver_message
 from worker.context import WorkerContext
@@ -118,25 +118,43 @@ def _store(context: WorkerContext, members: Sequence[DeliveryWork]) -> list[Deli
         with context.session_factory.begin() as session:
             for work in sendable:
                 deliveries.prepare_commitment(session, work.delivery_id, transaction_uid)
+    # One backoff for every object that failed together, so that one retry message finds them all due.
+    retry_at = utcnow() + timedelta(
+        seconds=backoff_seconds(max(w.attempts for w in sendable) + 1, context.settings.worker)
+    )
+    settled: dict[int, DeliveryOutcome] = {}
+
+    def record(index: int, outcome: StoreOutcome) -> None:
+        settled[index] = _recorded(context, sendable[index], destination, outcome, transaction_uid, retry_at)
+
     sent = send_files(
         destination,
         [w.path for w in sendable],
         calling_ae=context.settings.scp.ae_title,
         commitment_transaction_uid=transaction_uid,
+        on_response=record,  # each object recorded as its response arrives, before the next one goes
     )
-    # One backoff for every object that failed together, so that one retry message finds them all due.
-    retry_at = utcnow() + timedelta(
-        seconds=backoff_seconds(max(w.attempts for w in sendable) + 1, context.settings.worker)
-    )
-    for work, outcome in zip(sendable, sent, strict=True):
-        if outcome.ok:
-            audit_sent(context, work, destination)
-        if outcome.ok and transaction_uid is not None:
-            outcomes.append(_await_commitment(context, work, destination.name))
-        else:
-            reason = f"{destination.name}: {outcome.error}"
-            outcomes.append(_settle(context, work, outcome.ok, outcome.permanent_failure, reason, retry_at))
-    return outcomes
+    for index, outcome in enumerate(sent):
+        if index not in settled:
+            record(index, outcome)
+    return outcomes + [settled[index] for index in range(len(sendable))]
+
+
+def _recorded(
+    context: WorkerContext,
+    work: DeliveryWork,
+    destination: Destination,
+    outcome: StoreOutcome,
+    transaction_uid: str | None,
+    retry_at: datetime,
+) -> DeliveryOutcome:
+    """One object's C-STORE outcome, audited and recorded."""
+    if outcome.ok:
+        audit_sent(context, work, destination)
+    if outcome.ok and transaction_uid is not None:
+        return _await_commitment(context, work, destination.name)
+    reason = f"{destination.name}: {outcome.error}"
+    return _settle(context, work, outcome.ok, outcome.permanent_failure, reason, retry_at)
 
 
 def _await_commitment(context: WorkerContext, work: DeliveryWork, destination_name: str) -> DeliveryOutcome:

@@ -94,3 +94,24 @@ def test_one_message_per_job_and_destination(tmp_path: Path, session_factory: Se
         leaders = deliveries.conversation_leaders(s, outcome.delivery_ids)
         names = sorted(deliveries.delivery_work(s, d).destination_name for d in leaders)
     assert len(outcome.delivery_ids) == 6 and names == ["archive", "pacs"]
+
+
+def test_each_object_is_recorded_before_the_next_one_goes(
+    tmp_path: Path, session_factory: SessionFactory, rg1: Path
+) -> None:
+    """A worker killed mid-conversation leaves at most the object in flight stored but unrecorded (sent again, the
+    same bytes): the ones before it are already SENT in the database."""
+    delivery_ids: list[int] = []
+    sent_before: list[int] = []
+
+    def answer(sop_class: str) -> int:
+        sent_before.append(_states(session_factory, tuple(delivery_ids)).count(DeliveryState.SENT))
+        return 0x0000
+
+    with recording_scp(answer) as (port, stored):
+        settings = with_pacs(tmp_path, port)
+        context = context_for(settings, session_factory)
+        outcome = analyze_job(context, record(session_factory, settings, rg1))
+        delivery_ids.extend(outcome.delivery_ids)
+        assert deliver_conversation(context, min(delivery_ids)) is DeliveryOutcome.SENT
+    assert sent_before == [0, 1, 2] and len(stored) == 3
