@@ -82,7 +82,9 @@ class ScpSettings(Section):
     several times a large radiograph (43 x 43 cm at 0.1 mm, 16 bits: about 37 MB)."""
     processes: int = Field(0, ge=0)
     """Listening processes sharing the port (SO_REUSEPORT), so that concurrent associations use several cores; 0
-    means one per core. The association limits below are shared out among them."""
+    means one per core. ``maximum_associations`` is shared out among them; the kernel spreads connections by address
+    and port, not by load, so a busy process may refuse (transiently) while another has room: with several processes,
+    raise the limit if peers see refusals."""
     maximum_associations: int = Field(10, ge=1)
     """Concurrent associations; more are rejected (transient) so a flood cannot exhaust the node. A connection that
     has not asked for an association holds none."""

@@ -34,11 +34,15 @@ def process_count(settings: Settings) -> int:
 
 
 def share_of(settings: Settings, count: int) -> Settings:
-    """The settings one of ``count`` processes runs with: its part of the association limits."""
+    """The settings one of ``count`` processes runs with: its part of the node's association limit, and the limit per
+    source within that part. The per-source limit is not divided: the kernel spreads one source's connections over
+    the processes by address and port, not evenly, and a divided limit refused a source's fourth association while
+    the node had room (a CI run of ``tests/integration/test_scp_processes.py``)."""
+    share = math.ceil(settings.scp.maximum_associations / count)
     scp = settings.scp.model_copy(
         update={
-            "maximum_associations": math.ceil(settings.scp.maximum_associations / count),
-            "maximum_associations_per_source": math.ceil(settings.scp.maximum_associations_per_source / count),
+            "maximum_associations": share,
+            "maximum_associations_per_source": min(settings.scp.maximum_associations_per_source, share),
         }
     )
     return settings.model_copy(update={"scp": scp})
