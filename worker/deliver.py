@@ -118,14 +118,17 @@ def _store(context: WorkerContext, members: Sequence[DeliveryWork]) -> list[Deli
         with context.session_factory.begin() as session:
             for work in sendable:
                 deliveries.prepare_commitment(session, work.delivery_id, transaction_uid)
-    # One backoff for every object that failed together, so that one retry message finds them all due.
-    retry_at = utcnow() + timedelta(
-        seconds=backoff_seconds(max(w.attempts for w in sendable) + 1, context.settings.worker)
-    )
     settled: dict[int, DeliveryOutcome] = {}
+    retry_at: list[datetime] = []
 
     def record(index: int, outcome: StoreOutcome) -> None:
-        settled[index] = _recorded(context, sendable[index], destination, outcome, transaction_uid, retry_at)
+        if not outcome.ok and not retry_at:
+            # One backoff for every object that failed together, so that one retry message finds them all due;
+            # counted from the first failure, not from before the send.
+            attempts = max(w.attempts for w in sendable) + 1
+            retry_at.append(utcnow() + timedelta(seconds=backoff_seconds(attempts, context.settings.worker)))
+        due = retry_at[0] if retry_at else utcnow()
+        settled[index] = _recorded(context, sendable[index], destination, outcome, transaction_uid, due)
 
     sent = send_files(
         destination,

@@ -98,7 +98,9 @@ def test_a_late_image_makes_a_follow_up_sr_that_supersedes_the_first(
 def test_unreachable_destination_retries_then_dead_letters(
     tmp_path: Path, session_factory: SessionFactory, rg1: Path
 ) -> None:
-    settings = with_pacs(tmp_path, free_port(), worker={"delivery_max_retries": 1})
+    # A backoff of 5 to 10 s: the duplicate message below comes well before it on a loaded machine too (with the
+    # default 1 to 2 s, less than a second of margin was left after the one-second early tolerance).
+    settings = with_pacs(tmp_path, free_port(), worker={"delivery_max_retries": 1, "delivery_backoff_s": 10.0})
     context = context_for(settings, session_factory)
     outcome = analyze_job(context, record(session_factory, settings, rg1))
     delivery = outcome.delivery_ids[0]
