@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from config.settings import Settings
 from dashboard.metrics_queries import study_receipt_times
 from db import jobs
-from db.deliveries import conversation_leaders
+from db.conversations import conversation_leaders
 from db.engine import SessionFactory, make_engine, make_session_factory
 from db.migrate import upgrade
 from db.models import JobState

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, or_, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from db.errors import NotFoundError
@@ -116,46 +116,6 @@ def delivery_work(session: Session, delivery_id: int) -> DeliveryWork:
         study_id=d.result_object.job.study_id,
         retry_at=d.retry_at,
     )
-
-
-def conversation_companions(session: Session, work: DeliveryWork, due_by: datetime) -> list[DeliveryWork]:
-    """The other objects of ``work``'s job waiting for the same DICOM destination, due by ``due_by``: they go over
-    the same association."""
-    if work.channel is not Channel.DICOM:
-        return []
-    ids = session.scalars(
-        select(Delivery.id)
-        .join(ResultObject)
-        .where(
-            ResultObject.job_id == work.job_id,
-            Delivery.destination_name == work.destination_name,
-            Delivery.channel == Channel.DICOM,
-            Delivery.state == DeliveryState.PENDING,
-            Delivery.id != work.delivery_id,
-            or_(Delivery.retry_at.is_(None), Delivery.retry_at <= due_by),
-        )
-        .order_by(Delivery.id)
-    )
-    return [delivery_work(session, delivery_id) for delivery_id in list(ids)]
-
-
-def conversation_leaders(session: Session, delivery_ids: Sequence[int]) -> list[int]:
-    """The deliveries to send a message for: one per job and DICOM destination (its companions go with it,
-    ``conversation_companions``), and every message to the RIS, the EHR or a webhook."""
-    rows = session.execute(
-        select(Delivery.id, Delivery.channel, Delivery.destination_name, ResultObject.job_id)
-        .join(ResultObject)
-        .where(Delivery.id.in_(delivery_ids))
-    )
-    leaders: dict[tuple[int, str], int] = {}
-    others: list[int] = []
-    for delivery_id, channel, destination_name, job_id in rows:
-        if channel is Channel.DICOM:
-            key = (job_id, destination_name)
-            leaders[key] = min(delivery_id, leaders.get(key, delivery_id))
-        else:
-            others.append(delivery_id)
-    return sorted([*leaders.values(), *others])
 
 
 def record_delivery_attempt(
@@ -340,14 +300,3 @@ def retry_due_in(session: Session, delivery_id: int) -> float:
     """Seconds until the delivery's retry is due (0 when it is due now): the countdown of its retry message."""
     retry_at = _delivery(session, delivery_id).retry_at
     return 0.0 if retry_at is None else max(0.0, (retry_at - utcnow()).total_seconds())
-
-
-def conversation_retry_due_in(session: Session, delivery_id: int) -> float:
-    """Seconds until the first retry of this delivery's conversation is due: its own, or a companion's that failed
-    while it was sent (0 when one is due now)."""
-    work = delivery_work(session, delivery_id)
-    waiting = [c.retry_at for c in conversation_companions(session, work, utcnow() + timedelta(days=3650))]
-    if work.state is DeliveryState.PENDING:
-        waiting.append(work.retry_at)
-    due = [retry_at for retry_at in waiting if retry_at is not None]
-    return 0.0 if len(due) < len(waiting) or not due else max(0.0, (min(due) - utcnow()).total_seconds())

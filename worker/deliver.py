@@ -13,7 +13,7 @@ from pydicom.uid import generate_uid
 
 from config.outputs import Destination
 from config.settings import WorkerSettings
-from db import deliveries, destinations, jobs
+from db import conversations, deliveries, destinations, jobs
 from db.deliveries import DeliveryWork
 from db.models import Channel, DeliveryState, JobState, MessagePurpose, ResultKind, utcnow
 from dicom_node.scu import StoreOutcome, send_files
@@ -77,7 +77,7 @@ def _deliver(context: WorkerContext, delivery_id: int, conversation: bool) -> De
         work = deliveries.delivery_work(session, delivery_id)
         paused = destinations.is_paused(session, work.destination_name)
         due_by = utcnow() + EARLY_TOLERANCE
-        companions = deliveries.conversation_companions(session, work, due_by) if conversation else []
+        companions = conversations.conversation_companions(session, work, due_by) if conversation else []
     settled = work.state in (DeliveryState.SENT, DeliveryState.COMMIT_PENDING)
     if settled and not companions:
         return DeliveryOutcome.ALREADY_SENT

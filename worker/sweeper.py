@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from config.settings import WorkerSettings
-from db import deliveries, jobs, leases
+from db import conversations, jobs, leases
 from db.engine import SessionFactory
 from db.errors import describe_database_error
 from db.models import JobState, utcnow
@@ -52,7 +52,7 @@ def sweep(
         untouched_since = now - timedelta(seconds=settings.delivery_lease_s)
         never_tried_since = now - timedelta(seconds=settings.queue_lease_s)
         report.resent_deliveries = leases.stale_deliveries(session, untouched_since, never_tried_since)
-        leaders = deliveries.conversation_leaders(session, report.resent_deliveries)  # companions go with them
+        leaders = conversations.conversation_leaders(session, report.resent_deliveries)  # companions go with them
     # Messages go out only after the new leases are committed, so a crash here leaves work the next sweep finds.
     for job_id in report.requeued_jobs:
         enqueue_job(job_id)

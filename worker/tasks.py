@@ -7,7 +7,7 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from db import deliveries
+from db import conversations
 from worker.analyze import analyze_batch
 from worker.celery_app import ANALYZE_TASK, DELIVER_TASK, EARLY_TASK
 from worker.context import current
@@ -23,7 +23,7 @@ def analyze_study(self: Task[Any, Any], job_id: int) -> None:
     outcomes = analyze_batch(context, job_id)  # this job, and any that dynamic batching took with it
     with context.session_factory() as session:
         # One message per study and DICOM destination: its objects go together (``deliver_conversation``).
-        leaders = deliveries.conversation_leaders(session, [d for o in outcomes for d in o.delivery_ids])
+        leaders = conversations.conversation_leaders(session, [d for o in outcomes for d in o.delivery_ids])
     for delivery_id in leaders:
         context.queue.enqueue_delivery(delivery_id)
 
@@ -41,5 +41,5 @@ def deliver(self: Task[Any, Any], delivery_id: int) -> None:
     if outcome is DeliveryOutcome.RETRY:
         # The attempt count and the retry's due time live in the database, which also decides when to stop.
         with context.session_factory() as session:
-            countdown = deliveries.conversation_retry_due_in(session, delivery_id)
+            countdown = conversations.conversation_retry_due_in(session, delivery_id)
         raise self.retry(countdown=countdown)

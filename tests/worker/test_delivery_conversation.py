@@ -1,4 +1,4 @@
-"""worker.deliver.deliver_conversation and db.deliveries.conversation_leaders: a study's objects go to a DICOM
+"""worker.deliver.deliver_conversation and db.conversations.conversation_leaders: a study's objects go to a DICOM
 destination over one association, from one task; each object keeps its own delivery row, retry and outcome."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pydicom import uid
 
 from config.outputs import Destination
 from config.settings import Settings
-from db import deliveries, jobs
+from db import conversations, deliveries, jobs
 from db.engine import SessionFactory
 from db.models import DeliveryState, JobState
 from tests.helpers.peers import free_port
@@ -35,7 +35,7 @@ def test_a_studys_objects_go_over_one_association_from_one_message(
         job_id = record(session_factory, settings, rg1)
         outcome = analyze_job(context, job_id)
         with session_factory() as s:
-            leaders = deliveries.conversation_leaders(s, outcome.delivery_ids)
+            leaders = conversations.conversation_leaders(s, outcome.delivery_ids)
         assert len(outcome.delivery_ids) == 3 and leaders == [min(outcome.delivery_ids)]
         assert deliver_conversation(context, leaders[0]) is DeliveryOutcome.SENT
         # A duplicate message for any of them (the sweeper's, say) sends nothing again.
@@ -63,7 +63,7 @@ def test_an_object_refused_for_now_is_retried_alone_while_the_others_are_sent(
         assert deliver_conversation(context, leader) is DeliveryOutcome.RETRY, "the task must come back"
         assert sorted(_states(session_factory, outcome.delivery_ids)).count(DeliveryState.SENT) == 2
         with session_factory() as s:
-            assert deliveries.conversation_retry_due_in(s, leader) > 0, "the retry waits for the GSPS's backoff"
+            assert conversations.conversation_retry_due_in(s, leader) > 0, "the retry waits for the GSPS's backoff"
         with session_factory.begin() as s:
             deliveries.due_now(s, list(outcome.delivery_ids))
         busy["gsps"] = False
@@ -91,7 +91,7 @@ def test_one_message_per_job_and_destination(tmp_path: Path, session_factory: Se
     context = context_for(settings, session_factory)
     outcome = analyze_job(context, record(session_factory, settings, rg1))
     with session_factory() as s:
-        leaders = deliveries.conversation_leaders(s, outcome.delivery_ids)
+        leaders = conversations.conversation_leaders(s, outcome.delivery_ids)
         names = sorted(deliveries.delivery_work(s, d).destination_name for d in leaders)
     assert len(outcome.delivery_ids) == 6 and names == ["archive", "pacs"]
 
