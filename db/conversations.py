@@ -34,22 +34,29 @@ def conversation_companions(session: Session, work: DeliveryWork, due_by: dateti
     return [delivery_work(session, delivery_id) for delivery_id in list(ids)]
 
 
-def conversation_leaders(session: Session, delivery_ids: Sequence[int]) -> list[int]:
+def conversation_leaders(session: Session, delivery_ids: Sequence[int], announced: Sequence[int] = ()) -> list[int]:
     """The deliveries to send a message for: one per job and DICOM destination (its companions go with it,
-    ``conversation_companions``), and every message to the RIS, the EHR or a webhook."""
-    rows = session.execute(
-        select(Delivery.id, Delivery.channel, Delivery.destination_name, ResultObject.job_id)
-        .join(ResultObject)
-        .where(Delivery.id.in_(delivery_ids))
-    )
+    ``conversation_companions``), and every message to the RIS, the EHR or a webhook. A job and destination that
+    one of ``announced`` already has a conversation with gets none (that conversation takes the job's objects
+    until its analysis ends), nor does a delivery ``announced`` itself."""
+
+    def keyed(ids: Sequence[int]) -> list[tuple[int, Channel, str, int]]:
+        rows = session.execute(
+            select(Delivery.id, Delivery.channel, Delivery.destination_name, ResultObject.job_id)
+            .join(ResultObject)
+            .where(Delivery.id.in_(ids))
+        )
+        return [(delivery_id, channel, name, job_id) for delivery_id, channel, name, job_id in rows]
+
+    talking = {(job_id, name) for _, channel, name, job_id in keyed(announced) if channel is Channel.DICOM}
+    fresh = set(delivery_ids) - set(announced)
     leaders: dict[tuple[int, str], int] = {}
     others: list[int] = []
-    for delivery_id, channel, destination_name, job_id in rows:
-        if channel is Channel.DICOM:
-            key = (job_id, destination_name)
-            leaders[key] = min(delivery_id, leaders.get(key, delivery_id))
-        else:
+    for delivery_id, channel, destination_name, job_id in keyed(sorted(fresh)):
+        if channel is not Channel.DICOM:
             others.append(delivery_id)
+        elif (key := (job_id, destination_name)) not in talking:
+            leaders[key] = min(delivery_id, leaders.get(key, delivery_id))
     return sorted([*leaders.values(), *others])
 
 

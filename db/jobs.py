@@ -154,6 +154,12 @@ def job_state(session: Session, job_id: int) -> JobState:
     return get_job(session, job_id).state
 
 
+def is_encoding(session: Session, job_id: int, now: datetime) -> bool:
+    """Whether the job is being analysed by a live worker (its lease not over): more of its objects may come."""
+    state, lease = session.execute(select(Job.state, Job.lease_expires_at).where(Job.id == job_id)).one()
+    return bool(state is JobState.ANALYZING and lease is not None and lease > now)
+
+
 def _summary(job: Job) -> JobSummary:
     return JobSummary(job.id, job.study_id, job.state, job.reason, job.detector, job.attempts, job.lease_expires_at)
 

@@ -89,12 +89,18 @@ def send_files(
     timeout_s: float = 30.0,
     commitment_transaction_uid: str | None = None,
     on_response: Callable[[int, StoreOutcome], None] | None = None,
+    more: Callable[[frozenset[str]], Sequence[Path]] | None = None,
+    also_propose: Sequence[str] = (),
 ) -> list[StoreOutcome]:
     """C-STORE each file over one association, proposing each file's own SOP class and transfer syntax.
 
     ``on_response`` hears (index, outcome) as each file's response arrives, so that the caller can record it before
     the next file goes: a crash then leaves at most the one file in flight unrecorded. It is not called for files that
     never went (no association), nor with a commitment request, whose failure changes the outcomes afterwards.
+
+    ``more``, once the files given are sent, is asked for the next ones with the SOP classes the association carries
+    (it may wait for them); they go over the same association, until it answers none. ``also_propose`` names SOP
+    classes of such files to come, proposed in the uncompressed syntaxes. Their outcomes follow the first files'.
 
     With ``commitment_transaction_uid``, a Storage Commitment request (N-ACTION) for the stored files follows on the
     same association; if it is not accepted, the outcomes report that (no status), so the caller retries."""
@@ -107,20 +113,28 @@ def send_files(
         # compressed one) and encoded in the syntax accepted.
         ae.add_requested_context(sop_class, [syntax])
         ae.add_requested_context(sop_class, sorted(set(UNCOMPRESSED) - {syntax}))
+    for sop_class in sorted(set(also_propose) - {c for c, _ in contexts}):
+        ae.add_requested_context(sop_class, list(UNCOMPRESSED))
     if commitment_transaction_uid is not None:
         ae.add_requested_context(STORAGE_COMMITMENT, list(UNCOMPRESSED))
     assoc = open_association(ae, destination)
     if not assoc.is_established:
         reason = "association rejected" if assoc.is_rejected else "destination unreachable or association aborted"
         return [StoreOutcome(path, None, reason) for path, _ in datasets]
-    outcomes = []
+    outcomes: list[StoreOutcome] = []
+    headers: list[pydicom.Dataset] = []
     try:
-        for index, (path, ds) in enumerate(datasets):
-            outcomes.append(_store_one(assoc, path, ds))
-            if on_response is not None and commitment_transaction_uid is None:
-                on_response(index, outcomes[-1])
+        while datasets:
+            for path, ds in datasets:
+                headers.append(ds)
+                outcomes.append(_store_one(assoc, path, ds))
+                if on_response is not None and commitment_transaction_uid is None:
+                    on_response(len(outcomes) - 1, outcomes[-1])
+            carried = frozenset(str(c.abstract_syntax) for c in assoc.accepted_contexts)
+            following = more(carried) if more is not None and assoc.is_established else ()
+            datasets = [(path, pydicom.dcmread(path, stop_before_pixels=True)) for path in following]
         if commitment_transaction_uid is not None and all(o.ok for o in outcomes):
-            error = _request_commitment(assoc, commitment_transaction_uid, [ds for _, ds in datasets])
+            error = _request_commitment(assoc, commitment_transaction_uid, headers)
             if error is not None:
                 outcomes = [StoreOutcome(o.path, None, error) for o in outcomes]
     finally:

@@ -7,14 +7,14 @@ A chest study that cannot be analysed gets an SR saying so (unless switched off)
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
 from pydicom.dataset import Dataset
 
-from db import jobs, rejections, results, studies
+from db import deliveries, jobs, rejections, results, studies
 from db.jobs import AttemptsExhaustedError
 from db.lifecycle import TERMINAL_JOB_STATES
 from db.models import JobState, ResultKind, Urgency, utcnow
@@ -26,17 +26,27 @@ from models.registry import UnknownDetectorError
 from worker.batching import gather
 from worker.context import WorkerContext
 from worker.early_analysis import decode_side, prepared_images
-from worker.encode.bundle import encode_not_performed, encode_study
+from worker.encode.bundle import encode_image, encode_not_performed, encode_report
 from worker.encode.inputs import AnalysedImage, EncodeContext
 from worker.encode.trusted import trusted_header
 from worker.encode.uids import source_token
-from worker.record import AnalysisOutcome, finding_records, record_results, score_records
+from worker.record import (
+    AnalysisOutcome,
+    RecordedImages,
+    finding_records,
+    record_image_objects,
+    record_results,
+    score_records,
+)
 from worker.retraction import withdraw_rejected
 
 logger = logging.getLogger(__name__)
 
 _Decoded = tuple["_Work", list[Dataset], list[DecodedImage], list[ImageResult | None]]
 """A job's sources, their decoded images, and the detector results early analysis already has (None: to detect)."""
+
+Announce = Callable[[Sequence[int]], None]
+"""Hears the deliveries of objects recorded before their job's analysis ends: their messages can go at once."""
 
 REJECTED_DURING_ANALYSIS = "the PACS rejected an image of the study while it was analysed; nothing was sent"
 PURGED_REASON = (
@@ -62,14 +72,15 @@ class _Work:
         return self.decision.instances
 
 
-def analyze_job(context: WorkerContext, job_id: int) -> AnalysisOutcome:
+def analyze_job(context: WorkerContext, job_id: int, announce: Announce | None = None) -> AnalysisOutcome:
     """This job's outcome; jobs batched with it (``analyze_batch``) are finished too."""
-    return analyze_batch(context, job_id)[0]
+    return analyze_batch(context, job_id, announce)[0]
 
 
-def analyze_batch(context: WorkerContext, job_id: int) -> list[AnalysisOutcome]:
+def analyze_batch(context: WorkerContext, job_id: int, announce: Announce | None = None) -> list[AnalysisOutcome]:
     """The job, plus the queued jobs dynamic batching gathers for the same detector pass; the first outcome is the
-    job's own, the rest those of its companions."""
+    job's own, the rest those of its companions. ``announce`` hears the deliveries of each image's objects as they
+    are recorded, before the job's end; the outcomes name every delivery still to send, those included."""
     first = _start(context, job_id)
     if isinstance(first, AnalysisOutcome):
         return [first]
@@ -103,7 +114,7 @@ def analyze_batch(context: WorkerContext, job_id: int) -> list[AnalysisOutcome]:
         else:
             outcomes[work.job_id] = screened
     for work, images in _analyse_together(context, detector, ready, outcomes):
-        outcomes[work.job_id] = _encode(context, work, detector, images)
+        outcomes[work.job_id] = _encode(context, work, detector, images, announce)
     return [_also_send(outcomes[work.job_id], withdrawn[work.job_id]) for work in works]
 
 
@@ -198,7 +209,13 @@ def _detect(
     ]
 
 
-def _encode(context: WorkerContext, work: _Work, detector: Detector, images: list[AnalysedImage]) -> AnalysisOutcome:
+def _encode(
+    context: WorkerContext, work: _Work, detector: Detector, images: list[AnalysedImage], announce: Announce | None
+) -> AnalysisOutcome:
+    """Each image's objects written and recorded as soon as they are encoded (``announce`` hears their deliveries,
+    which can go while the rest is encoded), then the SR, recorded with the findings as the job's end.
+
+    Should the SR then fail to encode, the study gets the not-performed SR after the images' objects."""
     encode_context = EncodeContext(
         images=images,
         provenance=detector.provenance,
@@ -208,21 +225,54 @@ def _encode(context: WorkerContext, work: _Work, detector: Detector, images: lis
         study_inputs=[source_token(i.sop_instance_uid, i.revision, work.generation) for i in work.all_instances],
         segmentations=any("SEG" in d.kinds for d in context.settings.destinations),
     )
+    urgency = Urgency(encode_context.triage.urgency.value)
+    recorded = RecordedImages()
+    for number in range(1, len(images) + 1):
+        try:
+            objects = encode_image(encode_context, number)
+        except (
+            Exception
+        ) as exc:  # a header value the encoder cannot take: the SR says not performed, from trusted values
+            return _not_performed(
+                context, work, detector, _reason(exc, "the result could not be encoded"), JobState.FAILED
+            )
+        if _rejected_meanwhile(
+            context, work
+        ):  # the PACS withdrew an image meanwhile: nothing more made from it goes out
+            return _fail(context, work.job_id, REJECTED_DURING_ANALYSIS, JobState.NOT_ELIGIBLE)
+        delivery_ids = record_image_objects(context, work.job_id, objects, urgency, recorded)
+        if delivery_ids and announce is not None:
+            announce(delivery_ids)
     try:
-        objects = encode_study(encode_context, _read_headers(work.predecessors))
-    except Exception as exc:  # a header value the encoder cannot take: the SR says not performed, from trusted values
+        report = encode_report(encode_context, _read_headers(work.predecessors), [obj for obj, _ in recorded.written])
+    except Exception as exc:
         return _not_performed(context, work, detector, _reason(exc, "the result could not be encoded"), JobState.FAILED)
-    with context.session_factory() as session:
-        rejected = rejections.rejected_among(session, [i.instance_id for i in work.selected])
-    if rejected:  # the PACS withdrew an image while it was being analysed: nothing made from it goes out
+    if _rejected_meanwhile(context, work):
         return _fail(context, work.job_id, REJECTED_DURING_ANALYSIS, JobState.NOT_ELIGIBLE)
     findings = finding_records(work.selected, images)
-    urgency = Urgency(encode_context.triage.urgency.value)
-    detail = f"{len(findings)} findings, {len(objects)} objects, {urgency.value}"
+    detail = f"{len(findings)} findings, {len(recorded.written) + 1} objects, {urgency.value}"
     scores = score_records(work.selected, images, detector.labels)
-    return record_results(
-        context, work.job_id, objects, findings, JobState.ENCODED, detail, urgency, detector.provenance, scores
+    outcome = record_results(
+        context,
+        work.job_id,
+        [report],
+        findings,
+        JobState.ENCODED,
+        detail,
+        urgency,
+        detector.provenance,
+        scores,
+        recorded,
     )
+    if outcome.state is not JobState.ENCODED:
+        return outcome
+    with context.session_factory.begin() as session:  # images' objects sent meanwhile may have been the last to go
+        return AnalysisOutcome(deliveries.settle_job(session, work.job_id), outcome.delivery_ids)
+
+
+def _rejected_meanwhile(context: WorkerContext, work: _Work) -> bool:
+    with context.session_factory() as session:
+        return bool(rejections.rejected_among(session, [i.instance_id for i in work.selected]))
 
 
 def _start(context: WorkerContext, job_id: int) -> _Work | AnalysisOutcome:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import enum
 import logging
 import random
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from pydicom.uid import generate_uid
 
@@ -20,6 +22,7 @@ from dicom_node.scu import StoreOutcome, send_files
 from worker.audit import audit_sent
 from worker.clinical.send import deliver_message
 from worker.context import WorkerContext
+from worker.encode import sr
 
 logger = logging.getLogger(__name__)
 
@@ -95,17 +98,60 @@ def _deliver(context: WorkerContext, delivery_id: int, conversation: bool) -> De
         sent = deliver_message(context.settings, context.session_factory, work)
         return _settle(context, work, sent.ok, sent.permanent_failure, f"{work.destination_name}: {sent.error}")
     members = companions if settled else [work, *companions]
-    return _worst(_store(context, members))
+    return _worst(_converse(context, work, members) if conversation else _store(context, members))
 
 
-def _store(context: WorkerContext, members: Sequence[DeliveryWork]) -> list[DeliveryOutcome]:
-    """C-STORE the members' objects to their (one) destination over one association; each outcome recorded."""
-    outcomes, sendable = [], []
-    for work in members:
-        if (unsendable := _unsendable(work)) is not None:
-            outcomes.append(_dead_letter(context, work.delivery_id, work.job_id, unsendable))
-        else:
-            sendable.append(work)
+Follow = Callable[[frozenset[str] | None], list[DeliveryWork]]
+"""The conversation's next objects, given the SOP classes its open association carries (None: a new one)."""
+
+
+def _converse(context: WorkerContext, leader: DeliveryWork, members: list[DeliveryWork]) -> list[DeliveryOutcome]:
+    """Send ``members``, then the objects of the same job and destination that its analysis records meanwhile (it
+    records each image's objects as soon as they are encoded, the SR last): over the same association where it was
+    offered their SOP classes, else over a new one."""
+    handed = {m.delivery_id for m in members}
+
+    def follow(carried: frozenset[str] | None) -> list[DeliveryWork]:
+        return _follow(context, leader, handed, carried)
+
+    outcomes: list[DeliveryOutcome] = []
+    while members:
+        outcomes += _store(context, members, follow)
+        members = follow(None)
+    return outcomes
+
+
+_FOLLOW_POLL_S = 0.01
+
+
+def _follow(
+    context: WorkerContext, leader: DeliveryWork, handed: set[int], carried: frozenset[str] | None
+) -> list[DeliveryWork]:
+    """The objects of ``leader``'s job waiting for its destination that this conversation has not handed yet; while
+    the job's analysis is still encoding (a live lease) and none is there, wait for the next. [] once the analysis
+    has finished and none is left, or when those there need a new association (none in ``carried``)."""
+    give_up = time.monotonic() + context.settings.worker.analysis_lease_s
+    while True:
+        with context.session_factory() as session:
+            # The job's state is read before the objects: the analysis records its last objects and leaves
+            # ANALYZING in one transaction, so a state read after that transaction finds them in the read that follows.
+            encoding = jobs.is_encoding(session, leader.job_id, utcnow())
+            due = conversations.conversation_companions(session, leader, utcnow() + EARLY_TOLERANCE)
+        new = [w for w in due if w.delivery_id not in handed]
+        fits = new if carried is None else [w for w in new if w.sop_class_uid in carried]
+        if fits or new or not encoding or time.monotonic() > give_up:
+            handed.update(w.delivery_id for w in fits)
+            return fits
+        time.sleep(_FOLLOW_POLL_S)
+
+
+def _store(
+    context: WorkerContext, members: Sequence[DeliveryWork], follow: Follow | None = None
+) -> list[DeliveryOutcome]:
+    """C-STORE the members' objects to their (one) destination over one association, and those ``follow`` hands
+    while it is open; each outcome recorded."""
+    outcomes: list[DeliveryOutcome] = []
+    sendable = _sendable(context, members, outcomes)
     if not sendable:
         return outcomes
     name = sendable[0].destination_name
@@ -130,17 +176,38 @@ def _store(context: WorkerContext, members: Sequence[DeliveryWork]) -> list[Deli
         due = retry_at[0] if retry_at else utcnow()
         settled[index] = _recorded(context, sendable[index], destination, outcome, transaction_uid, due)
 
+    def more(carried: frozenset[str]) -> list[Path]:
+        following = _sendable(context, follow(carried), outcomes) if follow is not None else []
+        sendable.extend(following)
+        return [w.path for w in following]
+
     sent = send_files(
         destination,
         [w.path for w in sendable],
         calling_ae=context.settings.scp.ae_title,
         commitment_transaction_uid=transaction_uid,
         on_response=record,  # each object recorded as its response arrives, before the next one goes
+        # A commitment request covers the objects in hand; those that come later go over a new association.
+        more=more if transaction_uid is None else None,
+        also_propose=[sr.SOP_CLASS] if all(w.kind is not ResultKind.SR for w in sendable) else [],
     )
     for index, outcome in enumerate(sent):
         if index not in settled:
             record(index, outcome)
     return outcomes + [settled[index] for index in range(len(sendable))]
+
+
+def _sendable(
+    context: WorkerContext, members: Sequence[DeliveryWork], outcomes: list[DeliveryOutcome]
+) -> list[DeliveryWork]:
+    """The members that can still be sent; each of the others is dead-lettered, its outcome added to ``outcomes``."""
+    sendable = []
+    for work in members:
+        if (unsendable := _unsendable(work)) is not None:
+            outcomes.append(_dead_letter(context, work.delivery_id, work.job_id, unsendable))
+        else:
+            sendable.append(work)
+    return sendable
 
 
 def _recorded(
@@ -233,7 +300,9 @@ def _dead_letter(
             deliveries.record_delivery_attempt(session, delivery_id, DeliveryState.DEAD_LETTER, reason)
         else:
             deliveries.set_delivery_state(session, delivery_id, DeliveryState.DEAD_LETTER)
-        if jobs.job_state(session, job_id) is not JobState.RETRACTED:  # a retracted job stays retracted
+        # A retracted job stays retracted; one still analysing (an image's objects go before its SR) is settled
+        # when its analysis ends (``deliveries.settle_job``).
+        if jobs.job_state(session, job_id) not in (JobState.RETRACTED, JobState.ANALYZING):
             jobs.transition_job(session, job_id, JobState.DEAD_LETTER, reason=f"delivery failed: {reason}")
     logger.error("delivery %d dead-lettered: %s", delivery_id, reason)
     return DeliveryOutcome.DEAD_LETTER

@@ -4,7 +4,7 @@ its deliveries are planned. ``worker.analyze`` calls it; it knows nothing of det
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -62,8 +62,12 @@ def score_records(
     return records
 
 
+Written = tuple[EncodedObject, Path]
+"""An object and the file it was written to."""
+
+
 def _store_results(
-    session: Session, job_id: int, written: Sequence[tuple[EncodedObject, Path]]
+    session: Session, job_id: int, written: Sequence[Written]
 ) -> tuple[list[tuple[ResultKind, int]], int]:
     """Record the objects; returns this job's own (kind, row id) and how many an earlier job had already made. This
     job's SR supersedes the study's earlier SRs."""
@@ -78,6 +82,29 @@ def _store_results(
     return own, len(written) - len(own)
 
 
+@dataclass
+class RecordedImages:
+    """What ``record_image_objects`` wrote and recorded of a job's images before its end."""
+
+    written: list[Written] = field(default_factory=list)
+    delivery_ids: list[int] = field(default_factory=list)
+
+
+def record_image_objects(
+    context: WorkerContext, job_id: int, objects: Sequence[EncodedObject], urgency: Urgency, into: RecordedImages
+) -> list[int]:
+    """Write one image's objects and record them with their DICOM deliveries while the job is still analysing, so
+    that they go out while the rest is encoded (``worker.deliver``); ``record_results`` records the job's end.
+    Returns the new deliveries still to send."""
+    written = [(obj, obj.write(context.settings.results_dir)) for obj in objects]
+    with context.session_factory.begin() as session:
+        own, _ = _store_results(session, job_id, written)
+        planned = plan_deliveries(context.settings, session, own, urgency, studies.job_senders(session, job_id)) or []
+    into.written += written
+    into.delivery_ids += planned
+    return planned
+
+
 def record_results(
     context: WorkerContext,
     job_id: int,
@@ -88,19 +115,24 @@ def record_results(
     urgency: Urgency,
     provenance: Provenance,
     scores: Sequence[ScoreRecord] = (),
+    before: RecordedImages | None = None,
 ) -> AnalysisOutcome:
-    """Write the objects, record them with the findings, move the job to ``state`` and plan the deliveries."""
+    """Write the objects, record them with the findings, move the job to ``state`` and plan their deliveries. The
+    objects recorded ``before`` count as the job's too; their deliveries were planned then (and some may have been
+    sent, or refused, since: planning them again would undo that)."""
+    before = before or RecordedImages()
     written = [(obj, obj.write(context.settings.results_dir)) for obj in objects]
     with context.session_factory.begin() as session:
         results.replace_findings(session, job_id, findings)
         results.replace_scores(session, job_id, scores)
         set_urgency(session, job_id, urgency)
         set_model(session, job_id, provenance.version, provenance.weights_sha256)
+        own_before, reused_before = _store_results(session, job_id, before.written)
         own, reused = _store_results(session, job_id, written)
-        if reused:
-            detail += f"; {reused} objects unchanged from an earlier job (not sent again)"
+        if reused + reused_before:
+            detail += f"; {reused + reused_before} objects unchanged from an earlier job (not sent again)"
         senders = studies.job_senders(session, job_id)
-        shadow = withheld(context.settings, own, urgency, senders)
+        shadow = withheld(context.settings, [*own_before, *own], urgency, senders)
         if shadow:
             jobs.mark_shadow(session, job_id)
             detail += "; shadow mode: withheld from the destinations in shadow"
@@ -108,12 +140,13 @@ def record_results(
             jobs.transition_job(session, job_id, state, reason=detail)
         else:
             jobs.transition_job(session, job_id, state, detail)
-        delivery_ids = plan_deliveries(context.settings, session, own, urgency, senders)
-        if delivery_ids is None:
+        planned = plan_deliveries(context.settings, session, own, urgency, senders)
+        if planned is None and not before.delivery_ids:
             if state is JobState.ENCODED:
                 why = "shadow mode: results kept, nothing sent" if shadow else "no destination for this result"
                 jobs.transition_job(session, job_id, JobState.COMPLETED, why)
             return AnalysisOutcome(JobState.COMPLETED if state is JobState.ENCODED else state, ())
+        delivery_ids = [*before.delivery_ids, *(planned or [])]
         if not delivery_ids and state is JobState.ENCODED:
             jobs.transition_job(session, job_id, JobState.DELIVERED, "every object was already delivered")
             return AnalysisOutcome(JobState.DELIVERED, ())

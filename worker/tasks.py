@@ -9,6 +9,7 @@ from celery import Task, shared_task
 
 from db import conversations
 from worker.analyze import analyze_batch
+from worker.announce import Announcer
 from worker.celery_app import ANALYZE_TASK, DELIVER_TASK, EARLY_TASK
 from worker.context import current
 from worker.deliver import DeliveryOutcome, deliver_conversation
@@ -20,12 +21,9 @@ logger = logging.getLogger(__name__)
 @shared_task(name=ANALYZE_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
 def analyze_study(self: Task[Any, Any], job_id: int) -> None:
     context = current()
-    outcomes = analyze_batch(context, job_id)  # this job, and any that dynamic batching took with it
-    with context.session_factory() as session:
-        # One message per study and DICOM destination: its objects go together (``deliver_conversation``).
-        leaders = conversations.conversation_leaders(session, [d for o in outcomes for d in o.delivery_ids])
-    for delivery_id in leaders:
-        context.queue.enqueue_delivery(delivery_id)
+    announce = Announcer(context.session_factory, context.queue.enqueue_delivery)
+    outcomes = analyze_batch(context, job_id, announce)  # this job, and any that dynamic batching took with it
+    announce([d for o in outcomes for d in o.delivery_ids])
 
 
 @shared_task(name=EARLY_TASK, acks_late=False)

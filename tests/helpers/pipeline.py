@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,15 +24,25 @@ from worker.queue import TaskQueue
 def record(
     session_factory: SessionFactory,
     settings: Settings,
-    source: Path,
+    source: Path | Sequence[Path],
     detector: str = "baseline",
     calling_ae: str = "PACS",
 ) -> int:
+    """A job for the study of ``source`` (one file, or several of one study), its images spooled and recorded."""
+    with session_factory.begin() as s:
+        for path in [source] if isinstance(source, Path) else source:
+            recorded = studies.record_instance(
+                s, _spooled(settings, path, calling_ae), utcnow() + timedelta(seconds=60)
+            )
+        return jobs.create_job(s, recorded.study_id, detector, JobState.QUEUED)
+
+
+def _spooled(settings: Settings, source: Path, calling_ae: str) -> InstanceFacts:
     ds = pydicom.dcmread(source, stop_before_pixels=True)
     spooled = settings.spool_dir / ds.StudyInstanceUID / f"{ds.SOPInstanceUID}.dcm"
     spooled.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(source, spooled)
-    facts = InstanceFacts(
+    return InstanceFacts(
         ds.StudyInstanceUID,
         ds.SeriesInstanceUID,
         ds.SOPInstanceUID,
@@ -44,9 +55,6 @@ def record(
         calling_ae,
         spooled,
     )
-    with session_factory.begin() as s:
-        study_id = studies.record_instance(s, facts, utcnow() + timedelta(seconds=60)).study_id
-        return jobs.create_job(s, study_id, detector, JobState.QUEUED)
 
 
 def with_pacs(tmp_path: Path, port: int, **overrides: object) -> Settings:

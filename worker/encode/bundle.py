@@ -57,16 +57,29 @@ class EncodedObject:
 
 def encode_study(context: EncodeContext, predecessors: Sequence[Dataset] = ()) -> list[EncodedObject]:
     """``predecessors``: earlier SRs of this study (say, before a late lateral arrived) that the new SR supersedes."""
-    objects: list[EncodedObject] = []
-    for number, image in enumerate(context.images, start=1):
-        objects.append(EncodedObject(ResultKind.SC, build_overlay_sc(image, context, number)))
-        objects.append(EncodedObject(ResultKind.GSPS, build_gsps(image, context, number)))
-        seg = build_seg(image, context, number) if context.segmentations else None
-        if seg is not None:
-            objects.append(EncodedObject(ResultKind.SEG, seg))
-    # The SR comes first, and last to be built: it names the SEGs' segments, so they are its evidence.
-    segmentations = [o.dataset for o in objects if o.kind is ResultKind.SEG]
-    return [EncodedObject(ResultKind.SR, build_sr(context, predecessors, segmentations)), *objects]
+    objects = [obj for number in range(1, len(context.images) + 1) for obj in encode_image(context, number)]
+    return [encode_report(context, predecessors, objects), *objects]
+
+
+def encode_image(context: EncodeContext, number: int) -> list[EncodedObject]:
+    """The objects of the ``number``-th analysed image (from 1): its overlay SC, its GSPS and, where a destination
+    asks for one, its SEG. They are final once every image was detected (the study's triage is known), so they can
+    be sent before the SR is built."""
+    image = context.images[number - 1]
+    objects = [
+        EncodedObject(ResultKind.SC, build_overlay_sc(image, context, number)),
+        EncodedObject(ResultKind.GSPS, build_gsps(image, context, number)),
+    ]
+    seg = build_seg(image, context, number) if context.segmentations else None
+    return objects if seg is None else [*objects, EncodedObject(ResultKind.SEG, seg)]
+
+
+def encode_report(
+    context: EncodeContext, predecessors: Sequence[Dataset], image_objects: Sequence[EncodedObject]
+) -> EncodedObject:
+    """The study's SR, built last: it names the SEGs' segments among ``image_objects``, so they are its evidence."""
+    segmentations = [o.dataset for o in image_objects if o.kind is ResultKind.SEG]
+    return EncodedObject(ResultKind.SR, build_sr(context, predecessors, segmentations))
 
 
 def encode_not_performed(

@@ -15,7 +15,7 @@ import highdicom as hd
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
-from pydicom.uid import UID, SegmentationStorage
+from pydicom.uid import UID, Comprehensive3DSRStorage, SegmentationStorage
 
 from config.settings import EquipmentSettings
 from models.codes import CodedConcept, code_for, site_for
@@ -26,6 +26,9 @@ from worker.encode.header import algorithm_item, finish
 from worker.encode.inputs import AnalysedImage, EncodeContext, finding_identifier
 from worker.encode.seg import seg_uids, segment_numbers
 from worker.encode.uids import UIDKind, derive_uid, finding_tracking_uid
+
+SOP_CLASS = str(Comprehensive3DSRStorage)
+"""Every SR this node makes, results and not-performed alike, is a Comprehensive 3D SR."""
 
 SR_SERIES_NUMBER = 9001
 PROCEDURE_REPORTED = codes.SCT.ImagingProcedure
