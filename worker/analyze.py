@@ -48,7 +48,7 @@ _Decoded = tuple["_Work", list[Dataset], list[DecodedImage], list[ImageResult | 
 Announce = Callable[[Sequence[int]], None]
 """Hears the deliveries of objects recorded before their job's analysis ends: their messages can go at once."""
 
-REJECTED_DURING_ANALYSIS = "the PACS rejected an image of the study while it was analysed; nothing was sent"
+REJECTED_DURING_ANALYSIS = "the PACS rejected an image of the study while it was analysed; nothing more was sent"
 PURGED_REASON = (
     "images of this study were removed by retention (retention settings) before this analysis; the earlier result "
     "stands, and nothing new is sent"
@@ -226,23 +226,9 @@ def _encode(
         segmentations=any("SEG" in d.kinds for d in context.settings.destinations),
     )
     urgency = Urgency(encode_context.triage.urgency.value)
-    recorded = RecordedImages()
-    for number in range(1, len(images) + 1):
-        try:
-            objects = encode_image(encode_context, number)
-        except (
-            Exception
-        ) as exc:  # a header value the encoder cannot take: the SR says not performed, from trusted values
-            return _not_performed(
-                context, work, detector, _reason(exc, "the result could not be encoded"), JobState.FAILED
-            )
-        if _rejected_meanwhile(
-            context, work
-        ):  # the PACS withdrew an image meanwhile: nothing more made from it goes out
-            return _fail(context, work.job_id, REJECTED_DURING_ANALYSIS, JobState.NOT_ELIGIBLE)
-        delivery_ids = record_image_objects(context, work.job_id, objects, urgency, recorded)
-        if delivery_ids and announce is not None:
-            announce(delivery_ids)
+    recorded = _record_images(context, work, detector, encode_context, announce)
+    if isinstance(recorded, AnalysisOutcome):
+        return recorded
     try:
         report = encode_report(encode_context, _read_headers(work.predecessors), [obj for obj, _ in recorded.written])
     except Exception as exc:
@@ -252,22 +238,36 @@ def _encode(
     findings = finding_records(work.selected, images)
     detail = f"{len(findings)} findings, {len(recorded.written) + 1} objects, {urgency.value}"
     scores = score_records(work.selected, images, detector.labels)
+    provenance = detector.provenance
     outcome = record_results(
-        context,
-        work.job_id,
-        [report],
-        findings,
-        JobState.ENCODED,
-        detail,
-        urgency,
-        detector.provenance,
-        scores,
-        recorded,
+        context, work.job_id, [report], findings, JobState.ENCODED, detail, urgency, provenance, scores, recorded
     )
     if outcome.state is not JobState.ENCODED:
         return outcome
     with context.session_factory.begin() as session:  # images' objects sent meanwhile may have been the last to go
         return AnalysisOutcome(deliveries.settle_job(session, work.job_id), outcome.delivery_ids)
+
+
+def _record_images(
+    context: WorkerContext, work: _Work, detector: Detector, encode_context: EncodeContext, announce: Announce | None
+) -> RecordedImages | AnalysisOutcome:
+    """Each image's objects, written and recorded as soon as they are encoded; the job's outcome if one cannot be."""
+    urgency = Urgency(encode_context.triage.urgency.value)
+    recorded = RecordedImages()
+    for number in range(1, len(encode_context.images) + 1):
+        try:
+            objects = encode_image(encode_context, number)
+        except Exception as exc:
+            # A header value the encoder cannot take: the SR says not performed, from trusted values.
+            reason = _reason(exc, "the result could not be encoded")
+            return _not_performed(context, work, detector, reason, JobState.FAILED)
+        if _rejected_meanwhile(context, work):
+            # The PACS withdrew an image meanwhile: nothing more made from it goes out.
+            return _fail(context, work.job_id, REJECTED_DURING_ANALYSIS, JobState.NOT_ELIGIBLE)
+        delivery_ids = record_image_objects(context, work.job_id, objects, urgency, recorded)
+        if delivery_ids and announce is not None:
+            announce(delivery_ids)
+    return recorded
 
 
 def _rejected_meanwhile(context: WorkerContext, work: _Work) -> bool:
