@@ -6,13 +6,12 @@ Instance and Study are those the eligibility rules and the dashboard need.
 
 from __future__ import annotations
 
-import enum
-from datetime import UTC, datetime
+from datetime import datetime
 
-from sqlalchemy import DateTime, Enum, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-from sqlalchemy.types import TypeDecorator
 
+from db.columns import UTCDateTime, enum_column, utcnow
 from db.enums import (
     AuditKind,
     Channel,
@@ -55,35 +54,8 @@ __all__ = [
 ]
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes on every backend (SQLite stores naive values)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 class Base(DeclarativeBase):
     pass
-
-
-def _enum(enum_cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(enum_cls, name=name, native_enum=False, length=32, validate_strings=True)
 
 
 class Study(Base):
@@ -144,7 +116,7 @@ class Job(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("study.id"), index=True)
-    state: Mapped[JobState] = mapped_column(_enum(JobState, "job_state"), index=True)
+    state: Mapped[JobState] = mapped_column(enum_column(JobState, "job_state"), index=True)
     reason: Mapped[str | None] = mapped_column(Text)
     """Why the job is NOT_ELIGIBLE, FAILED or DEAD_LETTER."""
     detector: Mapped[str] = mapped_column(String(128))
@@ -162,7 +134,7 @@ class Job(Base):
     """When the job last reached a terminal state."""
     end_to_end_seconds: Mapped[float | None] = mapped_column(Float)
     """From the study's last received instance to that terminal state (results delivered, for a delivered job)."""
-    urgency: Mapped[Urgency | None] = mapped_column(_enum(Urgency, "urgency"), index=True)
+    urgency: Mapped[Urgency | None] = mapped_column(enum_column(Urgency, "urgency"), index=True)
     """Set when analysis ends with an SR: critical, abnormal, no_finding or not_performed."""
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     """When an operator acknowledged this critical result on the dashboard."""
@@ -187,7 +159,7 @@ class JobEvent(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("job.id"), index=True)
-    state: Mapped[JobState] = mapped_column(_enum(JobState, "job_state"))
+    state: Mapped[JobState] = mapped_column(enum_column(JobState, "job_state"))
     detail: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -238,7 +210,7 @@ class TruthLabel(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     study_instance_uid: Mapped[str] = mapped_column(String(64), index=True)
     label: Mapped[str] = mapped_column(String(64))
-    value: Mapped[TruthValue] = mapped_column(_enum(TruthValue, "truth_value"))
+    value: Mapped[TruthValue] = mapped_column(enum_column(TruthValue, "truth_value"))
     reader: Mapped[str] = mapped_column(String(64), default="", server_default="")
     """The reader's id as the site gives it (a pseudonym, never a name is expected); empty when not given."""
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -251,7 +223,7 @@ class ResultObject(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("job.id"), index=True)
-    kind: Mapped[ResultKind] = mapped_column(_enum(ResultKind, "result_kind"))
+    kind: Mapped[ResultKind] = mapped_column(enum_column(ResultKind, "result_kind"))
     sop_class_uid: Mapped[str] = mapped_column(String(64))
     sop_instance_uid: Mapped[str] = mapped_column(String(64), unique=True)
     series_instance_uid: Mapped[str] = mapped_column(String(64))
@@ -282,11 +254,11 @@ class Delivery(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     result_object_id: Mapped[int] = mapped_column(ForeignKey("result_object.id"), index=True)
     destination_name: Mapped[str] = mapped_column(String(64))
-    channel: Mapped[Channel] = mapped_column(_enum(Channel, "channel"), default=Channel.DICOM)
+    channel: Mapped[Channel] = mapped_column(enum_column(Channel, "channel"), default=Channel.DICOM)
     purpose: Mapped[MessagePurpose] = mapped_column(
-        _enum(MessagePurpose, "message_purpose"), default=MessagePurpose.RESULT
+        enum_column(MessagePurpose, "message_purpose"), default=MessagePurpose.RESULT
     )
-    state: Mapped[DeliveryState] = mapped_column(_enum(DeliveryState, "delivery_state"), index=True)
+    state: Mapped[DeliveryState] = mapped_column(enum_column(DeliveryState, "delivery_state"), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     commitment_transaction_uid: Mapped[str | None] = mapped_column(String(64), index=True)
@@ -311,7 +283,7 @@ class DeliveryAttempt(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     delivery_id: Mapped[int] = mapped_column(ForeignKey("delivery.id"), index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    outcome: Mapped[DeliveryState] = mapped_column(_enum(DeliveryState, "delivery_state"))
+    outcome: Mapped[DeliveryState] = mapped_column(enum_column(DeliveryState, "delivery_state"))
     """SENT, COMMIT_PENDING (stored, commitment awaited), PENDING (failed, will retry) or DEAD_LETTER."""
     error: Mapped[str | None] = mapped_column(Text)
 
@@ -324,7 +296,7 @@ class AuditEvent(Base):
     __tablename__ = "audit_event"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[AuditKind] = mapped_column(_enum(AuditKind, "audit_kind"), index=True)
+    kind: Mapped[AuditKind] = mapped_column(enum_column(AuditKind, "audit_kind"), index=True)
     actor: Mapped[str | None] = mapped_column(String(64))
     """The dashboard user who acted; None for DICOM peers."""
     calling_ae_title: Mapped[str | None] = mapped_column(String(16))
