@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
-
-from pydicom import dcmread
-from pydicom.errors import InvalidDicomError
 
 from atna.events import patient_record_read
 from dashboard import queries
@@ -19,6 +15,7 @@ from dashboard.auth import User
 from dashboard.services import DashboardServices
 from db import audit, studies
 from db.models import AuditKind
+from dicom_node.spool import read_spooled_text
 
 logger = logging.getLogger(__name__)
 
@@ -47,19 +44,10 @@ class PatientIdentity:
 
 
 def _read_identity(path: str | None) -> PatientIdentity:
-    if path is None or not Path(path).is_file():
+    header = read_spooled_text(path, IDENTITY_KEYWORDS)
+    if header is None:
         return PatientIdentity(None, None, None, None, None, None, None, available=False)
-    try:
-        ds = dcmread(path, stop_before_pixels=True, specific_tags=list(IDENTITY_KEYWORDS))
-    except (InvalidDicomError, OSError) as exc:
-        logger.warning("identity not readable from the spool: %s", type(exc).__name__)
-        return PatientIdentity(None, None, None, None, None, None, None, available=False)
-
-    def text(keyword: str) -> str | None:
-        value = ds.get(keyword)
-        return str(value) if value not in (None, "") else None
-
-    name, patient_id, birth_date, accession, study_uid, study_date, referrer = (text(k) for k in IDENTITY_KEYWORDS)
+    name, patient_id, birth_date, accession, study_uid, study_date, referrer = (header[k] for k in IDENTITY_KEYWORDS)
     return PatientIdentity(name, patient_id, birth_date, accession, study_uid, study_date, referrer, available=True)
 
 

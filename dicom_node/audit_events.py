@@ -6,8 +6,6 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
-from pydicom import dcmread
-from pydicom.errors import InvalidDicomError
 from sqlalchemy.exc import SQLAlchemyError
 
 from atna.events import StudyTransfer, instances_transferred, node_refused
@@ -15,6 +13,7 @@ from db import studies
 from db.engine import SessionFactory
 from db.errors import describe_database_error
 from dicom_node.ingest import NodeContext
+from dicom_node.spool import read_spooled_text
 
 logger = logging.getLogger(__name__)
 
@@ -26,14 +25,8 @@ def audit_refused(context: NodeContext, address: str, calling_ae: str | None, re
 
 def _patient(path: str | None) -> tuple[str | None, str | None]:
     """(Patient ID, Patient's Name) from the spooled header; (None, None) when it cannot be read."""
-    if path is None:
-        return None, None
-    try:
-        ds = dcmread(path, stop_before_pixels=True, specific_tags=["PatientID", "PatientName"])
-    except (InvalidDicomError, OSError) as exc:
-        logger.warning("audit: patient header not readable from the spool: %s", type(exc).__name__)
-        return None, None
-    return str(ds.get("PatientID", "")) or None, str(ds.get("PatientName", "")) or None
+    header = read_spooled_text(path, ("PatientID", "PatientName")) or {}
+    return header.get("PatientID"), header.get("PatientName")
 
 
 def study_transfer(session_factory: SessionFactory, study_id: int, sop_classes: Counter[str]) -> StudyTransfer | None:

@@ -14,7 +14,11 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
+
+from pydicom import dcmread
+from pydicom.errors import InvalidDicomError
 
 logger = logging.getLogger(__name__)
 
@@ -116,3 +120,17 @@ def _fsync_file(path: Path) -> None:
 
 def _fsync_directory(directory: Path) -> None:
     _fsync_file(directory)
+
+
+def read_spooled_text(path: str | Path | None, keywords: Sequence[str]) -> dict[str, str | None] | None:
+    """These header attributes of a spooled instance as text (None for one absent or empty), read without its pixels;
+    None when the file is gone or cannot be read. A failure is logged by its type only: the text may hold patient
+    data, which is read here only for a caller that needs it (an audit message, an operator's reveal)."""
+    if path is None or not Path(path).is_file():
+        return None
+    try:
+        ds = dcmread(path, stop_before_pixels=True, specific_tags=list(keywords))
+    except (InvalidDicomError, OSError) as exc:
+        logger.warning("header not readable from the spool: %s", type(exc).__name__)
+        return None
+    return {keyword: str(value) if (value := ds.get(keyword)) not in (None, "") else None for keyword in keywords}

@@ -1,12 +1,13 @@
-"""dicom_node.spool: UID checks, atomic adoption, and partial receptions."""
+"""dicom_node.spool: UID checks, atomic adoption, partial receptions, and header text read back from the spool."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pydicom
 import pytest
 
-from dicom_node.spool import InvalidUIDError, Spool, is_valid_uid
+from dicom_node.spool import InvalidUIDError, Spool, is_valid_uid, read_spooled_text
 
 
 @pytest.mark.parametrize(
@@ -71,3 +72,18 @@ def test_stale_partial_receptions_are_purged(tmp_path: Path) -> None:
     stale = received(spool)
     assert spool.purge_incoming(older_than_s=3600) == 0, "a reception in progress is left alone"
     assert spool.purge_incoming(older_than_s=-1) == 1 and not stale.exists()
+
+
+def test_header_text_is_read_back_without_the_pixels(
+    tmp_path: Path, rg1: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ds = pydicom.dcmread(rg1)
+    ds.PatientID, ds.PatientName, ds.AccessionNumber = "ID-7", "Doe^Jane", ""
+    ds.save_as(tmp_path / "one.dcm")
+    text = read_spooled_text(tmp_path / "one.dcm", ("PatientID", "PatientName", "AccessionNumber", "IssuerOfPatientID"))
+    assert text == {"PatientID": "ID-7", "PatientName": "Doe^Jane", "AccessionNumber": None, "IssuerOfPatientID": None}
+    (tmp_path / "garbage.dcm").write_bytes(b"not DICOM, Doe^Jane")
+    assert read_spooled_text(tmp_path / "garbage.dcm", ("PatientID",)) is None
+    assert read_spooled_text(tmp_path / "gone.dcm", ("PatientID",)) is None
+    assert read_spooled_text(None, ("PatientID",)) is None
+    assert "Doe" not in caplog.text, "a failure is logged by its type only"
