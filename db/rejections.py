@@ -62,7 +62,8 @@ def tainted_jobs(session: Session, study_id: int, before_job_id: int) -> list[tu
     ).all()
     if not rejected:
         return []
-    with_results = select(ResultObject.job_id).where(ResultObject.kind == ResultKind.SR)
+    # Any result of its own, not only an SR: an image's objects go before the study's SR is built (issue 22).
+    with_results = select(ResultObject.job_id).where(ResultObject.kind != ResultKind.KOS)
     candidates = session.execute(
         select(Job.id, Job.analysis_started_at).where(
             Job.study_id == study_id,

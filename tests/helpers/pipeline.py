@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pydicom
+import pytest
 
 from config.outputs import Destination
 from config.settings import Settings, WorkerSettings
@@ -16,8 +20,10 @@ from db.engine import SessionFactory
 from db.models import JobState, ResultKind, utcnow
 from db.results import ResultRecord
 from db.studies import InstanceFacts
+from worker.announce import Announcer
 from worker.celery_app import create_celery_app
 from worker.context import WorkerContext
+from worker.deliver import DeliveryOutcome
 from worker.queue import TaskQueue
 
 
@@ -135,3 +141,36 @@ def retry_when_due(context: WorkerContext, delivery_id: int) -> object:
     with context.session_factory.begin() as s:
         deliveries.due_now(s, [delivery_id])
     return deliver_result(context, delivery_id)
+
+
+@contextmanager
+def delivering(context: WorkerContext) -> Iterator[tuple[Announcer, list[DeliveryOutcome]]]:
+    """An announcer (what the analysis task uses) whose messages a delivery worker takes at once, each conversation
+    in a thread of its own; the conversations' outcomes, complete once the block has ended (each must end)."""
+    from worker.deliver import deliver_conversation
+
+    outcomes: list[DeliveryOutcome] = []
+    threads: list[threading.Thread] = []
+
+    def send(delivery_id: int) -> None:
+        thread = threading.Thread(target=lambda: outcomes.append(deliver_conversation(context, delivery_id)))
+        threads.append(thread)
+        thread.start()
+
+    yield Announcer(context.session_factory, send), outcomes
+    for thread in threads:
+        thread.join(60)
+        assert not thread.is_alive(), "the conversation ended"
+
+
+def before_the_sr(monkeypatch: pytest.MonkeyPatch, action: Callable[[], None]) -> None:
+    """Run ``action`` when the analysis is about to build the SR: after every image's objects were recorded."""
+    from worker import analyze
+
+    build = analyze.encode_report
+
+    def first_the_action(*args: Any) -> Any:
+        action()
+        return build(*args)
+
+    monkeypatch.setattr(analyze, "encode_report", first_the_action)

@@ -4,9 +4,6 @@ study's first objects reach the destination while its SR is still being built, o
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pydicom
@@ -17,13 +14,11 @@ from db import conversations, deliveries, jobs
 from db.engine import SessionFactory
 from db.models import DeliveryState, JobState
 from tests.helpers.encode_cases import second_view
-from tests.helpers.pipeline import context_for, record, with_pacs
+from tests.helpers.pipeline import before_the_sr, context_for, delivering, record, with_pacs
 from tests.helpers.scp import Stored, recording_scp, wait_for
-from worker import analyze
 from worker.analyze import analyze_job
 from worker.announce import Announcer
-from worker.context import WorkerContext
-from worker.deliver import DeliveryOutcome, deliver_conversation
+from worker.deliver import DeliveryOutcome
 
 SR = str(uid.Comprehensive3DSRStorage)
 SC = str(uid.SecondaryCaptureImageStorage)
@@ -31,36 +26,16 @@ GSPS = str(uid.GrayscaleSoftcopyPresentationStateStorage)
 REFUSED = 0xA900  # the destination understood and refused: a dead letter at once
 
 
-@contextmanager
-def delivery_worker(context: WorkerContext) -> Iterator[tuple[Announcer, list[DeliveryOutcome]]]:
-    """An announcer whose messages a delivery worker takes at once (each conversation in a thread of its own, as a
-    delivery worker process would run it); the conversations' outcomes, once they have all ended."""
-    outcomes: list[DeliveryOutcome] = []
-    threads: list[threading.Thread] = []
-
-    def send(delivery_id: int) -> None:
-        thread = threading.Thread(target=lambda: outcomes.append(deliver_conversation(context, delivery_id)))
-        threads.append(thread)
-        thread.start()
-
-    yield Announcer(context.session_factory, send), outcomes
-    for thread in threads:
-        thread.join(60)
-        assert not thread.is_alive(), "the conversation ended"
-
-
 def _sr_built_once(stored: list[Stored], objects: int, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Make the SR's encoding wait until ``objects`` of the images' objects are at the destination (it fails if
     they do not come: they would only go after the SR); returns how many the destination held when it began."""
     seen: list[int] = []
-    build: Callable[..., object] = analyze.encode_report
 
-    def once_the_images_arrived(*args: object) -> object:
+    def once_the_images_arrived() -> None:
         wait_for(lambda: len(stored) >= objects, timeout_s=30)
         seen.append(len(stored))
-        return build(*args)
 
-    monkeypatch.setattr(analyze, "encode_report", once_the_images_arrived)
+    before_the_sr(monkeypatch, once_the_images_arrived)
     return seen
 
 
@@ -77,7 +52,7 @@ def test_each_images_objects_are_sent_before_the_sr_is_built_over_one_associatio
         context = context_for(settings, session_factory)
         job_id = record(session_factory, settings, sources)
         seen = _sr_built_once(stored, 2 * images, monkeypatch)
-        with delivery_worker(context) as (announce, outcomes):
+        with delivering(context) as (announce, outcomes):
             outcome = analyze_job(context, job_id, announce)
             announce(outcome.delivery_ids)  # what the analysis task does at the end: no second message
         assert len(set(announce.announced)) == 2 * images + 1
@@ -99,7 +74,7 @@ def test_an_image_object_refused_while_the_study_is_analysed_leaves_the_job_dead
         context = context_for(settings, session_factory)
         job_id = record(session_factory, settings, rg1)
         _sr_built_once(stored, 1, monkeypatch)  # the GSPS: the SC is refused
-        with delivery_worker(context) as (announce, outcomes):
+        with delivering(context) as (announce, outcomes):
             outcome = analyze_job(context, job_id, announce)
             announce(outcome.delivery_ids)
         assert outcome.state is JobState.ENCODED

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import highdicom as hd
 import pydicom
+import pytest
 
 from config.settings import ScpSettings, Settings
 from db import jobs
@@ -17,11 +18,13 @@ from db.models import JobState
 from dicom_node.rules import WITHDRAWN_REASON
 from tests.helpers.encode_cases import second_view
 from tests.helpers.peers import dciodvfy_errors, received, storescp, storescu
-from tests.helpers.pipeline import analyse_and_deliver, context_for, with_pacs
+from tests.helpers.pipeline import analyse_and_deliver, before_the_sr, context_for, delivering, with_pacs
 from tests.helpers.scp import scp_node, wait_for
 from worker.analyze import analyze_job
 
 KOS_CLASS = "1.2.840.10008.5.1.4.1.1.88.59"
+SC_CLASS = "1.2.840.10008.5.1.4.1.1.7"
+GSPS_CLASS = "1.2.840.10008.5.1.4.1.1.11.1"
 
 
 def note(
@@ -80,6 +83,48 @@ def test_a_rejection_after_delivery_retracts_the_results(
         first, second = jobs.list_jobs(s)
     assert first.state is JobState.RETRACTED and "(113001)" in (first.reason or "")
     assert second.reason == WITHDRAWN_REASON
+
+
+def test_a_rejection_while_the_study_is_encoded_withdraws_the_objects_that_already_went(
+    tmp_path: Path,
+    session_factory: SessionFactory,
+    rg1: Path,
+    rg1_dataset: pydicom.Dataset,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The image's SC and GSPS reach the PACS while the SR is still to be built (issue 22); the rejection note arrives
+    then. No SR goes out, the job ends NOT_ELIGIBLE, and the study's next analysis withdraws the SC and GSPS."""
+    with storescp(tmp_path / "pacs") as pacs:
+        settings = node_settings(tmp_path, pacs)
+        context = context_for(settings, session_factory)
+        with scp_node(settings, session_factory) as (running, enqueued):
+            assert storescu(rg1, running.port).returncode == 0
+            wait_for(lambda: len(enqueued) == 1)
+
+            def reject_once_the_images_objects_went() -> None:
+                wait_for(lambda: len(received(tmp_path / "pacs")) == 2, timeout_s=30)
+                assert storescu(note(rg1_dataset, tmp_path), running.port).returncode == 0
+                wait_for(lambda: len(enqueued) == 2)
+
+            before_the_sr(monkeypatch, reject_once_the_images_objects_went)
+            with delivering(context) as (announce, _):
+                outcome = analyze_job(context, enqueued[0], announce)
+                announce(outcome.delivery_ids)
+            assert outcome.state is JobState.NOT_ELIGIBLE
+            went = {str(ds.SOPInstanceUID) for ds in received(tmp_path / "pacs")}
+            assert analyse_and_deliver(context, enqueued[1]) is JobState.NOT_ELIGIBLE
+        arrived = received(tmp_path / "pacs")
+    assert sorted(str(ds.SOPClassUID) for ds in arrived) == sorted([SC_CLASS, GSPS_CLASS, KOS_CLASS]), "no SR"
+    (kos,) = [ds for ds in arrived if ds.SOPClassUID == KOS_CLASS]
+    withdrawn = {
+        item.ReferencedSOPSequence[0].ReferencedSOPInstanceUID
+        for item in kos.ContentSequence
+        if item.ValueType in ("IMAGE", "COMPOSITE")
+    }
+    assert withdrawn == went, "exactly the SC and GSPS that went"
+    with session_factory() as s:
+        first, _ = jobs.list_jobs(s)
+    assert first.state is JobState.RETRACTED
 
 
 def test_a_rejection_before_analysis_cancels_the_work_and_nothing_is_sent(
