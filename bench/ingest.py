@@ -7,18 +7,21 @@ Receivers:
 - DCMTK storescp as installed (one association at a time; Nagle's algorithm left on, as Debian builds it);
 - DCMTK storescp tuned: ``+B`` (bit-preserving writes), ``-pdu 131072`` and ``--fork`` (a process per association),
   as installed (Nagle's algorithm on: each response waits for the sender's delayed ACK) and with ``TCP_NODELAY=1``;
-- Orthanc with its Debian defaults (storage and SQLite index on disk).
+- Orthanc with its Debian defaults (storage and SQLite index on disk);
+- for diagnosis only, where Debian's ``eatmydata`` is installed: ours with one process under it, every fsync (ours and
+  SQLite's) made a no-op. It shows how much of the gap to the peers is the durable write; the node never runs so.
 
 Neither peer fsyncs each instance. The sender is DCMTK storescu (``TCP_NODELAY=1``), one process per association, the
 files shared out among them. Each round runs every receiver once, in turn.
 
-    .venv/bin/python bench/ingest.py [--count 40] [--rounds 3]
+    .venv/bin/python bench/ingest.py [--count 40] [--rounds 3] [--receivers "ours, 1 process;Orthanc"]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -75,7 +78,7 @@ def send(port: int, called_ae: str, files: list[Path], associations: int) -> flo
 
 
 @contextmanager
-def ours(work: Path, processes: int) -> Iterator[tuple[int, str]]:
+def ours(work: Path, processes: int, durable: bool = True) -> Iterator[tuple[int, str]]:
     port = free_port()
     work.mkdir(parents=True, exist_ok=True)
     config = work / "cxr.toml"
@@ -89,7 +92,7 @@ def ours(work: Path, processes: int) -> Iterator[tuple[int, str]]:
     )
     env = {**os.environ, "CXR_LOG_LEVEL": "WARNING"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "cxr", "scp", "--config", str(config)],
+        [*([] if durable else ["eatmydata"]), sys.executable, "-m", "cxr", "scp", "--config", str(config)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -128,8 +131,9 @@ def orthanc_peer(work: Path) -> Iterator[tuple[int, str]]:
         yield server.dicom_port, server.ae_title
 
 
-def receivers(cores: int) -> dict[str, Receiver]:
-    return {
+def receivers(cores: int, chosen: list[str]) -> dict[str, Receiver]:
+    """Every receiver, or those whose name starts with one of ``chosen``."""
+    every: dict[str, Receiver] = {
         "ours, 1 process": lambda work: ours(work, 1),
         f"ours, {cores} processes": lambda work: ours(work, cores),
         "storescp": lambda work: storescp(work, tuned=False),
@@ -137,13 +141,19 @@ def receivers(cores: int) -> dict[str, Receiver]:
         "storescp tuned, TCP_NODELAY": lambda work: storescp(work, tuned=True, at_once=True),
         "Orthanc": orthanc_peer,
     }
+    if shutil.which("eatmydata"):
+        every[NO_FSYNC] = lambda work: ours(work, 1, durable=False)
+    return {name: r for name, r in every.items() if not chosen or any(name.startswith(c) for c in chosen)}
 
 
-def run(work: Path, count: int, rounds: int) -> dict[tuple[str, int], list[float]]:
+NO_FSYNC = "ours, 1 process, no fsync (eatmydata; diagnosis only)"
+
+
+def run(work: Path, count: int, rounds: int, chosen: list[str]) -> dict[tuple[str, int], list[float]]:
     """Receiver and association count → instances per second, one figure per round."""
     rates: dict[tuple[str, int], list[float]] = {}
     for round_ in range(rounds):
-        for name, receiver in receivers(os.cpu_count() or 1).items():
+        for name, receiver in receivers(os.cpu_count() or 1, chosen).items():
             for associations in (1, 4):
                 files = make_copies(work / "sent", count, f"{round_}-{name}-{associations}")
                 where = work / f"{round_}-{name}-{associations}".replace(" ", "-").replace(",", "")
@@ -162,24 +172,46 @@ def report(rates: dict[tuple[str, int], list[float]], count: int) -> None:
         cells = [f"{median[(name, a)]:.1f} ({min(rates[(name, a)]):.1f}–{max(rates[(name, a)]):.1f})" for a in (1, 4)]
         print(f"| {name} | {cells[0]} | {cells[1]} |")
     cores = os.cpu_count() or 1
-    best_one = max(median[("ours, 1 process", 1)], median[(f"ours, {cores} processes", 1)])
-    print(
-        f"\nours / storescp tuned, 1 association: {best_one / median[('storescp tuned', 1)]:.2f} (target ≥ 2), "
-        f"{best_one / median[('storescp tuned, TCP_NODELAY', 1)]:.2f} with TCP_NODELAY; "
-        f"ours ({cores} processes) / Orthanc, 4 associations: "
-        f"{median[(f'ours, {cores} processes', 4)] / median[('Orthanc', 4)]:.2f} (target ≥ 1.5); "
-        f"{cores} processes / 1 process at 4 associations: "
-        f"{median[(f'ours, {cores} processes', 4)] / median[('ours, 1 process', 4)]:.2f}"
-    )
+    ratios = [
+        ("ours, 1 process / storescp tuned, 1 association (target ≥ 2)", ("ours, 1 process", 1), ("storescp tuned", 1)),
+        (
+            "ours, 1 process / storescp tuned with TCP_NODELAY, 1 association",
+            ("ours, 1 process", 1),
+            ("storescp tuned, TCP_NODELAY", 1),
+        ),
+        (
+            f"ours, {cores} processes / Orthanc, 4 associations (target ≥ 1.5)",
+            (f"ours, {cores} processes", 4),
+            ("Orthanc", 4),
+        ),
+        (
+            f"ours, {cores} processes / 1 process, 4 associations",
+            (f"ours, {cores} processes", 4),
+            ("ours, 1 process", 4),
+        ),
+        ("ours without fsync / ours, 1 association", (NO_FSYNC, 1), ("ours, 1 process", 1)),
+        (
+            "ours without fsync / storescp tuned with TCP_NODELAY, 1 association",
+            (NO_FSYNC, 1),
+            ("storescp tuned, TCP_NODELAY", 1),
+        ),
+        ("ours without fsync / Orthanc, 4 associations", (NO_FSYNC, 4), ("Orthanc", 4)),
+    ]
+    print()
+    for what, ours_key, peer_key in ratios:
+        if ours_key in median and peer_key in median:
+            print(f"{what}: {median[ours_key] / median[peer_key]:.2f}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--receivers", default="", help="';'-separated name prefixes of the receivers to run")
     arguments = parser.parse_args()
+    chosen = [name.strip() for name in arguments.receivers.split(";") if name.strip()]
     with tempfile.TemporaryDirectory(prefix="cxr-bench-") as folder:
-        report(run(Path(folder), arguments.count, arguments.rounds), arguments.count)
+        report(run(Path(folder), arguments.count, arguments.rounds, chosen), arguments.count)
     return 0
 
 
