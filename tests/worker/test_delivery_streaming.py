@@ -10,10 +10,12 @@ import pydicom
 import pytest
 from pydicom import uid
 
+from config.outputs import Hl7Endpoint
 from db import conversations, deliveries, jobs
 from db.engine import SessionFactory
-from db.models import DeliveryState, JobState
+from db.models import Channel, DeliveryState, JobState
 from tests.helpers.encode_cases import second_view
+from tests.helpers.peers import free_port
 from tests.helpers.pipeline import before_the_sr, context_for, delivering, record, with_pacs
 from tests.helpers.scp import Stored, recording_scp, wait_for
 from worker.analyze import analyze_job
@@ -87,20 +89,25 @@ def test_an_image_object_refused_while_the_study_is_analysed_leaves_the_job_dead
 def test_a_conversation_already_begun_gets_no_second_message_but_other_channels_do(
     tmp_path: Path, session_factory: SessionFactory, rg1: Path
 ) -> None:
-    settings = with_pacs(tmp_path, 4242)
+    ris = Hl7Endpoint(name="ris", host="127.0.0.1", port=free_port(), timeout_s=5)
+    settings = with_pacs(tmp_path, free_port(), hl7=[ris])
     context = context_for(settings, session_factory)
     first = analyze_job(context, record(session_factory, settings, rg1))
     with session_factory() as s:
-        image, other, sr = sorted(first.delivery_ids)
-        assert conversations.conversation_leaders(s, [image, other, sr]) == [image]
-        assert conversations.conversation_leaders(s, [sr], announced=[image, other]) == []
-        assert conversations.conversation_leaders(s, [image, other, sr], announced=[image]) == []
+        channels = {d: deliveries.delivery_work(s, d).channel for d in first.delivery_ids}
+        (message,) = [d for d, channel in channels.items() if channel is Channel.HL7]
+        image, other, sr = sorted(d for d, channel in channels.items() if channel is Channel.DICOM)
+        assert conversations.conversation_leaders(s, first.delivery_ids) == sorted([image, message])
+        # The images' objects were announced: the SR goes with their conversation, the HL7 message on its own.
+        assert conversations.conversation_leaders(s, [sr, message], announced=[image, other]) == [message]
+        assert conversations.conversation_leaders(s, first.delivery_ids, announced=[image]) == [message]
+        assert conversations.conversation_leaders(s, first.delivery_ids, announced=[image, message]) == []
 
 
 def test_a_broker_failing_while_the_study_is_analysed_only_delays_the_message(
     tmp_path: Path, session_factory: SessionFactory, rg1: Path
 ) -> None:
-    settings = with_pacs(tmp_path, 4242)
+    settings = with_pacs(tmp_path, free_port())
     context = context_for(settings, session_factory)
     job_id = record(session_factory, settings, rg1)
     sent: list[int] = []
