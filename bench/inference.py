@@ -17,6 +17,7 @@ batch sizes that finish in minutes (``--full`` runs every size on the CPU too).
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import tempfile
 import time
@@ -29,7 +30,7 @@ import torch
 from pydicom.data import get_testdata_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from models.baseline import BaselineDetector
+from models.baseline import BaselineDetector, BaselineParameters
 from models.codes import XRV_LABELS
 from models.device import image_batch, inference_dtype, resolve_device
 from models.imaging import DecodedImage, decode_dataset
@@ -40,8 +41,10 @@ from tests.helpers.weights import write_detector_checkpoint, write_xrv_weights
 
 XRV_CODED = [str(label) for label in XRV_LABELS.values() if label is not None]
 GPU_BATCHES = (1, 8, 32, 64)
+FULL_SCALES = "baseline 0.1.0, all scales full"
 CPU_BATCHES = {
     "baseline": (1, 8),
+    FULL_SCALES: (1,),
     "xrv:densenet121-res224-all": (1, 8, 32, 64),
     "xrv:densenet121-res224-all +cam": (1, 8),
     "xrv:resnet50-res512-all": (1, 8),
@@ -131,6 +134,8 @@ def inference(device: torch.device, repeats: int, full: bool, weights: Path, bac
         detector: Detector = (
             BaselineDetector()
             if name == "baseline"
+            else BaselineDetector(BaselineParameters(half_resolution_from_sigma=math.inf))  # 0.1.0's response
+            if name == FULL_SCALES
             else load_detector(
                 name, options if name.startswith("xrv") else DetectorOptions(weights_dir=weights, device=str(device))
             )

@@ -26,14 +26,22 @@ from models.protocol import Box, Finding, ImageResult, Provenance
 
 logger = logging.getLogger(__name__)
 
-VERSION = "0.1.0"
+VERSION = "0.2.0"
+"""0.2.0: the wider scales of the Laplacian of Gaussian computed at half resolution."""
 MAX_CANDIDATES = 50
+PYRAMID_SIGMA = 1.0
+"""The blur ``cv2.pyrDown`` applies before halving (its 5-tap kernel's standard deviation, in full-size pixels)."""
 
 
 @dataclass(frozen=True)
 class BaselineParameters:
     working_size: int = 512
     sigmas: tuple[float, ...] = tuple(float(s) for s in np.geomspace(6.0, 22.0, 7))
+    half_resolution_from_sigma: float = 10.0
+    """Scales at least this wide are computed on the image halved and their response brought back to size: such a
+    blur needs no finer detail, and there it costs a quarter of the pixels and half the kernel. On RG1 the response
+    took 16 ms instead of 42, with the same findings as 0.1.0, which computed every scale in full (``math.inf`` here):
+    labels equal, box IoU ≥ 0.94, probabilities within 0.03 (``tests/models/test_baseline.py``)."""
     min_response: float = 0.02
     peak_window: int = 15
     contrast_midpoint: float = 1.5
@@ -102,7 +110,9 @@ class BaselineDetector:
 
     def _candidates(self, small: FloatImage, enhanced: U8Image, mask: npt.NDArray[np.uint8]) -> list[_Candidate]:
         p = self.parameters
-        response, scale_index = _log_response(enhanced.astype(np.float32) / 255.0, p.sigmas)
+        response, scale_index = _log_response(
+            enhanced.astype(np.float32) / 255.0, p.sigmas, p.half_resolution_from_sigma
+        )
         window = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (p.peak_window, p.peak_window))
         is_peak = (response == cv2.dilate(response, window)) & (response > p.min_response) & (mask > 0)
         smooth = denoise(small, 1.5)
@@ -156,10 +166,30 @@ def lung_field_mask(enhanced: U8Image) -> npt.NDArray[np.uint8]:
     return mask
 
 
-def _log_response(image: FloatImage, sigmas: Sequence[float]) -> tuple[FloatImage, npt.NDArray[np.intp]]:
-    """Scale-normalised -σ²∇²G response, maximised over scales, and the index of the winning scale."""
-    stack = np.stack([-(s**2) * cv2.Laplacian(cv2.GaussianBlur(image, (0, 0), s), cv2.CV_32F, ksize=3) for s in sigmas])
+def _log_response(
+    image: FloatImage, sigmas: Sequence[float], halved_from: float
+) -> tuple[FloatImage, npt.NDArray[np.intp]]:
+    """Scale-normalised -σ²∇²G response, maximised over scales, and the index of the winning scale; scales from
+    ``halved_from`` up are computed at half resolution."""
+    half = np.asarray(cv2.pyrDown(image), dtype=np.float32) if max(sigmas) >= halved_from else image
+    stack = np.stack([_scale_response(image, half, s, s >= halved_from) for s in sigmas])
     return stack.max(axis=0), stack.argmax(axis=0)
+
+
+def _scale_response(image: FloatImage, half: FloatImage, sigma: float, halved: bool) -> FloatImage:
+    """-σ²∇²G at one scale. The scale-normalised response is the same at any sampling, so at half size the blur is
+    σ/2 (less what pyrDown applied) and the normalisation (σ/2)²."""
+    if not halved:
+        return -(sigma**2) * cv2.Laplacian(cv2.GaussianBlur(image, (0, 0), sigma), cv2.CV_32F, ksize=3)
+    small_sigma = math.sqrt(sigma**2 - PYRAMID_SIGMA**2) / 2
+    response = -((sigma / 2) ** 2) * cv2.Laplacian(cv2.GaussianBlur(half, (0, 0), small_sigma), cv2.CV_32F, ksize=3)
+    # pyrDown's sample i lies on pixel 2i: back to size by sampling (x/2, y/2), not cv2.resize's pixel-centre grid.
+    rows, cols = image.shape
+    to_half = np.array([[0.5, 0.0, 0.0], [0.0, 0.5, 0.0]])
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    return np.asarray(
+        cv2.warpAffine(response, to_half, (cols, rows), flags=flags, borderMode=cv2.BORDER_REPLICATE), dtype=np.float32
+    )
 
 
 def _ring_contrast(image: FloatImage, x: int, y: int, radius: float) -> float:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 
 import numpy as np
 import pydicom
+import pytest
 
-from models.baseline import BaselineDetector, lung_field_mask
+from models.baseline import BaselineDetector, BaselineParameters, lung_field_mask
 from models.codes import FindingLabel
 from models.imaging import DecodedImage, decode_dataset, decode_file
 from models.preprocess import clahe, resize_long_side, to_uint8
@@ -39,6 +41,23 @@ def test_findings_are_deterministic_and_identical_for_lossless_j2k(rg1: Path, rg
     again = detector.detect([decode_file(rg1)])[0]
     j2k = detector.detect([decode_file(rg1_j2kr)])[0]
     assert first == again == j2k
+
+
+@pytest.mark.parametrize("name", ["rg1", "rg1_j2ki"])
+def test_wide_scales_at_half_resolution_find_what_every_scale_in_full_found(
+    name: str, request: pytest.FixtureRequest
+) -> None:
+    """Version 0.2.0 against 0.1.0 (every scale of the Laplacian of Gaussian at the working size)."""
+    image = decode_file(request.getfixturevalue(name))
+    halved = BaselineDetector().detect([image])[0]
+    full = BaselineDetector(BaselineParameters(half_resolution_from_sigma=math.inf)).detect([image])[0]
+    assert len(full.findings) == len(halved.findings) >= 3
+    assert halved.abnormality_score == pytest.approx(full.abnormality_score, abs=0.03)
+    for before in full.findings:  # in order of probability, which close ones may swap
+        assert before.box is not None
+        after = max(halved.findings, key=lambda f: f.box.iou(before.box) if f.box else 0.0)
+        assert after.box is not None and after.box.iou(before.box) >= 0.9
+        assert after.label == before.label and after.probability == pytest.approx(before.probability, abs=0.03)
 
 
 def test_lossy_j2k_gives_overlapping_boxes(rg1: Path, rg1_j2ki: Path) -> None:
