@@ -12,7 +12,7 @@ from pydicom.multival import MultiValue
 
 from config.settings import EquipmentSettings, ResultsSettings
 from db.models import ResultKind
-from models.baseline import BaselineDetector
+from models.baseline import VERSION, BaselineDetector
 from models.overlay import layout_for
 from models.protocol import ImageResult
 from tests.helpers.encode_cases import CASES, analysed, case_sources, content_items, context, write_all
@@ -97,7 +97,27 @@ def test_sr_round_trips_references_codes_coordinates_and_provenance(
     assert ("SCT", "27925004") in codes or ("SCT", "4147007") in codes
     assert ("SCT", "52101004") in codes, "the overall result says Present"
     texts = {i.TextValue for i in items if i.ValueType == "TEXT"}
-    assert {"baseline", "0.1.0", "weights_sha256=none", "threshold=0.5"} <= texts
+    assert {"baseline", VERSION, "weights_sha256=none", "threshold=0.5"} <= texts
+
+
+def test_each_group_names_its_algorithm_and_its_measurements_do_not_repeat_it(
+    encoded: tuple[list[pydicom.Dataset], dict[str, list[Path]]],
+) -> None:
+    """TID 4019 once in every measurement group; the group's covers its Certainty of Finding (TID 300 allows, and
+    does not need, one of its own)."""
+    sr = pydicom.dcmread(encoded[1]["SR"][0])
+    groups = [
+        i
+        for i in content_items(sr.ContentSequence)
+        if i.ValueType == "CONTAINER" and i.ConceptNameCodeSequence[0].CodeValue == "125007"
+    ]
+    assert groups
+    for group in groups:
+        children = group.ContentSequence
+        names = [c for c in children if c.ValueType == "TEXT" and c.ConceptNameCodeSequence[0].CodeValue == "111001"]
+        assert [n.TextValue for n in names] == ["baseline"]
+        for measurement in (c for c in children if c.ValueType == "NUM"):
+            assert [c.ValueType for c in measurement.get("ContentSequence", [])] in ([], ["SCOORD"])
 
 
 def test_sc_and_gsps_reference_their_source(encoded: tuple[list[pydicom.Dataset], dict[str, list[Path]]]) -> None:
