@@ -137,6 +137,12 @@ class WorkerSettings(Section):
     """Decode a JPEG 2000 image only down to the resolution the detector looks at (2 to 3.5× faster for a 2,000-pixel
     radiograph and a 512-pixel detector). The overlay Secondary Capture is then drawn on that image brought back to
     full size. False decodes every image in full."""
+    analysis_processes: int = Field(0, ge=0)
+    """Analysis workers ``cxr serve`` starts. 0: one where the device is a GPU (it batches, and holds the model once),
+    and on the CPU one per core, up to 4, each computing on its share of the cores. One CPU worker uses one core for
+    most of a study (decoding, encoding, writing and recording run on one thread), so the others stay idle
+    (``bench/RESULTS.md``). Each process holds its own copy of the model in memory. Other deployments (systemd,
+    compose) start the workers they want; ``cxr worker --threads`` gives each its share of the cores."""
     node_name: str = Field("", max_length=64)
     """How this host's workers name themselves in job events and heartbeats; empty means the host name. Set it where
     host names say nothing (containers)."""

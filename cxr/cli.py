@@ -44,6 +44,7 @@ def serve(config: ConfigOption = None) -> None:
     """Run everything on one machine: the SCP, the workers, the sweeper and the dashboard. Ctrl-C stops them all."""
     from cxr.health import check_node, ready_line
     from cxr.serve import child_commands, supervise
+    from cxr.worker_process import analysis_workers
     from db.migrate import upgrade
     from db.models import utcnow
 
@@ -52,7 +53,7 @@ def serve(config: ConfigOption = None) -> None:
     require_ready(settings, data_dir=True, ports=ports, database=True, broker=True)
     upgrade(settings.database_url)
     started = utcnow()
-    commands = child_commands(config, settings.dashboard.enabled)
+    commands = child_commands(config, settings.dashboard.enabled, analysis_workers(settings))
     ready = supervise(commands, lambda: check_node(settings, started, echo_scp=False), ready_line(settings))
     raise typer.Exit(ready)
 
@@ -72,6 +73,9 @@ def scp(config: ConfigOption = None) -> None:
 def worker(
     config: ConfigOption = None,
     queues: Annotated[str, typer.Option(help="Comma-separated queues: gpu (analysis), io (delivery).")] = "gpu,io",
+    threads: Annotated[
+        int, typer.Option(min=0, help="Compute threads (OpenCV, torch) for this worker; 0: every core.")
+    ] = 0,
 ) -> None:
     """Run a Celery worker (solo pool: one process, the model loaded once and kept warm)."""
     from cxr.worker_process import run_worker
@@ -79,7 +83,7 @@ def worker(
     settings = load_settings(config, "worker")
     require_ready(settings, data_dir=True, broker=True)
     require_current_schema(settings)
-    run_worker(settings, queues)
+    run_worker(settings, queues, threads)
 
 
 @app.command()

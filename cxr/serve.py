@@ -37,12 +37,15 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def child_commands(config: Path | None, dashboard: bool = True) -> list[list[str]]:
+def child_commands(config: Path | None, dashboard: bool = True, analysis: tuple[int, int] = (1, 0)) -> list[list[str]]:
+    """``analysis``: how many analysis workers, and the compute threads each takes (0: the libraries' defaults)."""
     base = [sys.executable, "-m", "cxr"]
     options = ["--config", str(config)] if config is not None else []
+    count, threads = analysis
+    analysing = [*base, "worker", "--queues", "gpu", *(["--threads", str(threads)] if threads else []), *options]
     commands = [
         [*base, "scp", *options],
-        [*base, "worker", "--queues", "gpu", *options],
+        *(list(analysing) for _ in range(count)),
         [*base, "worker", "--queues", "io", *options],
         [*base, "sweeper", *options],
     ]

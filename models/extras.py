@@ -57,3 +57,15 @@ def compute_device(setting: str) -> str:
     from models.device import resolve_device
 
     return str(resolve_device(setting))
+
+
+def limit_compute_threads(threads: int) -> None:
+    """Intra-op threads of the libraries detectors compute with (OpenCV, and torch where installed), for a process
+    that shares the machine's cores with other analysis processes: each taking every core slows them all."""
+    import cv2
+
+    cv2.setNumThreads(threads)
+    if deep_installed():
+        import torch
+
+        torch.set_num_threads(threads)

@@ -162,6 +162,7 @@ def test_gpu_workers_reserve_an_nvidia_gpu_from_the_cuda_image(resolved: dict[st
     assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"] and device["device_ids"] == ["0"]
     assert worker["build"]["target"] == "cuda" and worker["environment"]["CXR_WORKER__DEVICE"] == "cuda"
     assert resolved["services"]["worker-cpu"]["profiles"] == ["cpu"]
+    assert resolved["services"]["worker-cpu"]["command"][-2:] == ["--threads", "0"], "WORKER_CPU_THREADS, default 0"
     assert all(
         s["volumes"][-1].startswith("models:/models")
         for s in cxr_services(resolved).values()
