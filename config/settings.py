@@ -306,6 +306,12 @@ class Settings(BaseSettings):
         return self.data_dir / "spool"
 
     @property
+    def early_analysis_dir(self) -> Path:
+        """Early-analysis entries every analysis worker reads (``worker.shared_findings``): wherever the spool is
+        shared, so are they."""
+        return self.spool_dir / ".early-analysis"
+
+    @property
     def results_dir(self) -> Path:
         return self.data_dir / "results"
 

@@ -116,6 +116,7 @@ def sweeper(config: ConfigOption = None) -> None:
     from worker.recovery import resend_on_recovery
     from worker.reminders import send_reminders
     from worker.retention import apply_retention
+    from worker.shared_findings import node_findings
     from worker.sweeper import run
 
     settings = load_settings(config, "sweeper")
@@ -131,6 +132,7 @@ def sweeper(config: ConfigOption = None) -> None:
         send_reminders(settings, sessions, queue.enqueue_delivery)
         resend_on_recovery(settings, sessions, queue.enqueue_delivery)
         apply_retention(sessions, settings)
+        node_findings(settings).evict()  # early-analysis entries past their hour, on a node that went quiet
 
     run(stop, sessions, settings.worker, queue.enqueue_analysis, queue.enqueue_delivery, housekeeping)
 

@@ -11,6 +11,7 @@ from models.protocol import Detector, DetectorOptions
 from models.registry import load_detector
 from worker.findings_cache import FindingsCache
 from worker.queue import TaskQueue, task_queue
+from worker.shared_findings import node_findings
 
 
 @dataclass
@@ -48,8 +49,13 @@ def build_context(settings: Settings) -> WorkerContext:
         session_factory=sessions,
         queue=task_queue(settings, sessions),
         atna=make_sender(settings.atna, settings.scp.ae_title, "cxr-worker"),
-        findings=FindingsCache(settings.worker.early_analysis_mb * 2**20),
+        findings=findings_cache(settings),
     )
+
+
+def findings_cache(settings: Settings) -> FindingsCache:
+    """This process's early-analysis entries, shared through the spool with the node's other analysis workers."""
+    return FindingsCache(settings.worker.early_analysis_mb * 2**20, node_findings(settings))
 
 
 def install(context: WorkerContext) -> None:

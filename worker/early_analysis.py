@@ -1,11 +1,13 @@
 """Early analysis: each eligible image is decoded and run through the detector as soon as it is durable, while its
 study waits for completion; the job then finds the findings ready and only encodes and sends.
 
-A cache, not a record: it lives in the analysis worker's process (one solo-pool process holds the warm model), keyed
-by the instance, its revision, the model (``Provenance.output_key``) and the decode's resolution, so a corrected
-image, another model or other thresholds never meet an older entry. A miss (another worker took the message, the
-entry was evicted, the process restarted) costs what the job did before: it analyses the image itself. The findings a
-job records come from the same function on the same inputs either way (``tests/worker/test_early_analysis.py``).
+A cache, not a record: it lives in the analysis worker's process (one solo-pool process holds the warm model) and in
+the spool, where the node's other analysis workers find it (``worker.shared_findings``). It is keyed by the instance,
+its revision, the model (``Provenance.output_key``), the decode's resolution and the spooled file itself, so a
+corrected image, another model, other thresholds or a database made anew beside an old spool never meet an older
+entry. A miss (the entry was evicted, or the job came before the early analysis ended) costs what the job did before:
+it analyses the image itself. The findings a job records come from the same function on the same inputs either way
+(``tests/worker/test_early_analysis.py``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,17 @@ logger = logging.getLogger(__name__)
 
 
 def cache_key(instance: InstanceSummary, detector: Detector, long_side: int | None) -> CacheKey:
-    return instance.instance_id, instance.revision, detector.provenance.output_key, long_side
+    output = detector.provenance.output_key
+    return instance.instance_id, instance.revision, output, long_side, file_fingerprint(instance)
+
+
+def file_fingerprint(instance: InstanceSummary) -> str:
+    """The image's UID and its spooled file's size and time: ids and revisions restart with a new database."""
+    try:
+        stat = instance.spool_path.stat()
+    except OSError:  # the job meets the missing file and says so
+        return f"{instance.sop_instance_uid}:missing"
+    return f"{instance.sop_instance_uid}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def decode_side(context: WorkerContext, detector: Detector) -> int | None:

@@ -1,7 +1,9 @@
-"""The early-analysis cache of one analysis worker process: each image's detector result and decoded pixels.
+"""The early-analysis cache of an analysis worker: each image's detector result and decoded pixels.
 
-Entries are kept within a byte budget (``worker.early_analysis_mb``: the pixels, which the overlay needs, and any heat
-map), the least recently used out first. An entry larger than the budget is not kept.
+Entries are kept in the process's memory within a byte budget (``worker.early_analysis_mb``: the pixels, which the
+overlay needs, and any heat map), the least recently used out first; an entry larger than the budget is not kept. With
+a shared tier (``worker.shared_findings``: on disk, in the spool) each entry is also written there, so a job that
+another analysis worker takes finds it too; the first job to use an entry removes it from the shared tier.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from dataclasses import dataclass
 
 from models.imaging import DecodedImage
 from models.protocol import ImageResult
+from worker.shared_findings import SharedFindings
 
-CacheKey = tuple[int, int, str, int | None]
-"""(instance id, revision, the model's ``Provenance.output_key``, the decode's long side)."""
+CacheKey = tuple[int, int, str, int | None, str]
+"""(instance id, revision, the model's ``Provenance.output_key``, the decode's long side, the spooled file's
+fingerprint: ``worker.early_analysis.file_fingerprint``)."""
 
 
 @dataclass(frozen=True)
@@ -31,8 +35,9 @@ class Prepared:
 
 
 class FindingsCache:
-    def __init__(self, budget_bytes: int) -> None:
+    def __init__(self, budget_bytes: int, shared: SharedFindings | None = None) -> None:
         self._budget = budget_bytes
+        self._shared = shared
         self._entries: OrderedDict[CacheKey, Prepared] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
@@ -40,17 +45,30 @@ class FindingsCache:
         self.misses = 0
 
     def get(self, key: CacheKey) -> Prepared | None:
+        """The entry, from memory or else the shared tier; a job calls this, so the shared copy is removed."""
         with self._lock:
             found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+        if self._shared is not None:
             if found is None:
-                self.misses += 1
-                return None
-            self.hits += 1
-            self._entries.move_to_end(key)
-            return found
+                taken = self._shared.take(key)
+                if taken is not None:
+                    found = Prepared(*taken)
+                    self._keep(key, found)  # a retried job on this worker finds it again
+            else:
+                self._shared.discard(key)
+        with self._lock:
+            self.hits += found is not None
+            self.misses += found is None
+        return found
 
     def put(self, key: CacheKey, result: ImageResult, decoded: DecodedImage) -> None:
-        entry = Prepared(result, decoded)
+        self._keep(key, Prepared(result, decoded))
+        if self._shared is not None:
+            self._shared.save(key, result, decoded)
+
+    def _keep(self, key: CacheKey, entry: Prepared) -> None:
         with self._lock:
             self._forget(key)
             if entry.nbytes > self._budget:
@@ -62,7 +80,9 @@ class FindingsCache:
 
     def __contains__(self, key: CacheKey) -> bool:
         with self._lock:
-            return key in self._entries
+            if key in self._entries:
+                return True
+        return self._shared is not None and key in self._shared
 
     def __len__(self) -> int:
         with self._lock:

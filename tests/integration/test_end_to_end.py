@@ -146,20 +146,24 @@ def test_jpeg2000_decoded_at_the_detectors_resolution_gives_the_same_findings_wi
 
 
 def test_images_are_analysed_while_their_study_waits_for_completion(rg1: Path, tmp_path: Path) -> None:
-    """The SCP tells the analysis worker of each stored image (``dicom_node.stored_notices``); with a debounce longer
-    than an analysis, the job finds its image analysed and only encodes and sends."""
+    """The SCP tells the analysis workers of each stored image (``dicom_node.stored_notices``); with a debounce longer
+    than an analysis, the job finds its image analysed, on whichever of the two workers it runs (the entry is shared
+    through the spool, ``worker.shared_findings``), and only encodes and sends."""
     # Every study waits the debounce (a sender sending each study over one association would have it complete at
     # the release, racing its early analysis).
     wait = "completion_learn_senders = false"
     with (
         storescp(tmp_path / "pacs") as pacs_port,
-        cxr_serve(tmp_path / "node", pacs_port, debounce_s=3.0, scp_toml=wait) as node,
+        cxr_serve(
+            tmp_path / "node", pacs_port, debounce_s=3.0, scp_toml=wait, extra_toml="[worker]\nanalysis_processes = 2\n"
+        ) as node,
     ):
         wait_until_ready(node)  # an image stored before the analysis worker is up is left to its job
         assert storescu(rg1, node.port).returncode == 0
         wait_for_files(tmp_path / "pacs", 3, timeout_s=60)
     log = node.log.read_text(errors="replace")
     assert "analysed early (images: 1)" in log and "1 of 1 images were analysed early" in log
+    assert log.count("encoders warmed up in") == 2, "each analysis worker warmed its encoders before it took work"
 
 
 def test_the_same_input_yields_the_same_result_uids(rg1_run: Delivered, rg1: Path, tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from db import jobs, studies
 from db.engine import SessionFactory
 from db.models import JobState, ResultKind, ResultObject, utcnow
 from dicom_node.validation import Status
+from models.baseline import VERSION
 from tests.helpers.encode_cases import derived_uid
 from tests.helpers.peers import received, storescp, storescu
 from tests.helpers.pipeline import analyse_and_deliver, context_for, record, with_pacs
@@ -67,7 +68,7 @@ def test_a_late_lateral_gets_a_new_sr_that_supersedes_the_first(
     assert (first.job_id, second.job_id) == (first_job, second_job), "each SR stays with its own job"
     with session_factory() as s:
         job = jobs.get_job(s, second_job)
-        assert (job.detector_version, job.weights_sha256) == ("0.1.0", None), "the job names the model that made it"
+        assert (job.detector_version, job.weights_sha256) == (VERSION, None), "the job names the model that made it"
     assert second.sop_instance_uid != first.sop_instance_uid
     assert first.superseded_by_id == second.id and first.superseded_at is not None
     assert second.superseded_by_id is None
