@@ -1,8 +1,10 @@
-"""The whole pipeline, C-STORE in to results stored at a DCMTK storescp, on both stacks with 1 and 2 analysis workers.
+"""The whole pipeline, C-STORE in to results stored at a DCMTK storescp, on both stacks with 1 analysis worker and
+with as many as ``cxr serve`` starts here (``worker.analysis_processes = 0``: one per core up to 4 on the CPU).
 
 For each stack (embedded: kombu's SQLite broker and SQLite; production: Redis and PostgreSQL) and worker count, the
 parts run as separate processes (``cxr scp``, ``cxr worker --queues io``, ``cxr sweeper`` and N × ``cxr worker
---queues gpu``), with the baseline detector:
+--queues gpu --threads T``, T each worker's share of the cores, as ``cxr serve`` gives it), with the baseline
+detector:
 
 - **throughput**: N studies (default 50, one RG1 instance each) sent at once over one association; studies per
   minute from the first instance received to the last result stored;
@@ -15,7 +17,7 @@ The peer, in the same invocation: the same pipeline functions called directly (`
 the two medians is what the queue, the separate processes and the completion check cost a study.
 
     .venv/bin/python bench/pipeline.py [--studies 50] [--latency-studies 20] [--completion defaults,debounce-0]
-        [--stacks embedded,production] [--workers 1,2]
+        [--stacks embedded,production] [--workers 1,serve]
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from pydicom.data import get_testdata_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from config.settings import Settings
+from cxr.worker_process import analysis_processes, threads_each
 from dashboard.metrics_queries import study_receipt_times
 from db import jobs
 from db.conversations import conversation_leaders
@@ -109,7 +112,8 @@ def node(stack: str, workers: int, root: Path, pacs_port: int, completion: str) 
             start_cxr("worker", config, log, "--queues", "io"),
             start_cxr("sweeper", config, log),
         ]
-        parts += [start_cxr("worker", config, log, "--queues", "gpu") for _ in range(workers)]
+        threads = str(threads_each(workers))
+        parts += [start_cxr("worker", config, log, "--queues", "gpu", "--threads", threads) for _ in range(workers)]
         try:
             wait_for_port(port, timeout_s=60)
             time.sleep(8)  # the workers load the detector and connect to the broker
@@ -169,6 +173,12 @@ def run_direct(arguments: argparse.Namespace, root: Path) -> dict[str, float]:
     return percentiles(times)
 
 
+def worker_counts(text: str) -> list[int]:
+    """``--workers``: numbers, and ``serve`` for what ``worker.analysis_processes = 0`` starts on this CPU."""
+    serve = analysis_processes(Settings(), "cpu")
+    return list(dict.fromkeys(serve if word == "serve" else int(word) for word in text.split(",")))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--studies", type=int, default=50)
@@ -179,7 +189,9 @@ def main() -> None:
         help="completion settings to run: 'defaults' (as shipped), 'debounce-0' (every study complete at its release)",
     )
     parser.add_argument("--stacks", default="embedded,production")
-    parser.add_argument("--workers", default="1,2", help="analysis workers to run with")
+    parser.add_argument(
+        "--workers", default="1,serve", help="analysis workers to run with; serve: as many as cxr serve starts here"
+    )
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         direct = run_direct(arguments, Path(folder) / "direct")
@@ -195,7 +207,7 @@ def main() -> None:
         print("|---|---|---|---|---|---|---|")
         for completion in arguments.completion.split(","):
             for stack in arguments.stacks.split(","):
-                for workers in map(int, arguments.workers.split(",")):
+                for workers in worker_counts(arguments.workers):
                     where = Path(folder) / f"{completion}-{stack}-{workers}"
                     found = run_stack(stack, workers, completion, arguments, where)
                     print(
