@@ -44,6 +44,10 @@ class ListenerStatus:
 class StorageStatus:
     data_dir: str
     spool_bytes: int
+    """The received images, without the early-analysis entries beside them."""
+    early_analysis_bytes: int
+    """Findings and pixels analysed before their study completed (``worker.shared_findings``): bounded by
+    ``worker.early_analysis_mb``, and gone when their jobs take them, so not images waiting."""
     results_bytes: int
     free_bytes: int
     total_bytes: int
@@ -83,9 +87,11 @@ def listener_status(session: Session, settings: Settings) -> ListenerStatus:
     )
 
 
-def folder_bytes(folder: Path) -> int:
+def folder_bytes(folder: Path, leave_out: Path | None = None) -> int:
+    """The bytes of the files under ``folder``, without those under ``leave_out``."""
     total = 0
-    for root, _, files in os.walk(folder):
+    for root, folders, files in os.walk(folder):
+        folders[:] = [name for name in folders if leave_out is None or Path(root, name) != leave_out]
         for name in files:
             try:
                 total += os.lstat(os.path.join(root, name)).st_size
@@ -113,7 +119,8 @@ class StorageGauge:
         threshold = self.settings.dashboard.free_space_warning_gb * GIGABYTE
         return StorageStatus(
             data_dir=str(data_dir),
-            spool_bytes=folder_bytes(self.settings.spool_dir),
+            spool_bytes=folder_bytes(self.settings.spool_dir, leave_out=self.settings.early_analysis_dir),
+            early_analysis_bytes=folder_bytes(self.settings.early_analysis_dir),
             results_bytes=folder_bytes(self.settings.results_dir),
             free_bytes=usage.free,
             total_bytes=usage.total,

@@ -101,7 +101,7 @@ def test_the_overview_and_studies_pages_carry_what_an_admin_operates_by(browser:
     listener = by_css(browser, "#listener")[0].text
     assert "accepting connections" in listener and "from STORESCU" in listener, listener
     storage = by_css(browser, "#storage")[0].text
-    assert "spool" in storage and "free" in storage and " of " in storage, storage
+    assert "spool" in storage and "early analysis" in storage and "free" in storage and " of " in storage, storage
     lanes = [t.text for t in by_css(browser, ".tile.lane")]
     assert any("analysis queue" in t for t in lanes) and any("delivery queue" in t for t in lanes), lanes
     assert not any("queue stat" in t for t in lanes)

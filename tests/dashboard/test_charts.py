@@ -50,14 +50,16 @@ def test_times_are_shown_in_the_configured_zone_with_its_name(tmp_path: Path) ->
     assert [size(v) for v in (512, 10_800_000, 3 * 1024**3)] == ["512 B", "10.3 MB", "3.0 GB"]
 
 
-def test_the_storage_gauge_measures_spool_and_results_and_warns_below_the_free_space_set(tmp_path: Path) -> None:
+def test_the_storage_gauge_measures_spool_early_analysis_and_results_and_warns_on_low_space(tmp_path: Path) -> None:
     roomy = Settings(data_dir=tmp_path, dashboard={"free_space_warning_gb": 0})
     (roomy.spool_dir / "1.2.3").mkdir(parents=True)
     (roomy.spool_dir / "1.2.3" / "a.dcm").write_bytes(b"\0" * 4096)
+    roomy.early_analysis_dir.mkdir()
+    (roomy.early_analysis_dir / "entry.npz").write_bytes(b"\0" * 300)
     roomy.results_dir.mkdir(parents=True)
     (roomy.results_dir / "sr.dcm").write_bytes(b"\0" * 1000)
     status = StorageGauge(roomy).get()
-    assert (status.spool_bytes, status.results_bytes) == (4096, 1000)
+    assert (status.spool_bytes, status.early_analysis_bytes, status.results_bytes) == (4096, 300, 1000)
     assert 0 < status.free_bytes <= status.total_bytes and not status.warning
     assert StorageGauge(Settings(data_dir=tmp_path, dashboard={"free_space_warning_gb": 1e9})).get().warning
 
