@@ -44,6 +44,7 @@ __all__ = [
     "RejectionReason",
     "ResultKind",
     "ResultObject",
+    "SplittingSender",
     "Study",
     "TruthLabel",
     "TruthValue",
@@ -315,6 +316,17 @@ class DestinationState(Base):
     """While paused, nothing is sent to it; its deliveries wait, uncounted, and are sent on resume."""
     changed_by: Mapped[str | None] = mapped_column(String(64))
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SplittingSender(Base):
+    """A calling AE title seen to split a study across associations (``dicom_node.senders``): kept here, so that
+    every SCP process of the node, and each after a restart, makes its studies wait the debounce without learning it
+    again from one more split study (and one more result for the follow-up to supersede)."""
+
+    __tablename__ = "splitting_sender"
+
+    calling_ae_title: Mapped[str] = mapped_column(String(16), primary_key=True)
+    learned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class WorkerHeartbeat(Base):

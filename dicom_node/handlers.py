@@ -102,8 +102,8 @@ def handle_released(event: Event, context: NodeContext) -> None:
         with context.session_factory.begin() as session:
             held = studies.instance_counts(session, study_ids)
             if any(held.get(study_id, 0) > sum(transfers[study_id].values()) for study_id in study_ids):
-                context.senders.note_split(calling_ae)  # images of these studies came over another association too
-            due = utcnow() + timedelta(seconds=context.senders.debounce_s(calling_ae))
+                context.senders.note_split(session, calling_ae)  # their images came over other associations too
+            due = utcnow() + timedelta(seconds=context.senders.debounce_s(session, calling_ae))
             studies.schedule_completion(session, study_ids, due)
     except SQLAlchemyError as exc:
         # The stability fallback already recorded with each instance still completes these studies.

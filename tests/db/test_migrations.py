@@ -47,7 +47,7 @@ def test_the_schema_check_names_the_database_and_the_fix(database_url: str) -> N
         check_schema(database_url)
     assert "cxr db upgrade" in str(missing.value) and database_name(database_url) in str(missing.value)
     upgrade(database_url, "0007")
-    with pytest.raises(SchemaNotCurrentError, match=r"is at schema 0007, this version needs 0012; run: cxr db upgrade"):
+    with pytest.raises(SchemaNotCurrentError, match=r"is at schema 0007, this version needs 0013; run: cxr db upgrade"):
         check_schema(database_url)
     upgrade(database_url)
     check_schema(database_url)

@@ -8,9 +8,11 @@ import time
 from pathlib import Path
 
 import pydicom
+from sqlalchemy import select
 
 from config.settings import ScpSettings, Settings
 from db.engine import SessionFactory
+from db.models import SplittingSender
 from dicom_node.scp import start_node
 from dicom_node.senders import SenderHabits
 from tests.helpers.encode_cases import derived_uid
@@ -21,12 +23,32 @@ from tests.helpers.scp import wait_for
 DEBOUNCE_S = 3.0
 
 
-def test_a_sender_waits_the_debounce_once_it_split_a_study() -> None:
-    habits = SenderHabits(DEBOUNCE_S, learn=True)
-    assert habits.debounce_s("PACS") == 0.0
-    habits.note_split("MODALITY")
-    assert habits.debounce_s("MODALITY") == DEBOUNCE_S and habits.debounce_s("PACS") == 0.0
-    assert SenderHabits(DEBOUNCE_S, learn=False).debounce_s("PACS") == DEBOUNCE_S
+def test_a_sender_waits_the_debounce_once_it_split_a_study(session_factory: SessionFactory) -> None:
+    """What one SCP process learns, another (or the same one restarted) knows from the database."""
+    habits, other = SenderHabits(DEBOUNCE_S, learn=True), SenderHabits(DEBOUNCE_S, learn=True)
+    with session_factory.begin() as session:
+        assert habits.debounce_s(session, "PACS") == 0.0 and other.debounce_s(session, "MODALITY") == 0.0
+        habits.note_split(session, "MODALITY")
+        assert habits.debounce_s(session, "MODALITY") == DEBOUNCE_S and habits.debounce_s(session, "PACS") == 0.0
+    with session_factory.begin() as session:
+        assert other.debounce_s(session, "MODALITY") == DEBOUNCE_S and other.debounce_s(session, "PACS") == 0.0
+        assert SenderHabits(DEBOUNCE_S, learn=False).debounce_s(session, "PACS") == DEBOUNCE_S
+
+
+def test_a_sender_recorded_by_two_processes_is_one_row_and_neither_fails(session_factory: SessionFactory) -> None:
+    """Each records in the transaction that schedules its studies' completion: the second insert of the same sender
+    is skipped, never an error that would roll the completion back."""
+    first, second = session_factory(), session_factory()
+    try:
+        SenderHabits(DEBOUNCE_S, learn=True).note_split(first, "MODALITY")
+        first.commit()
+        SenderHabits(DEBOUNCE_S, learn=True).note_split(second, "MODALITY")  # its process had not seen the first's
+        second.commit()
+    finally:
+        first.close()
+        second.close()
+    with session_factory() as session:
+        assert session.scalars(select(SplittingSender.calling_ae_title)).all() == ["MODALITY"]
 
 
 def _study(rg1: Path, directory: Path, tag: str, images: int) -> list[Path]:
@@ -53,8 +75,20 @@ def test_the_scp_learns_which_senders_split_studies(tmp_path: Path, session_fact
         wait_for(lambda: len(enqueued) == 3, timeout_s=3 * DEBOUNCE_S)
         for image in _study(rg1, tmp_path, "per-image-2", 2):
             assert storescu(image, running.port, "CXR_AI", "-aet", "MODALITY").returncode == 0
+        assert len(enqueued) == 3, "the first image's release did not complete the study at once"
         wait_for(lambda: len(enqueued) == 4, timeout_s=3 * DEBOUNCE_S)
         time.sleep(DEBOUNCE_S / 2)
     finally:
         running.stop()
     assert len(enqueued) == 4, "the learned sender's two-image study made one job"
+    # Restarted, the SCP still knows the modality splits studies: its next two-image study makes one job.
+    running = start_node(Settings(data_dir=tmp_path / "var", scp=scp), session_factory, enqueued.append)
+    try:
+        for image in _study(rg1, tmp_path, "per-image-3", 2):
+            assert storescu(image, running.port, "CXR_AI", "-aet", "MODALITY").returncode == 0
+        assert len(enqueued) == 4, "the first image's release did not complete the study at once"
+        wait_for(lambda: len(enqueued) == 5, timeout_s=3 * DEBOUNCE_S)
+        time.sleep(DEBOUNCE_S / 2)
+    finally:
+        running.stop()
+    assert len(enqueued) == 5, "after a restart, the learned sender's two-image study made one job"
