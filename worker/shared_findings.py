@@ -12,6 +12,7 @@ together within the byte budget, oldest out first; the job that uses an entry re
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -100,7 +101,8 @@ class SharedFindings:
             self.evict()
         except OSError as exc:  # a full or read-only disk costs the job its head start, nothing more
             logger.warning("early-analysis entry not shared: %s", type(exc).__name__)
-            partial.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # said once, above
+                partial.unlink(missing_ok=True)
 
     def take(self, key: tuple[object, ...]) -> tuple[ImageResult, DecodedImage] | None:
         """The entry, removed from the folder; None when there is none or it cannot be read whole."""
@@ -108,7 +110,7 @@ class SharedFindings:
         try:
             with np.load(path, allow_pickle=False) as entry:
                 taken = _entry(json.loads(str(entry["meta"])), entry)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
         except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
             logger.warning("early-analysis entry unreadable (%s); the job analyses the image", type(exc).__name__)
@@ -120,7 +122,7 @@ class SharedFindings:
         return self.path(key).exists()
 
     def discard(self, key: tuple[object, ...]) -> None:
-        self.path(key).unlink(missing_ok=True)
+        _remove(self.path(key))
 
     def evict(self) -> None:
         """Entries past their age go, then the oldest until the rest fit the budget. Each save calls this, and the
@@ -132,18 +134,29 @@ class SharedFindings:
             paths = list(self._directory.iterdir())
         except FileNotFoundError:
             return
+        except OSError as exc:  # the sweeper calls this too: a folder it cannot read is said, never raised
+            logger.warning("early-analysis entries not evicted: %s", type(exc).__name__)
+            return
         for path in paths:  # a partial file a crash left behind ages out like an entry
             try:
                 stat = path.stat()
-            except FileNotFoundError:
-                continue
+            except OSError:
+                continue  # removed by another process meanwhile
             if now - stat.st_mtime > ENTRY_MAX_AGE_S:
-                path.unlink(missing_ok=True)
+                _remove(path)
             elif path.suffix == SUFFIX:
                 entries.append((stat.st_mtime, stat.st_size, path))
         total = sum(size for _, size, _ in entries)
         for _, size, path in sorted(entries):
             if total <= self._budget:
                 break
-            path.unlink(missing_ok=True)
+            _remove(path)
             total -= size
+
+
+def _remove(path: Path) -> None:
+    """An entry that cannot be removed is left to the next eviction; its key, taken once, is not asked again."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        logger.warning("early-analysis entry not removed: %s", type(exc).__name__)

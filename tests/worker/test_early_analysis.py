@@ -5,6 +5,7 @@ and records the same findings and objects as without it."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import re
 import time
@@ -165,6 +166,24 @@ def test_eviction_without_a_save_removes_entries_past_their_hour(tmp_path: Path)
     os.utime(node_findings(settings).path((1, 1, "m", None, "f")), (stale, stale))
     node_findings(settings).evict()
     assert not list(settings.early_analysis_dir.iterdir())
+
+
+def test_a_folder_that_cannot_be_used_costs_only_the_head_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A file where the folder should be (as a broken mount or a mistaken restore leaves): nothing raises into the
+    analysis, the job or the sweeper; each says what went wrong by its type only."""
+    (tmp_path / "early").write_text("not a folder")
+    shared = SharedFindings(tmp_path / "early", budget_bytes=2**20)
+    key = (1, 1, "m", None, "f")
+    with caplog.at_level(logging.WARNING, logger="worker.shared_findings"):
+        shared.save(key, *_entry(10))
+        assert shared.take(key) is None and key not in shared
+        shared.evict()
+    assert [r.getMessage() for r in caplog.records] == [
+        "early-analysis entry not shared: FileExistsError",
+        "early-analysis entries not evicted: NotADirectoryError",
+    ]
 
 
 def test_a_study_whose_job_waits_is_left_to_the_job(tmp_path: Path, session_factory: SessionFactory, rg1: Path) -> None:
