@@ -286,8 +286,10 @@ def db_upgrade(config: ConfigOption = None) -> None:
 
 def _add_operator_commands() -> None:
     from cxr.operator_commands import register
+    from cxr.sender_commands import senders_app
 
     register(app)
+    app.add_typer(senders_app, name="senders")
 
 
 def _add_training_commands() -> None:

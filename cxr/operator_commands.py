@@ -12,7 +12,7 @@ import typer
 from cxr.startup import ConfigOption, console, load_settings, require_current_schema
 
 
-def _cli_actor() -> str:
+def cli_actor() -> str:
     """Who ran an operator command, for the audit log."""
     import getpass
 
@@ -44,7 +44,7 @@ def requeue(job_id: int, config: ConfigOption = None) -> None:
     from worker.operator_actions import requeue_job
 
     def action(settings: Any, sessions: Any, queue: Any) -> str:
-        requeue_job(sessions, queue.enqueue_analysis, job_id, settings.worker.queue_lease_s, actor=_cli_actor())
+        requeue_job(sessions, queue.enqueue_analysis, job_id, settings.worker.queue_lease_s, actor=cli_actor())
         return f"job {job_id} queued"
 
     _run_action("requeue", config, action)
@@ -55,7 +55,7 @@ def release(job_id: int, config: ConfigOption = None) -> None:
     from worker.operator_actions import release_job
 
     def action(settings: Any, sessions: Any, queue: Any) -> str:
-        sent = release_job(settings, sessions, queue.enqueue_delivery, job_id, actor=_cli_actor())
+        sent = release_job(settings, sessions, queue.enqueue_delivery, job_id, actor=cli_actor())
         return f"job {job_id} released: {sent} deliveries"
 
     _run_action("release", config, action)
@@ -71,7 +71,7 @@ def retract(
     from worker.retraction import retract_job
 
     def action(settings: Any, sessions: Any, queue: Any) -> str:
-        planned = retract_job(settings, sessions, job_id, RejectionReason.QUALITY, reason, actor=_cli_actor())
+        planned = retract_job(settings, sessions, job_id, RejectionReason.QUALITY, reason, actor=cli_actor())
         for delivery_id in planned:
             queue.enqueue_delivery(delivery_id)
         return f"job {job_id} retracted: {len(planned)} deliveries" if planned else f"job {job_id} was retracted"

@@ -8,8 +8,8 @@ between them (same bench); its studies need the debounce, or each image would ma
 So a sender's studies complete at the release until one of its associations brings images into a study another
 association already filled; from then on its studies wait ``scp.completion_debounce_s`` after each release. That first
 split study costs one extra result, which the follow-up supersedes (never a wrong one). What is learned is kept in the
-database (``db.senders``), so the node's other SCP processes and a restarted one do not pay that again; each process
-remembers the senders it has found there.
+database (``db.senders``) and read there at each release (one primary-key lookup), so the node's other SCP processes
+and a restarted one do not pay that again, and ``cxr senders forget`` takes effect at once.
 Senders paced by people (a plate reader, a radiographer repositioning the patient: tens of seconds) are beyond any
 debounce; their follow-up results supersede in the same way.
 """
@@ -17,7 +17,6 @@ debounce; their follow-up results supersede in the same way.
 from __future__ import annotations
 
 import logging
-import threading
 
 from sqlalchemy.orm import Session
 
@@ -30,30 +29,17 @@ class SenderHabits:
     def __init__(self, debounce_s: float, learn: bool) -> None:
         self._debounce_s = debounce_s
         self._learn = learn
-        self._splitting: set[str] = set()
-        self._lock = threading.Lock()
 
     def debounce_s(self, session: Session, calling_ae: str) -> float:
         """Seconds this sender's released studies wait before they are complete."""
-        if not self._learn:
+        if not self._learn or senders.splits_studies(session, calling_ae):
             return self._debounce_s
-        with self._lock:
-            if calling_ae in self._splitting:
-                return self._debounce_s
-        if not senders.splits_studies(session, calling_ae):
-            return 0.0
-        with self._lock:
-            self._splitting.add(calling_ae)
-        return self._debounce_s
+        return 0.0
 
     def note_split(self, session: Session, calling_ae: str) -> None:
         """The sender brought images into a study another association had filled: recorded in ``session``'s
         transaction (the one that schedules the studies' completion)."""
-        senders.record_splitting(session, calling_ae)  # each time: a rolled-back transaction may have lost the last
-        with self._lock:
-            known = calling_ae in self._splitting
-            self._splitting.add(calling_ae)
-        if self._learn and not known:
+        if senders.record_splitting(session, calling_ae) and self._learn:
             logger.info(
                 "sender %s splits studies across associations: its studies now wait %.1f s after each release",
                 calling_ae,

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from config.settings import ScpSettings, Settings
 from db.engine import SessionFactory
 from db.models import SplittingSender
+from db.senders import forget_sender
 from dicom_node.scp import start_node
 from dicom_node.senders import SenderHabits
 from tests.helpers.encode_cases import derived_uid
@@ -33,6 +34,10 @@ def test_a_sender_waits_the_debounce_once_it_split_a_study(session_factory: Sess
     with session_factory.begin() as session:
         assert other.debounce_s(session, "MODALITY") == DEBOUNCE_S and other.debounce_s(session, "PACS") == 0.0
         assert SenderHabits(DEBOUNCE_S, learn=False).debounce_s(session, "PACS") == DEBOUNCE_S
+    with session_factory.begin() as session:
+        assert forget_sender(session, "MODALITY") and not forget_sender(session, "PACS")
+    with session_factory.begin() as session:
+        assert habits.debounce_s(session, "MODALITY") == 0.0, "forgotten at once, in a process that learned it too"
 
 
 def test_a_sender_recorded_by_two_processes_is_one_row_and_neither_fails(session_factory: SessionFactory) -> None:

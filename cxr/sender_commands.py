@@ -1,0 +1,64 @@
+"""``cxr senders``: the senders the SCP has learned to split studies across associations (``dicom_node.senders``),
+whose studies wait ``scp.completion_debounce_s`` after each release, and forgetting one (audited), for a sender since
+reconfigured to send each study over one association."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from cxr.startup import ConfigOption, console, load_settings, require_current_schema
+
+if TYPE_CHECKING:
+    from db.engine import SessionFactory
+
+senders_app = typer.Typer(no_args_is_help=True, help="Senders learned to split studies across associations.")
+
+
+def _sessions(config: ConfigOption, process: str) -> SessionFactory:
+    from db.engine import make_engine, make_session_factory
+
+    settings = load_settings(config, process)
+    require_current_schema(settings)
+    return make_session_factory(make_engine(settings.database_url))
+
+
+@senders_app.command("list")
+def list_senders(config: ConfigOption = None) -> None:
+    """The learned senders and when each was learned."""
+    from rich.table import Table
+
+    from db.senders import learned_senders
+
+    with _sessions(config, "senders")() as session:
+        learned = learned_senders(session)
+    if not learned:
+        console.print("no sender has split a study: every study completes at its association's release")
+        return
+    table = Table("calling AE title", "learned")
+    for title, at in learned:
+        table.add_row(title, at.isoformat(timespec="seconds"))
+    console.print(table)
+
+
+@senders_app.command("forget")
+def forget(
+    calling_ae: Annotated[str, typer.Argument(help="The sender's calling AE title.")], config: ConfigOption = None
+) -> None:
+    """Let a sender's studies complete at the release again, at once in every SCP process; a split study teaches it
+    again."""
+    from cxr.operator_commands import cli_actor
+    from db import audit
+    from db.models import AuditKind
+    from db.senders import forget_sender
+
+    with _sessions(config, "senders").begin() as session:
+        forgotten = forget_sender(session, calling_ae)
+        if forgotten:
+            detail = "sender forgotten: its studies complete at the release again"
+            audit.record_audit(session, AuditKind.OPERATOR_ACTION, calling_ae, None, detail, actor=cli_actor())
+    if not forgotten:
+        console.print(f"[red]{calling_ae} is not a learned sender[/red]", highlight=False)
+        raise typer.Exit(1)
+    console.print(f"{calling_ae} forgotten: its studies complete at the release again", highlight=False)
