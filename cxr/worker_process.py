@@ -47,12 +47,13 @@ def run_worker(settings: Settings, queues: str, threads: int = 0) -> None:
         limit_compute_threads(threads)
     context = build_context(settings)
     install(context)
-    detector, version = "-", "-"
+    detector, version, device = "-", "-", "-"
     if GPU_QUEUE in queues.split(","):
         loaded = load_detector_or_exit(lambda: context.detector(settings.detector))
         detector, version = settings.detector, loaded.provenance.version
         warm_up(settings, loaded.provenance)  # before the heartbeat says ready: the first study costs no more
-    device = compute_device(settings.worker.device)
+        # Only here: resolving the device imports torch, which a delivery worker would otherwise hold (about 500 MB).
+        device = compute_device(settings.worker.device)
     heartbeat = Heartbeat(
         context.session_factory,
         Heartbeat.record_for(queues, device, detector, version, settings.worker.identity()),
@@ -97,7 +98,7 @@ def analysis_workers(settings: Settings) -> tuple[int, int]:
 
 def _worker_device(setting: str) -> str:
     """The device the analysis workers will resolve ``setting`` to, asked of a short-lived process: torch would keep
-    about 500 MB resident in the supervisor, which otherwise needs 40."""
+    about 500 MB resident in the supervisor, which otherwise needs about 120."""
     from models.extras import deep_installed
 
     if not deep_installed():

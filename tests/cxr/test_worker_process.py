@@ -60,7 +60,7 @@ def test_a_worker_given_threads_computes_on_that_many() -> None:
 
 
 def test_serve_learns_the_workers_device_without_loading_torch_itself() -> None:
-    """The supervisor stays small (about 40 MB, not 500): the device is resolved in a short-lived process."""
+    """The supervisor stays small (about 120 MB, not 600): the device is resolved in a short-lived process."""
     probe = (
         "import sys\n"
         "from config.settings import Settings, WorkerSettings\n"

@@ -115,6 +115,7 @@ def test_overview_shows_workers_and_destination_health(site: Site) -> None:
     workers = {w["queues"]: w for w in overview["workers"]}
     assert set(workers) == {"gpu", "io"}, "cxr serve runs one worker per queue"
     assert (workers["gpu"]["device"], workers["gpu"]["detector"]) == ("cpu", "baseline")
+    assert (workers["io"]["device"], workers["io"]["detector"]) == ("-", "-"), "a delivery worker computes nothing"
     assert overview["jobs_by_state"]["DEAD_LETTER"] >= 1 and overview["dead_letter_jobs"] >= 1
     (pacs,) = overview["destinations"]
     if not site.pacs_started:

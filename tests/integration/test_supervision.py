@@ -1,5 +1,6 @@
 """cxr.serve under a crash: one of its analysis workers killed with SIGKILL is restarted by the supervisor, the other
-runs on, and the next study is analysed and delivered. Each worker computes on its share of the cores."""
+runs on, and the next study is analysed and delivered. Each worker computes on its share of the cores; the delivery
+worker never loads torch."""
 
 from __future__ import annotations
 
@@ -36,6 +37,8 @@ def test_a_killed_analysis_worker_is_restarted_and_the_next_study_delivered(tmp_
             time.sleep(0.2)
         (second,) = set(analysis_workers(node.config)) - {other}
         assert node.process.poll() is None, "the supervisor is still running"
+        (delivering,) = set(processes_naming(str(node.config))) & set(processes_naming("--queues io"))
+        assert "libtorch" not in Path(f"/proc/{delivering}/maps").read_text(), "a delivery worker needs no torch"
         assert storescu(rg1, node.port).returncode == 0
         received = wait_for_files(tmp_path / "pacs", 3, timeout_s=90)
         (job,) = node.jobs(pydicom.dcmread(rg1, stop_before_pixels=True).StudyInstanceUID)
