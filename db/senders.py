@@ -23,8 +23,9 @@ def record_splitting(session: Session, calling_ae: str) -> bool:
         dialect.insert(SplittingSender)
         .values(calling_ae_title=calling_ae, learned_at=utcnow())
         .on_conflict_do_nothing(index_elements=[SplittingSender.calling_ae_title])
+        .returning(SplittingSender.calling_ae_title)  # the row count is not reliable here on every driver
     )
-    return bool(getattr(inserted, "rowcount", 0))
+    return inserted.first() is not None
 
 
 def learned_senders(session: Session) -> list[tuple[str, datetime]]:
@@ -37,5 +38,9 @@ def learned_senders(session: Session) -> list[tuple[str, datetime]]:
 
 def forget_sender(session: Session, calling_ae: str) -> bool:
     """Whether the sender was learned; its next released studies complete at the release again."""
-    removed = session.execute(delete(SplittingSender).where(SplittingSender.calling_ae_title == calling_ae))
-    return bool(getattr(removed, "rowcount", 0))
+    removed = session.execute(
+        delete(SplittingSender)
+        .where(SplittingSender.calling_ae_title == calling_ae)
+        .returning(SplittingSender.calling_ae_title)
+    )
+    return removed.first() is not None

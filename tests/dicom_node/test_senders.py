@@ -13,7 +13,7 @@ from sqlalchemy import select
 from config.settings import ScpSettings, Settings
 from db.engine import SessionFactory
 from db.models import SplittingSender
-from db.senders import forget_sender
+from db.senders import forget_sender, record_splitting
 from dicom_node.scp import start_node
 from dicom_node.senders import SenderHabits
 from tests.helpers.encode_cases import derived_uid
@@ -52,8 +52,9 @@ def test_a_sender_recorded_by_two_processes_is_one_row_and_neither_fails(session
     finally:
         first.close()
         second.close()
-    with session_factory() as session:
+    with session_factory.begin() as session:
         assert session.scalars(select(SplittingSender.calling_ae_title)).all() == ["MODALITY"]
+        assert not record_splitting(session, "MODALITY") and record_splitting(session, "CT1"), "new, or not"
 
 
 def _study(rg1: Path, directory: Path, tag: str, images: int) -> list[Path]:
