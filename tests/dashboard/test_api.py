@@ -113,7 +113,7 @@ def test_overview_shows_workers_and_destination_health(site: Site) -> None:
     viewer = logged_in(site.node.dashboard_url, VIEWER)
     overview = viewer.get("/api/overview").json()
     workers = {w["queues"]: w for w in overview["workers"]}
-    assert set(workers) == {"gpu", "io"}, "cxr serve runs one worker per queue"
+    assert set(workers) == {"gpu", "io"}, "cxr serve runs workers for both queues"
     assert (workers["gpu"]["device"], workers["gpu"]["detector"]) == ("cpu", "baseline")
     assert (workers["io"]["device"], workers["io"]["detector"]) == ("-", "-"), "a delivery worker computes nothing"
     assert overview["jobs_by_state"]["DEAD_LETTER"] >= 1 and overview["dead_letter_jobs"] >= 1
