@@ -20,6 +20,7 @@ from cxr.startup import (
     dashboard_port,
     load_detector_or_exit,
     load_settings,
+    open_database,
     require_current_schema,
     require_ready,
     scp_port,
@@ -217,15 +218,13 @@ def send(
 @app.command()
 def status(config: ConfigOption = None) -> None:
     """Jobs per state, queue depths, work in flight, dead letters and the oldest waiting job."""
-    from db.engine import make_engine, make_session_factory
     from db.models import JobState, utcnow
     from db.overview import queue_overview
     from worker.celery_app import create_celery_app
     from worker.queue import LANES, TaskQueue
 
-    settings = load_settings(config, "status")
-    require_current_schema(settings)
-    with make_session_factory(make_engine(settings.database_url))() as session:
+    settings, sessions = open_database(config, "status")
+    with sessions() as session:
         overview = queue_overview(session)
     table = Table("state", "jobs")
     for state, count in sorted(overview.jobs_by_state.items()):

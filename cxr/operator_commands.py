@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cxr.startup import ConfigOption, console, load_settings, require_current_schema
+from cxr.startup import ConfigOption, console, open_database
 
 
 def cli_actor() -> str:
@@ -22,16 +22,13 @@ def cli_actor() -> str:
 def _run_action(process: str, config: Path | None, action: Callable[..., str]) -> None:
     """Settings, the schema check, a session factory and the queue for ``action``; its refusal is one red line and
     exit 1, its success one line."""
-    from db.engine import make_engine, make_session_factory
     from db.errors import NotFoundError
     from worker.operator_actions import NotAllowedError
     from worker.queue import task_queue
     from worker.retraction import NothingToRetractError
 
-    settings = load_settings(config, process)
-    require_current_schema(settings)
+    settings, sessions = open_database(config, process)
     try:
-        sessions = make_session_factory(make_engine(settings.database_url))
         done = action(settings, sessions, task_queue(settings, sessions))
     except (NotFoundError, NotAllowedError, NothingToRetractError) as exc:
         console.print(f"[red]{exc}[/red]")

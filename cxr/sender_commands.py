@@ -4,24 +4,13 @@ reconfigured to send each study over one association."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from cxr.startup import ConfigOption, console, load_settings, require_current_schema
-
-if TYPE_CHECKING:
-    from db.engine import SessionFactory
+from cxr.startup import ConfigOption, console, open_database
 
 senders_app = typer.Typer(no_args_is_help=True, help="Senders learned to split studies across associations.")
-
-
-def _sessions(config: ConfigOption, process: str) -> SessionFactory:
-    from db.engine import make_engine, make_session_factory
-
-    settings = load_settings(config, process)
-    require_current_schema(settings)
-    return make_session_factory(make_engine(settings.database_url))
 
 
 @senders_app.command("list")
@@ -31,7 +20,8 @@ def list_senders(config: ConfigOption = None) -> None:
 
     from db.senders import learned_senders
 
-    with _sessions(config, "senders")() as session:
+    _, sessions = open_database(config, "senders")
+    with sessions() as session:
         learned = learned_senders(session)
     if not learned:
         console.print("no sender has split a study: every study completes at its association's release")
@@ -53,7 +43,8 @@ def forget(
     from db.models import AuditKind
     from db.senders import forget_sender
 
-    with _sessions(config, "senders").begin() as session:
+    _, sessions = open_database(config, "senders")
+    with sessions.begin() as session:
         forgotten = forget_sender(session, calling_ae)
         if forgotten:
             detail = "sender forgotten: its studies complete at the release again"

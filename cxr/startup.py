@@ -18,6 +18,7 @@ from config.settings import Settings
 from models.urgency import check_labels
 
 if TYPE_CHECKING:
+    from db.engine import SessionFactory
     from models.protocol import Detector
 
 console = Console()
@@ -109,6 +110,16 @@ def require_current_schema(settings: Settings) -> None:
         check_schema(settings.database_url)
     except SchemaNotCurrentError as exc:
         raise fail("database not ready", exc) from exc
+
+
+def open_database(config: Path | None, process: str) -> tuple[Settings, SessionFactory]:
+    """The settings and a session factory for a short command that reads or changes the records, after the schema
+    check."""
+    from db.engine import make_engine, make_session_factory
+
+    settings = load_settings(config, process)
+    require_current_schema(settings)
+    return settings, make_session_factory(make_engine(settings.database_url))
 
 
 def load_detector_or_exit(load: Callable[[], Detector]) -> Detector:

@@ -13,25 +13,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cxr.startup import ConfigOption, console, fail, load_settings, require_current_schema
+from cxr.startup import ConfigOption, console, fail, open_database
 from db.enums import ResultMode
 
 if TYPE_CHECKING:
-    from config.settings import Settings
-    from db.engine import SessionFactory
+    pass
 
 validate_app = typer.Typer(no_args_is_help=True, help="Measure the model against the site's radiologists.")
 
 ModeOption = Annotated[ResultMode, typer.Option("--mode", help="Shadow results, live results, or all.")]
 ResamplesOption = Annotated[int, typer.Option("--bootstrap", min=100, max=100_000, help="Bootstrap resamples.")]
-
-
-def _sessions(config: Path | None, process: str) -> tuple[Settings, SessionFactory]:
-    from db.engine import make_engine, make_session_factory
-
-    settings = load_settings(config, process)
-    require_current_schema(settings)
-    return settings, make_session_factory(make_engine(settings.database_url))
 
 
 @validate_app.command("import")
@@ -43,7 +34,7 @@ def import_command(
     from worker.validation.truth_file import TruthFileError
     from worker.validation.truth_import import import_truth
 
-    _, sessions = _sessions(config, "validate")
+    _, sessions = open_database(config, "validate")
     try:
         summary = import_truth(sessions, file)
     except TruthFileError as exc:
@@ -65,7 +56,7 @@ def report_command(
     of positive labels."""
     from worker.validation.agreement_report import NothingToReportError, write_report
 
-    _, sessions = _sessions(config, "validate")
+    _, sessions = open_database(config, "validate")
     utc = [value.replace(tzinfo=dt.UTC) if value and value.tzinfo is None else value for value in (since, until)]
     try:
         metrics = write_report(sessions, out, mode, utc[0], utc[1], resamples)
@@ -97,7 +88,7 @@ def thresholds_command(
 
     if apply and config is None:
         raise fail("--apply", "name the configuration file to change with --config")
-    settings, sessions = _sessions(config, "validate")
+    settings, sessions = open_database(config, "validate")
     detector = load_detector_or_exit(lambda: load_detector(settings.detector, detector_options(settings)))
     try:
         recorded, chosen = choose_thresholds(sessions, detector, target_sensitivity, label or (), mode, resamples)
