@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from cxr.startup import ConfigOption, console, open_database
 
@@ -28,7 +29,7 @@ def list_senders(config: ConfigOption = None) -> None:
         return
     table = Table("calling AE title", "learned")
     for title, at in learned:
-        table.add_row(title, at.isoformat(timespec="seconds"))
+        table.add_row(escape(title), at.isoformat(timespec="seconds"))
     console.print(table)
 
 
@@ -50,6 +51,6 @@ def forget(
             detail = "sender forgotten: its studies complete at the release again"
             audit.record_audit(session, AuditKind.OPERATOR_ACTION, calling_ae, None, detail, actor=cli_actor())
     if not forgotten:
-        console.print(f"[red]{calling_ae} is not a learned sender[/red]", highlight=False)
+        console.print(f"[red]{escape(calling_ae)} is not a learned sender[/red]", highlight=False)
         raise typer.Exit(1)
-    console.print(f"{calling_ae} forgotten: its studies complete at the release again", highlight=False)
+    console.print(f"{escape(calling_ae)} forgotten: its studies complete at the release again", highlight=False)

@@ -33,6 +33,8 @@ def test_an_operator_lists_and_forgets_a_learned_sender(tmp_path: Path) -> None:
     assert forgotten.returncode == 0 and "MODALITY forgotten" in forgotten.stdout, forgotten.stdout + forgotten.stderr
     again = senders(tmp_path, "forget", "MODALITY")
     assert again.returncode == 1 and "MODALITY is not a learned sender" in again.stdout
+    odd = senders(tmp_path, "forget", "[bold]X")  # an AE title may hold brackets: printed, not read as markup
+    assert odd.returncode == 1 and "[bold]X is not a learned sender" in odd.stdout, odd.stdout
     with sessions() as session:
         assert learned_senders(session) == []
         (event,) = audit_trail(session, kinds=[AuditKind.OPERATOR_ACTION])
