@@ -37,6 +37,7 @@ from dicom_node.handlers import (
     record_refused_connection,
 )
 from dicom_node.ingest import NodeContext
+from dicom_node.reactor import EventDrivenRequestHandler
 from dicom_node.scu import STORAGE_COMMITMENT
 from dicom_node.spool import Spool
 from dicom_node.stored_notices import StoredNotices
@@ -125,7 +126,13 @@ def _serve(
 ) -> ThreadedAssociationServer:
     """``AE.start_server(block=False)``, with the server class chosen here."""
     server_class = SharedPortServer if shared_port else ThreadedAssociationServer
-    server = ae.make_server(address, evt_handlers=handlers, ssl_context=tls, server_class=server_class)
+    server = ae.make_server(
+        address,
+        evt_handlers=handlers,
+        ssl_context=tls,
+        server_class=server_class,
+        request_handler=EventDrivenRequestHandler,
+    )
     ae._servers.append(server)  # as start_server does: the server's shutdown takes itself off this list
     threading.Thread(target=server.serve_forever, name="AcceptorServer", daemon=True).start()
     return server

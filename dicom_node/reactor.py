@@ -1,0 +1,258 @@
+"""Event-driven reactors for the associations the SCP accepts.
+
+pynetdicom runs two threads per association, and both poll: the DUL thread sleeps 1 ms and looks at its socket and
+queues, the association thread sleeps 1 ms and looks for a decoded DIMSE message. Each idle association so costs about
+a twentieth of a core, and every PDU and every C-STORE waits for the next look. Here the DUL thread blocks in
+``select`` on its socket and a wake-up socket that every put on its queues writes to, and the association thread on an
+event that every put on its queues sets. What the loops do once awake is pynetdicom's, unchanged.
+
+Anything no queue signals (the peer's network timeout, a DUL thread that died) is still seen within
+``LONGEST_WAIT_S``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import select
+import socket
+import ssl
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pynetdicom import evt
+from pynetdicom.association import Association
+from pynetdicom.dul import DULServiceProvider
+from pynetdicom.pdu import A_ABORT_RQ
+from pynetdicom.transport import RequestHandler
+
+logger = logging.getLogger(__name__)
+
+LONGEST_WAIT_S = 0.05
+"""How long a reactor sleeps when nothing signals it: the bound on noticing a timer or a dead thread."""
+
+Item = TypeVar("Item")
+
+
+class WakeUp:
+    """A socket pair that makes a ``select`` on :meth:`fileno` return from any thread; it stays readable until
+    :meth:`clear`, so a wake-up given before the wait is not lost."""
+
+    def __init__(self) -> None:
+        self._reader, self._writer = socket.socketpair()
+        self._reader.setblocking(False)
+        self._writer.setblocking(False)
+
+    def fileno(self) -> int:
+        return self._reader.fileno()
+
+    def set(self) -> None:
+        # Full: a wake-up is pending anyway. Closed: nobody waits any more.
+        with contextlib.suppress(OSError):
+            self._writer.send(b"\0")
+
+    def clear(self) -> None:
+        with contextlib.suppress(OSError):
+            while self._reader.recv(4096):
+                pass
+
+    def close(self) -> None:
+        self._reader.close()
+        self._writer.close()
+
+
+class SignallingQueue(queue.Queue[Item]):
+    """A queue that calls ``signal`` after each put, so its consumer can block instead of polling."""
+
+    def __init__(self, signal: Callable[[], None]) -> None:
+        super().__init__()
+        self._signal = signal
+
+    def put(self, item: Item, block: bool = True, timeout: float | None = None) -> None:
+        super().put(item, block, timeout)
+        self._signal()
+
+
+class EventDrivenDUL(DULServiceProvider):
+    """pynetdicom's DUL, waiting in ``select`` instead of sleeping 1 ms between looks."""
+
+    def __init__(self, assoc: Association, stir_association: Callable[[], None]) -> None:
+        super().__init__(assoc)
+        self._wake = WakeUp()
+        self.to_provider_queue = SignallingQueue(self._wake.set)
+        self.event_queue = SignallingQueue(self._wake.set)
+        self.to_user_queue = SignallingQueue(stir_association)
+        self._stir_association = stir_association
+
+    def kill_dul(self) -> None:
+        super().kill_dul()
+        self._wake.set()
+
+    def stop_dul(self) -> bool:
+        if self.state_machine.current_state == "Sta1":
+            self._kill_thread = True
+            self._wake.set()
+        return bool(super().stop_dul())
+
+    def _wait(self) -> None:
+        """Block until the socket has data, a queue was put to, or ``LONGEST_WAIT_S`` passed."""
+        if self._kill_thread or not self.to_provider_queue.empty() or not self.event_queue.empty():
+            return
+        raw = self.socket.socket if self.socket is not None else None
+        if isinstance(raw, ssl.SSLSocket) and raw.pending():
+            return  # decrypted bytes wait in the SSL buffer, where select cannot see them
+        waiting_on: list[Any] = [self._wake]
+        if raw is not None and raw.fileno() >= 0:
+            waiting_on.append(raw)
+        # A socket closed under us raises here; the loop's own look at it reports that.
+        with contextlib.suppress(OSError, ValueError):
+            select.select(waiting_on, [], [], LONGEST_WAIT_S)
+        self._wake.clear()
+
+    def run_reactor(self) -> None:
+        try:
+            self._react()
+        finally:
+            self._wake.close()
+            self._stir_association()
+
+    def _react(self) -> None:
+        """pynetdicom's ``DULServiceProvider.run_reactor`` with its sleep replaced by :meth:`_wait`."""
+        self._idle_timer.start()
+        idle = False
+        while True:
+            if not self.assoc._dul_ready.is_set():
+                self.assoc._dul_ready.set()
+            if idle:
+                self._wait()
+            if self._kill_thread:
+                return
+            if self.artim_timer.expired:
+                self.event_queue.put("Evt18")
+            try:
+                if self._process_recv_primitive():
+                    pass
+                elif self._is_transport_event():
+                    self._idle_timer.restart()
+            except Exception:
+                logger.exception("DUL failed; aborting the association")
+                self._abort_hard()
+                return
+            try:
+                event = self.event_queue.get(block=False)
+            except queue.Empty:
+                idle = True
+                continue
+            self.state_machine.do_action(event)
+            idle = False
+
+    def _abort_hard(self) -> None:
+        """As pynetdicom does: an A-ABORT past the state machine, which an exception may have left inconsistent."""
+        abort = A_ABORT_RQ()
+        abort.source = 0x02
+        abort.reason_diagnostic = 0x00
+        if self.socket is not None:
+            self.socket.send(abort.encode())
+        self.assoc.is_aborted = True
+        self.assoc.is_established = False
+        self.assoc._kill = True
+        self._kill_thread = True
+
+
+class EventDrivenAssociation(Association):
+    """An acceptor association whose reactor waits for its queues instead of looking every millisecond."""
+
+    _stirred: threading.Event
+
+    def kill(self) -> None:
+        self._stirred.set()
+        super().kill()
+
+    def _run_reactor(self) -> None:
+        """pynetdicom's ``Association._run_reactor``, blocking on ``_stirred`` where it slept 1 ms; each pass does
+        what pynetdicom's does, and a pass that served a message is followed by another without waiting."""
+        self._is_paused = False
+        served = False
+        while not self._kill:
+            if not served:
+                self._stirred.wait(LONGEST_WAIT_S)
+            self._stirred.clear()
+            self._is_paused = True
+            self._reactor_checkpoint.wait()
+            self._is_paused = False
+            context_id, msg = self.dimse.get_msg(block=False)
+            served = msg is not None
+            if msg is not None and context_id is not None:
+                self._serve_request(msg, context_id)
+            if self._ends_here():
+                return
+
+    def _ends_here(self) -> bool:
+        """The checks after each message in pynetdicom's loop: release, abort, a dead DUL, the network timeout."""
+        if self.is_established and self.acse.is_release_requested():
+            self.acse.send_release(is_response=True)
+            self.is_released = True
+            self.is_established = False
+            evt.trigger(self, evt.EVT_RELEASED, {})
+            self.kill()
+            return True
+        if self.acse.is_aborted():
+            self.dul.receive_pdu(wait=False)
+            self.is_aborted = True
+            self.is_established = False
+            evt.trigger(self, evt.EVT_ABORTED, {})
+            self.kill()
+            return True
+        if not self.dul.is_alive():
+            self.kill()
+            return True
+        if self.dul.idle_timer_expired():
+            logger.warning("network timeout reached; aborting the association")
+            if self.network_timeout_response == "A-RELEASE":
+                self._is_paused = True
+                self._reactor_checkpoint.wait()
+                self.release()
+                self._is_paused = False
+            else:
+                self.abort()
+            self.kill()
+            return True
+        return False
+
+
+def make_event_driven(assoc: Association) -> EventDrivenAssociation:
+    """Turn an acceptor association that pynetdicom made, not yet started, into an event-driven one: a new DUL (the
+    old one's thread never ran) on the same socket, and a DIMSE queue that stirs the association's reactor."""
+    stirred = threading.Event()
+    made = assoc.dul
+    dul = EventDrivenDUL(assoc, stirred.set)
+    dul.socket = made.socket
+    # The socket's opening (Evt5) already waits on the old DUL's event queue.
+    for name in ("event_queue", "to_provider_queue", "to_user_queue"):
+        _move(getattr(made, name), getattr(dul, name))
+    assoc.dul = dul
+    assoc.dimse.msg_queue = SignallingQueue(stirred.set)
+    # Association's timeout setters hand their values to the DUL's timers, which the new DUL made afresh.
+    assoc.acse_timeout = assoc.acse_timeout
+    assoc.network_timeout = assoc.network_timeout
+    assoc.__class__ = EventDrivenAssociation  # only methods differ; its one attribute is set next
+    event_driven: EventDrivenAssociation = assoc  # type: ignore[assignment]
+    event_driven._stirred = stirred
+    return event_driven
+
+
+def _move(source: queue.Queue[Any], target: queue.Queue[Any]) -> None:
+    while True:
+        try:
+            target.put(source.get(block=False))
+        except queue.Empty:
+            return
+
+
+class EventDrivenRequestHandler(RequestHandler):
+    """pynetdicom's request handler, making each accepted association event-driven before it starts."""
+
+    def _create_association(self) -> Association:
+        return make_event_driven(super()._create_association())
