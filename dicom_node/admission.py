@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pynetdicom.transport import AssociationSocket
 
 from config.settings import ScpSettings
+from dicom_node.sockets import receive_whole
 
 LIMIT_EXCEEDED = (0x02, 0x03, 0x02)
 """A-ASSOCIATE-RJ: rejected-transient, service provider (presentation related), local limit exceeded."""
@@ -83,8 +84,8 @@ def bound_pdu_length(sock: AssociationSocket, bound: int, refused: Callable[[int
     connection closes, and ``refused`` hears the claimed length. Nothing of the body is read.
 
     pynetdicom reads a PDU in two calls, the 6-byte header and then the length it states; this wraps the socket's
-    ``recv`` on one connection (pynetdicom gives no hook between the two reads)."""
-    read = sock.recv
+    ``recv`` on one connection (pynetdicom gives no hook between the two reads), and reads what it allows whole
+    (``dicom_node.sockets.receive_whole``)."""
 
     def bounded_recv(nr_bytes: int) -> bytearray:
         if nr_bytes > bound:
@@ -94,6 +95,6 @@ def bound_pdu_length(sock: AssociationSocket, bound: int, refused: Callable[[int
                 with contextlib.suppress(OSError):  # the peer is gone already; the connection closes all the same
                     raw.sendall(A_ABORT_INVALID_PDU_PARAMETER)
             raise OversizedPduError(f"a PDU of {nr_bytes} bytes exceeds the {bound}-byte bound")
-        return read(nr_bytes)
+        return receive_whole(sock, nr_bytes)
 
     sock.recv = bounded_recv  # type: ignore[method-assign]
