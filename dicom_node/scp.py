@@ -155,6 +155,11 @@ class StorageNode:
 
     def stop(self) -> None:
         self.server.shutdown()
+        # An association a peer keeps open would hold the process until its network timeout (pynetdicom's DUL threads
+        # are not daemons). Nothing it sent is lost: an instance is acknowledged only once it is durable, and the
+        # peer sends again what an abort left unacknowledged.
+        for association in self.server.active_associations:
+            association.abort()
         self.monitor.stop()
         if self.notices is not None:
             self.notices.stop()

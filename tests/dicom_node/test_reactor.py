@@ -108,3 +108,21 @@ def test_a_peer_abort_ends_only_its_own_association(node: Node) -> None:
     assert int(staying.send_c_echo().Status) == 0, "the other association is served as before"
     staying.release()
     wait_for(lambda: not node.running.server.active_associations)
+
+
+def test_stopping_the_node_aborts_the_associations_its_peers_keep_open(
+    tmp_path: Path, session_factory: SessionFactory, rg1: Path
+) -> None:
+    running = start_node(
+        Settings(data_dir=tmp_path / "var", scp=ScpSettings(host="127.0.0.1", port=0)),
+        session_factory,
+        lambda job_id: None,
+    )
+    stored = _requestor(running.port, "KEEPS")
+    idle = _requestor(running.port, "IDLES")
+    accepted = _accepted(running.server, 2)
+    assert int(stored.send_c_store(pydicom.dcmread(rg1)).Status) == 0
+    running.stop()
+    wait_for(lambda: stored.is_aborted and idle.is_aborted, timeout_s=5)
+    for association in accepted:
+        wait_for(_ended(association), timeout_s=5)
