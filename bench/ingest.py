@@ -12,7 +12,8 @@ Receivers:
   SQLite's) made a no-op. It shows how much of the gap to the peers is the durable write; the node never runs so.
 
 Neither peer fsyncs each instance. The sender is DCMTK storescu (``TCP_NODELAY=1``), one process per association, the
-files shared out among them. Each round runs every receiver once, in turn.
+files shared out among them. Each round runs every receiver once, in turn. For ours the bench also prints the SCP's
+CPU per instance (all its processes, from ``/proc``), which moves less with the machine's other load than the rates.
 
     .venv/bin/python bench/ingest.py [--count 40] [--rounds 3] [--receivers "ours, 1 process;Orthanc"]
 """
@@ -40,7 +41,8 @@ from tests.helpers.orthanc import orthanc
 from tests.helpers.peers import ANSWERING_AT_ONCE, free_port, wait_for_port
 
 ROOT = "1.2.826.0.1.3680043.8.498."
-Receiver = Callable[[Path], AbstractContextManager[tuple[int, str]]]
+Receiver = Callable[[Path], AbstractContextManager[tuple[int, str, int | None]]]
+"""Its port, AE title, and the process whose CPU (with its children's) is counted, where counted (ours)."""
 
 
 def make_copies(directory: Path, count: int, tag: str) -> list[Path]:
@@ -78,7 +80,7 @@ def send(port: int, called_ae: str, files: list[Path], associations: int) -> flo
 
 
 @contextmanager
-def ours(work: Path, processes: int, durable: bool = True) -> Iterator[tuple[int, str]]:
+def ours(work: Path, processes: int, durable: bool = True) -> Iterator[tuple[int, str, int | None]]:
     port = free_port()
     work.mkdir(parents=True, exist_ok=True)
     config = work / "cxr.toml"
@@ -100,14 +102,14 @@ def ours(work: Path, processes: int, durable: bool = True) -> Iterator[tuple[int
     try:
         wait_for_port(port, timeout_s=60)
         time.sleep(2 if processes > 1 else 0)  # the other processes start listening
-        yield port, "CXR_AI"
+        yield port, "CXR_AI", process.pid
     finally:
         process.terminate()
         process.wait(timeout=30)
 
 
 @contextmanager
-def storescp(work: Path, tuned: bool, at_once: bool = False) -> Iterator[tuple[int, str]]:
+def storescp(work: Path, tuned: bool, at_once: bool = False) -> Iterator[tuple[int, str, int | None]]:
     port = free_port()
     (work / "files").mkdir(parents=True, exist_ok=True)
     options = ["+B", "-pdu", "131072", "--fork"] if tuned else []
@@ -119,16 +121,16 @@ def storescp(work: Path, tuned: bool, at_once: bool = False) -> Iterator[tuple[i
     )
     try:
         wait_for_port(port)
-        yield port, "PEER"
+        yield port, "PEER", None
     finally:
         process.terminate()
         process.wait(timeout=30)
 
 
 @contextmanager
-def orthanc_peer(work: Path) -> Iterator[tuple[int, str]]:
+def orthanc_peer(work: Path) -> Iterator[tuple[int, str, int | None]]:
     with orthanc(work, {}) as server:
-        yield server.dicom_port, server.ae_title
+        yield server.dicom_port, server.ae_title, None
 
 
 def receivers(cores: int, chosen: list[str]) -> dict[str, Receiver]:
@@ -149,28 +151,62 @@ def receivers(cores: int, chosen: list[str]) -> dict[str, Receiver]:
 NO_FSYNC = "ours, 1 process, no fsync (eatmydata; diagnosis only)"
 
 
-def run(work: Path, count: int, rounds: int, chosen: list[str]) -> dict[tuple[str, int], list[float]]:
-    """Receiver and association count → instances per second, one figure per round."""
-    rates: dict[tuple[str, int], list[float]] = {}
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU of a process and its running descendants, from Linux's /proc."""
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue  # ended meanwhile
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        pending.extend(int(child) for child in children)
+    return total
+
+
+Figures = dict[tuple[str, int], list[float]]
+
+
+def run(work: Path, count: int, rounds: int, chosen: list[str]) -> tuple[Figures, Figures]:
+    """Receiver and association count → instances per second, and CPU ms per instance where counted; one figure per
+    round."""
+    rates: Figures = {}
+    cpu: Figures = {}
     for round_ in range(rounds):
         for name, receiver in receivers(os.cpu_count() or 1, chosen).items():
             for associations in (1, 4):
                 files = make_copies(work / "sent", count, f"{round_}-{name}-{associations}")
                 where = work / f"{round_}-{name}-{associations}".replace(" ", "-").replace(",", "")
-                with receiver(where) as (port, ae_title):
+                with receiver(where) as (port, ae_title, pid):
+                    used = cpu_seconds(pid) if pid is not None else 0.0
                     seconds = send(port, ae_title, files, associations)
+                    if pid is not None:
+                        cpu.setdefault((name, associations), []).append((cpu_seconds(pid) - used) * 1000 / count)
                 rates.setdefault((name, associations), []).append(count / seconds)
-    return rates
+    return rates, cpu
 
 
-def report(rates: dict[tuple[str, int], list[float]], count: int) -> None:
-    print(f"ingest: {count} RG1_UNCR copies (7.2 MB each) per run; instances/s, median of the rounds (range)\n")
+def table(figures: Figures) -> None:
     print("| receiver | 1 association | 4 associations |")
     print("|---|---|---|")
-    median = {key: statistics.median(values) for key, values in rates.items()}
-    for name in dict.fromkeys(name for name, _ in rates):
-        cells = [f"{median[(name, a)]:.1f} ({min(rates[(name, a)]):.1f}–{max(rates[(name, a)]):.1f})" for a in (1, 4)]
+    for name in dict.fromkeys(name for name, _ in figures):
+        cells = [
+            f"{statistics.median(figures[(name, a)]):.1f} ({min(figures[(name, a)]):.1f}–{max(figures[(name, a)]):.1f})"
+            for a in (1, 4)
+        ]
         print(f"| {name} | {cells[0]} | {cells[1]} |")
+
+
+def report(rates: Figures, cpu: Figures, count: int) -> None:
+    print(f"ingest: {count} RG1_UNCR copies (7.2 MB each) per run; instances/s, median of the rounds (range)\n")
+    table(rates)
+    if cpu:
+        print("\nour SCP's CPU (all its processes, user and system) per instance in ms; steadier than the rates on a")
+        print("shared machine\n")
+        table(cpu)
+    median = {key: statistics.median(values) for key, values in rates.items()}
     cores = os.cpu_count() or 1
     ratios = [
         ("ours, 1 process / storescp tuned, 1 association (target ≥ 2)", ("ours, 1 process", 1), ("storescp tuned", 1)),
@@ -211,7 +247,7 @@ def main() -> int:
     arguments = parser.parse_args()
     chosen = [name.strip() for name in arguments.receivers.split(";") if name.strip()]
     with tempfile.TemporaryDirectory(prefix="cxr-bench-") as folder:
-        report(run(Path(folder), arguments.count, arguments.rounds, chosen), arguments.count)
+        report(*run(Path(folder), arguments.count, arguments.rounds, chosen), arguments.count)
     return 0
 
 

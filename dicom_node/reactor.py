@@ -189,21 +189,24 @@ class EventDrivenAssociation(Association):
             if self._ends_here():
                 return
 
+    def _end(self, released: bool) -> None:
+        if released:
+            self.is_released = True
+        else:
+            self.is_aborted = True
+        self.is_established = False
+        evt.trigger(self, evt.EVT_RELEASED if released else evt.EVT_ABORTED, {})
+        self.kill()
+
     def _ends_here(self) -> bool:
         """The checks after each message in pynetdicom's loop: release, abort, a dead DUL, the network timeout."""
         if self.is_established and self.acse.is_release_requested():
             self.acse.send_release(is_response=True)
-            self.is_released = True
-            self.is_established = False
-            evt.trigger(self, evt.EVT_RELEASED, {})
-            self.kill()
+            self._end(released=True)
             return True
         if self.acse.is_aborted():
-            self.dul.receive_pdu(wait=False)
-            self.is_aborted = True
-            self.is_established = False
-            evt.trigger(self, evt.EVT_ABORTED, {})
-            self.kill()
+            self.dul.receive_pdu(wait=False)  # takes the A-ABORT, so that EVT_ACSE_RECV fires for it
+            self._end(released=False)
             return True
         if not self.dul.is_alive():
             self.kill()
