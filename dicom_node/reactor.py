@@ -136,8 +136,8 @@ class EventDrivenDUL(DULServiceProvider):
                     pass
                 elif self._is_transport_event():
                     self._idle_timer.restart()
-            except Exception:
-                logger.exception("DUL failed; aborting the association")
+            except Exception as exc:  # the type only: what the peer sent may be in the message
+                logger.error("DUL failed (%s); aborting the association", type(exc).__name__)
                 self._abort_hard()
                 return
             try:
@@ -167,6 +167,7 @@ class EventDrivenAssociation(Association):
     _stirred: threading.Event
 
     def kill(self) -> None:
+        self._kill = True  # before the stir, so that the reactor it wakes sees it (pynetdicom sets it too)
         self._stirred.set()
         super().kill()
 
