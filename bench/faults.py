@@ -126,12 +126,17 @@ def studies(directory: Path, count: int, tag: str) -> list[Path]:
     return paths
 
 
+STORESCU_BOUNDED = ["storescu", "-xv", "-to", "30", "-ta", "30", "-td", "60"]
+"""storescu with bounded waits (DCMTK waits for ever by default), so that an SCP that stopped answering fails its sender
+instead of hanging the run."""
+
+
 def send(port: int, files: list[Path], associations: int) -> list[subprocess.Popen[bytes]]:
     """One storescu per association, each with its share of the files, all at once; each file is proposed in its
     own transfer syntax (-xv proposes JPEG 2000 lossless too), so JPEG 2000 goes as JPEG 2000."""
     shares = [files[i::associations] for i in range(associations)]
     return [
-        subprocess.Popen(["storescu", "-xv", "-aec", "CXR_AI", "127.0.0.1", str(port), *map(str, share)])
+        subprocess.Popen([*STORESCU_BOUNDED, "-aec", "CXR_AI", "127.0.0.1", str(port), *map(str, share)])
         for share in shares
         if share
     ]

@@ -19,20 +19,28 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _text(output: str | bytes | None) -> str:
+    text = output.decode(errors="replace") if isinstance(output, bytes) else output or ""
+    return text[-4000:]
+
+
 def bench(script: str, *arguments: str, timeout_s: float) -> str:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / script), *arguments],
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        cwd=ROOT,
-    )
+    try:
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "bench" / script), *arguments],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            cwd=ROOT,
+        )
+    except subprocess.TimeoutExpired as exc:  # what it printed says where it stood
+        raise AssertionError(f"{script} ran past {timeout_s} s:\n{_text(exc.stdout)}\n{_text(exc.stderr)}") from None
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     return result.stdout
 
 
 def test_300_fuzzed_inputs_find_no_crash_hang_loss_or_escape(tmp_path: Path) -> None:
-    out = bench("fuzz.py", "--count", "300", "--no-peer", "--keep", str(tmp_path / "findings"), timeout_s=900)
+    out = bench("fuzz.py", "--count", "300", "--no-peer", "--keep", str(tmp_path / "findings"), timeout_s=280)
     assert "crashes 0, hangs 0, lost 0, written outside the data directory 0" in out, out
     for family in ("byte_flip", "truncate", "wrong_vr", "absurd_length", "traversal_uid", "deep_sequence"):
         assert f"\n{family} " in out, f"{family} ran"
@@ -44,7 +52,7 @@ def test_20_studies_through_kills_a_broker_restart_and_an_outage_arrive_exactly_
         require_tool(tool)
     out = bench(
         "faults.py", "--studies", "20", "--associations", "2", "--kills", "2", "--broker-restarts", "1",
-        "--outage-s", "10", "--backoff-max-s", "20", "--no-peer", "--timeout-s", "600", timeout_s=900,
+        "--outage-s", "10", "--backoff-max-s", "20", "--no-peer", "--timeout-s", "180", timeout_s=280,
     )  # fmt: skip
     assert "instances acknowledged 20, recorded 20; jobs delivered 20" in out, out
     assert "received 60 distinct" in out and "lost 0, duplicated " in out, out
