@@ -3,14 +3,13 @@
 (A-ASSOCIATE-RQ) and given back when its connection closes; a connection that never asks holds none, and is dropped
 after ``scp.acse_timeout_s``.
 
-It also bounds what one PDU may cost: pynetdicom reads a PDU whole, whatever length its header claims, and does not
+It also bounds what one PDU may cost: a PDU is read whole, whatever length its header claims, and pynetdicom does not
 check the maximum it advertised. ``bound_pdu_length`` refuses a longer one from its 6-byte header, before reading it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import struct
 import threading
 from collections import Counter
@@ -62,16 +61,8 @@ A_ABORT_INVALID_PDU_PARAMETER = struct.pack(">BBLBBBB", 0x07, 0x00, 4, 0x00, 0x0
 
 
 class OversizedPduError(OSError):
-    """Raised inside pynetdicom's reader, which handles an ``OSError`` as a closed connection (Evt17)."""
-
-
-class OversizedPduTraceback(logging.Filter):
-    """pynetdicom logs the traceback of any error in its reader; an oversized PDU already has our own warning line."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], OversizedPduError)) and not isinstance(
-            record.msg, OversizedPduError
-        )
+    """Raised inside the PDU reader (``dicom_node.pdu_reading``), which handles an ``OSError`` as a closed connection
+    (Evt17); the refusal has its own warning line, so the reader logs nothing more."""
 
 
 def pdu_bound(settings: ScpSettings) -> int:
@@ -83,8 +74,8 @@ def bound_pdu_length(sock: AssociationSocket, bound: int, refused: Callable[[int
     """Make ``sock`` refuse a PDU whose header claims a body longer than ``bound``: the peer gets an A-ABORT, the
     connection closes, and ``refused`` hears the claimed length. Nothing of the body is read.
 
-    pynetdicom reads a PDU in two calls, the 6-byte header and then the length it states; this wraps the socket's
-    ``recv`` on one connection (pynetdicom gives no hook between the two reads), and reads what it allows whole
+    The PDU reader (``dicom_node.pdu_reading``) reads a PDU in two calls of the socket's ``recv``, the 6-byte header
+    and then the length it states; this wraps that ``recv`` on one connection, and reads what it allows whole
     (``dicom_node.sockets.receive_whole``)."""
 
     def bounded_recv(nr_bytes: int) -> bytearray:

@@ -20,13 +20,15 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pynetdicom import evt
 from pynetdicom.association import Association
 from pynetdicom.dul import DULServiceProvider
 from pynetdicom.pdu import A_ABORT_RQ
-from pynetdicom.transport import RequestHandler
+from pynetdicom.transport import AssociationSocket, RequestHandler
+
+from dicom_node.pdu_reading import read_pdu
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +78,8 @@ class SignallingQueue(queue.Queue[Item]):
 
 
 class EventDrivenDUL(DULServiceProvider):
-    """pynetdicom's DUL, waiting in ``select`` instead of sleeping 1 ms between looks."""
+    """pynetdicom's DUL, waiting in ``select`` instead of sleeping 1 ms between looks, and reading P-DATA-TF PDUs
+    without copying their values (``dicom_node.pdu_reading``)."""
 
     def __init__(self, assoc: Association, stir_association: Callable[[], None]) -> None:
         super().__init__(assoc)
@@ -110,6 +113,16 @@ class EventDrivenDUL(DULServiceProvider):
         with contextlib.suppress(OSError, ValueError):
             select.select(waiting_on, [], [], LONGEST_WAIT_S)
         self._wake.clear()
+
+    def _read_pdu_data(self) -> None:
+        """pynetdicom's, with the reading in ``dicom_node.pdu_reading.read_pdu``."""
+        outcome = read_pdu(cast(AssociationSocket, self.socket), self.assoc, self._decode_pdu)
+        if isinstance(outcome, str):
+            self.event_queue.put(outcome)
+            return
+        pdu, event = outcome
+        self.event_queue.put(event)
+        self._recv_pdu.put(pdu)
 
     def run_reactor(self) -> None:
         try:

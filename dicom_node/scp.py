@@ -20,7 +20,7 @@ from atna.events import application_activity
 from atna.syslog import SyslogSender, make_sender
 from config.settings import Settings, site_digest_key
 from db.engine import SessionFactory
-from dicom_node.admission import AssociationSlots, OversizedPduTraceback
+from dicom_node.admission import AssociationSlots
 from dicom_node.completion import CompletionMonitor
 from dicom_node.contexts import TRANSFER_SYNTAXES, VERIFICATION, accepted_storage_classes
 from dicom_node.handlers import (
@@ -47,7 +47,6 @@ logger = logging.getLogger(__name__)
 
 
 PYNETDICOM_CONNECTION_CEILING = 10_000
-OVERSIZED_PDU_TRACEBACK = OversizedPduTraceback()
 
 
 def build_ae(settings: Settings) -> AE:
@@ -56,7 +55,6 @@ def build_ae(settings: Settings) -> AE:
     _config.LOG_RESPONSE_IDENTIFIERS = False
     # Stream each received data set to a file as it arrives, so a large image never sits in memory whole.
     _config.STORE_RECV_CHUNKED_DATASET = True
-    logging.getLogger("pynetdicom.dul").addFilter(OVERSIZED_PDU_TRACEBACK)
     ae = AE(ae_title=settings.scp.ae_title)
     ae.maximum_pdu_size = settings.scp.max_pdu_size
     # Admission is ours (dicom_node.admission): pynetdicom would count every open connection, even one that never asks
