@@ -13,6 +13,7 @@ import pydicom
 import pytest
 from pynetdicom import AE, evt
 from pynetdicom.association import Association
+from pynetdicom.dul import DULServiceProvider
 from pynetdicom.events import Event
 from pynetdicom.pdu import A_RELEASE_RQ, P_DATA_TF
 from pynetdicom.pdu_primitives import P_DATA
@@ -21,7 +22,8 @@ from pynetdicom.transport import AssociationSocket
 
 from config.settings import ScpSettings, Settings
 from db.engine import SessionFactory
-from dicom_node.pdu_reading import CLOSED, INVALID, P_DATA_RECEIVED, p_data_tf_views, read_pdu
+from dicom_node.admission import bound_pdu_length
+from dicom_node.pdu_reading import CLOSED, INVALID, P_DATA_RECEIVED, Decoder, p_data_tf_views, read_pdu
 from dicom_node.scp import start_node
 
 
@@ -82,8 +84,9 @@ def wire() -> Iterator[tuple[socket.socket, AssociationSocket, Association]]:
     reader.close()
 
 
-def _decode_other(bytestream: bytearray) -> tuple[object, str]:
-    return ("decoded by pynetdicom", bytes(bytestream)), "Evt12"
+def _pynetdicoms(assoc: Association) -> Decoder:
+    """pynetdicom's own decoder, as the SCP's DUL hands it to ``read_pdu`` for the types that are not P-DATA-TF."""
+    return DULServiceProvider(assoc)._decode_pdu
 
 
 def test_each_pdu_type_is_read_whole_and_a_p_data_tf_is_ours(
@@ -93,10 +96,11 @@ def test_each_pdu_type_is_read_whole_and_a_p_data_tf_is_ours(
     encoded = _encoded_p_data([(1, b"\x02" + b"x" * 70_000)])
     release = A_RELEASE_RQ().encode()
     writer.sendall(encoded + release)
-    pdu, event = read_pdu(sock, assoc, _decode_other)  # type: ignore[arg-type, misc]
+    pdu, event = read_pdu(sock, assoc, _pynetdicoms(assoc))
     assert event == P_DATA_RECEIVED and isinstance(pdu, P_DATA_TF)
     assert _values(pdu) == [(1, b"\x02" + b"x" * 70_000)]
-    assert read_pdu(sock, assoc, _decode_other) == (("decoded by pynetdicom", release), "Evt12")  # type: ignore[arg-type]
+    other, event = read_pdu(sock, assoc, _pynetdicoms(assoc))
+    assert event == "Evt12" and isinstance(other, A_RELEASE_RQ), "an A-RELEASE-RQ, decoded by pynetdicom"
 
 
 def test_raw_data_handlers_hear_the_whole_pdu_and_pdu_handlers_the_decoded_one(
@@ -108,7 +112,7 @@ def test_raw_data_handlers_hear_the_whole_pdu_and_pdu_handlers_the_decoded_one(
     assoc.bind(evt.EVT_PDU_RECV, lambda event: heard.setdefault("pdu", event.pdu))
     encoded = _encoded_p_data([(1, b"\x03cmd")])
     writer.sendall(encoded)
-    pdu, _ = read_pdu(sock, assoc, _decode_other)  # type: ignore[arg-type, misc]
+    pdu, _ = read_pdu(sock, assoc, _pynetdicoms(assoc))
     assert heard == {"data": encoded, "pdu": pdu}
 
 
@@ -133,8 +137,35 @@ def test_a_pdu_that_cannot_be_read_gives_pynetdicoms_event(
     writer.sendall(sent)
     writer.shutdown(socket.SHUT_WR)
     with caplog.at_level(logging.ERROR, logger="dicom_node.pdu_reading"):
-        assert read_pdu(sock, assoc, _decode_other) == event  # type: ignore[arg-type]
+        assert read_pdu(sock, assoc, _pynetdicoms(assoc)) == event
     assert [r.getMessage() for r in caplog.records] == ([logged] if logged else [])
+
+
+def test_a_peer_that_stops_mid_pdu_is_taken_for_a_closed_connection_at_the_timeout(
+    wire: tuple[socket.socket, AssociationSocket, Association], caplog: pytest.LogCaptureFixture
+) -> None:
+    writer, sock, assoc = wire
+    assert sock.socket is not None
+    sock.socket.settimeout(0.2)  # pynetdicom's network timeout, shortened
+    writer.sendall(b"\x04\x00\x00\x00\x00\x10" + b"x" * 8)  # and then nothing, the connection left open
+    with caplog.at_level(logging.ERROR, logger="dicom_node.pdu_reading"):
+        assert read_pdu(sock, assoc, _pynetdicoms(assoc)) == CLOSED
+    assert [r.getMessage() for r in caplog.records] == [
+        "connection failed before a whole PDU was received (TimeoutError)"
+    ]
+
+
+def test_an_oversized_pdu_is_refused_unread_with_the_refusals_own_line_only(
+    wire: tuple[socket.socket, AssociationSocket, Association], caplog: pytest.LogCaptureFixture
+) -> None:
+    writer, sock, assoc = wire
+    refused: list[int] = []
+    bound_pdu_length(sock, 65536, refused.append)
+    writer.sendall(struct.pack(">BBL", 4, 0, 10_000_000))
+    with caplog.at_level(logging.ERROR, logger="dicom_node.pdu_reading"):
+        assert read_pdu(sock, assoc, _pynetdicoms(assoc)) == CLOSED
+    assert refused == [10_000_000] and not caplog.records
+    assert writer.recv(16)[:1] == b"\x07", "the peer was sent an A-ABORT"
 
 
 def test_a_data_set_in_hundreds_of_small_pdus_is_spooled_as_sent(
