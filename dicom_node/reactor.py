@@ -1,10 +1,11 @@
-"""Event-driven reactors for the associations the SCP accepts.
+"""Event-driven reactors for the associations the SCP accepts and those the node requests (``dicom_node.scu``).
 
 pynetdicom runs two threads per association, and both poll: the DUL thread sleeps 1 ms and looks at its socket and
 queues, the association thread sleeps 1 ms and looks for a decoded DIMSE message. Each idle association so costs about
 a twentieth of a core, and every PDU and every C-STORE waits for the next look. Here the DUL thread blocks in
 ``select`` on its socket and a wake-up socket that every put on its queues writes to, and the association thread on an
-event that every put on its queues sets. What the loops do once awake is pynetdicom's, unchanged.
+event that every put on its queues sets. What the loops do once awake is pynetdicom's, but for the race between the
+association's reactor and its ``send_*`` methods (``EventDrivenAssociation``).
 
 Anything no queue signals (the peer's network timeout, a DUL thread that died) is still seen within
 ``LONGEST_WAIT_S``.
@@ -22,11 +23,11 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from pynetdicom import evt
+from pynetdicom import AE, evt
 from pynetdicom.association import Association
 from pynetdicom.dul import DULServiceProvider
 from pynetdicom.pdu import A_ABORT_RQ
-from pynetdicom.transport import AssociationSocket, RequestHandler
+from pynetdicom.transport import AddressInformation, AssociationSocket, RequestHandler
 
 from dicom_node.pdu_reading import read_pdu
 
@@ -175,9 +176,28 @@ class EventDrivenDUL(DULServiceProvider):
 
 
 class EventDrivenAssociation(Association):
-    """An acceptor association whose reactor waits for its queues instead of looking every millisecond."""
+    """An association (accepted, or requested by ``dicom_node.scu``) whose reactor waits for its queues instead of
+    looking every millisecond, and which never takes the response a ``send_*`` method waits for.
+
+    pynetdicom's ``send_*`` methods pause the reactor by clearing ``_reactor_checkpoint`` and then waiting for
+    ``_is_paused``; its reactor sets that flag before waiting at the checkpoint and clears it after, so a flag read
+    just after the reactor passed an open checkpoint is stale: the request goes, and a response quick enough is taken
+    by the reactor ("Received unexpected C-STORE service message") while the sender waits out the DIMSE timeout and
+    reports no response for an object the peer stored. Here the reactor takes a message only while holding
+    ``_serving`` and only if the checkpoint is still open; ``_is_paused`` is true once ``_serving`` is free (or held
+    by the asking thread: a handler that sends on its own association)."""
 
     _stirred: threading.Event
+    _serving: threading.RLock
+
+    @property
+    def _is_paused(self) -> bool:
+        with self._serving:
+            return True
+
+    @_is_paused.setter
+    def _is_paused(self, value: bool) -> None:
+        """pynetdicom records its own view of the pause here; this class derives it from ``_serving`` instead."""
 
     def kill(self) -> None:
         self._kill = True  # before the stir, so that the reactor it wakes sees it (pynetdicom sets it too)
@@ -187,21 +207,22 @@ class EventDrivenAssociation(Association):
     def _run_reactor(self) -> None:
         """pynetdicom's ``Association._run_reactor``, blocking on ``_stirred`` where it slept 1 ms; each pass does
         what pynetdicom's does, and a pass that served a message is followed by another without waiting."""
-        self._is_paused = False
         served = False
         while not self._kill:
             if not served:
                 self._stirred.wait(LONGEST_WAIT_S)
             self._stirred.clear()
-            self._is_paused = True
             self._reactor_checkpoint.wait()
-            self._is_paused = False
-            context_id, msg = self.dimse.get_msg(block=False)
-            served = msg is not None
-            if msg is not None and context_id is not None:
-                self._serve_request(msg, context_id)
-            if self._ends_here():
-                return
+            with self._serving:
+                if not self._reactor_checkpoint.is_set():
+                    served = True  # a send_* paused it meanwhile: look again once it has its response
+                    continue
+                context_id, msg = self.dimse.get_msg(block=False)
+                served = msg is not None
+                if msg is not None and context_id is not None:
+                    self._serve_request(msg, context_id)
+                if self._ends_here():
+                    return
 
     def _end(self, released: bool) -> None:
         if released:
@@ -213,7 +234,8 @@ class EventDrivenAssociation(Association):
         self.kill()
 
     def _ends_here(self) -> bool:
-        """The checks after each message in pynetdicom's loop: release, abort, a dead DUL, the network timeout."""
+        """The checks after each message in pynetdicom's loop: release, abort, a dead DUL, the network timeout. Called
+        holding ``_serving``."""
         if self.is_established and self.acse.is_release_requested():
             self.acse.send_release(is_response=True)
             self._end(released=True)
@@ -228,10 +250,9 @@ class EventDrivenAssociation(Association):
         if self.dul.idle_timer_expired():
             logger.warning("network timeout reached; aborting the association")
             if self.network_timeout_response == "A-RELEASE":
-                self._is_paused = True
-                self._reactor_checkpoint.wait()
+                # No send_* is under way while the reactor holds ``_serving`` (it would wait for it), so pynetdicom's
+                # wait at the checkpoint here could only wait for one that waits for us.
                 self.release()
-                self._is_paused = False
             else:
                 self.abort()
             self.kill()
@@ -240,8 +261,9 @@ class EventDrivenAssociation(Association):
 
 
 def make_event_driven(assoc: Association) -> EventDrivenAssociation:
-    """Turn an acceptor association that pynetdicom made, not yet started, into an event-driven one: a new DUL (the
-    old one's thread never ran) on the same socket, and a DIMSE queue that stirs the association's reactor."""
+    """Turn an association that pynetdicom made, not yet started, into an event-driven one: a new DUL (the old one's
+    thread never ran) on the same socket (for a requestor, the socket it is given next), and a DIMSE queue that stirs
+    the association's reactor."""
     stirred = threading.Event()
     made = assoc.dul
     dul = EventDrivenDUL(assoc, stirred.set)
@@ -257,6 +279,7 @@ def make_event_driven(assoc: Association) -> EventDrivenAssociation:
     assoc.__class__ = EventDrivenAssociation  # only methods differ; its one attribute is set next
     event_driven: EventDrivenAssociation = assoc  # type: ignore[assignment]
     event_driven._stirred = stirred
+    event_driven._serving = threading.RLock()
     return event_driven
 
 
@@ -273,3 +296,12 @@ class EventDrivenRequestHandler(RequestHandler):
 
     def _create_association(self) -> Association:
         return make_event_driven(super()._create_association())
+
+
+class EventDrivenAE(AE):
+    """pynetdicom's AE, making each association it requests event-driven before it is given its socket."""
+
+    def _create_socket(
+        self, assoc: Association, address: AddressInformation, tls_args: tuple[ssl.SSLContext, str] | None
+    ) -> AssociationSocket:
+        return super()._create_socket(make_event_driven(assoc), address, tls_args)

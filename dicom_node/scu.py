@@ -14,6 +14,7 @@ from pynetdicom import _config as pynetdicom_config
 from pynetdicom.association import Association
 
 from config.outputs import Destination
+from dicom_node.reactor import EventDrivenAE
 from dicom_node.sockets import send_at_once
 from dicom_node.tls import client_context
 
@@ -61,7 +62,9 @@ def open_association(ae: AE, destination: Destination) -> Association:
 
 
 def _ae(calling_ae: str, timeout_s: float) -> AE:
-    ae = AE(ae_title=calling_ae)
+    """An AE whose associations wait for their queues and never lose a response to their own reactor
+    (``dicom_node.reactor.EventDrivenAssociation``)."""
+    ae = EventDrivenAE(ae_title=calling_ae)
     ae.acse_timeout = timeout_s
     ae.dimse_timeout = timeout_s
     ae.network_timeout = timeout_s

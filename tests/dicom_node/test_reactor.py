@@ -1,4 +1,5 @@
-"""dicom_node.reactor: the SCP's associations wait for work instead of polling, and still end every way they can."""
+"""dicom_node.reactor: the SCP's associations wait for work instead of polling, and still end every way they can; the
+associations the node requests (dicom_node.scu) never lose a response to their own reactor."""
 
 from __future__ import annotations
 
@@ -6,20 +7,27 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import numpy as np
 import pydicom
+import pytest
 from pydicom.uid import ExplicitVRLittleEndian
 from pynetdicom import AE, evt
 from pynetdicom.association import Association
 from pynetdicom.sop_class import ComputedRadiographyImageStorage
 from pynetdicom.transport import ThreadedAssociationServer
 
+from config.outputs import Destination
 from config.settings import ScpSettings, Settings
 from db.engine import SessionFactory
+from dicom_node import reactor
 from dicom_node.reactor import LONGEST_WAIT_S, EventDrivenAssociation, EventDrivenDUL
 from dicom_node.scp import start_node
+from dicom_node.scu import send_files
+from tests.helpers.peers import storescp
 from tests.helpers.scp import VERIFICATION, Node, wait_for
+from tests.helpers.synthetic import write_dicom
 
 
 def _accepted(server: ThreadedAssociationServer, count: int = 1) -> list[EventDrivenAssociation]:
@@ -126,3 +134,63 @@ def test_stopping_the_node_aborts_the_associations_its_peers_keep_open(
     wait_for(lambda: stored.is_aborted and idle.is_aborted, timeout_s=5)
     for association in accepted:
         wait_for(_ended(association), timeout_s=5)
+
+
+class DeschedulingCheckpoint(threading.Event):
+    """A reactor checkpoint whose waiter loses the CPU for 50 ms just after passing it, as on a loaded machine: the
+    moment at which pynetdicom's reactor still shows itself paused to a ``send_*`` method."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        passed = super().wait(timeout)
+        time.sleep(0.05)
+        return passed
+
+
+def _descheduled(association: Association) -> Association:
+    """Both threads of a requested association slowed where a loaded machine may stop them: the reactor just past its
+    checkpoint, the sender between its request and its wait for the response (which arrives meanwhile)."""
+    association._reactor_checkpoint = DeschedulingCheckpoint()
+    association._reactor_checkpoint.set()
+    send = association.dimse.send_msg
+
+    def send_then_stall(*args: Any) -> None:
+        send(*args)
+        time.sleep(0.1)
+
+    association.dimse.send_msg = send_then_stall  # type: ignore[method-assign]
+    return association
+
+
+def test_pynetdicoms_reactor_takes_a_response_its_sender_waits_for(node: Node) -> None:
+    """The race itself, on pynetdicom's own association: so the next test would fail without EventDrivenAssociation."""
+    ae = AE(ae_title="PACS")
+    ae.dimse_timeout = 1.0
+    ae.add_requested_context(VERIFICATION)
+    association = _descheduled(ae.associate("127.0.0.1", node.port, ae_title="CXR_AI"))
+    try:
+        answered = [bool(association.send_c_echo()) for _ in range(5) if association.is_established]
+    finally:
+        association.abort()
+    assert False in answered, "a C-ECHO response was taken by the reactor, and its sender heard none"
+
+
+def test_the_nodes_requests_get_every_response_however_their_reactor_is_scheduled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = reactor.make_event_driven
+    requested: list[Association] = []
+
+    def descheduled(association: Association) -> EventDrivenAssociation:
+        requested.append(_descheduled(made(association)))
+        return cast(EventDrivenAssociation, requested[-1])
+
+    monkeypatch.setattr(reactor, "make_event_driven", descheduled)
+    small = tmp_path / "small.dcm"
+    write_dicom(small, np.zeros((64, 64), dtype=np.float32))
+    with storescp(tmp_path / "pacs") as port:
+        outcomes = send_files(
+            Destination(name="pacs", ae_title="PACS", host="127.0.0.1", port=port), [small] * 8, timeout_s=2
+        )
+    assert [o.status for o in outcomes] == [0] * 8, [o.error for o in outcomes]
+    (association,) = requested
+    assert isinstance(association, EventDrivenAssociation) and isinstance(association.dul, EventDrivenDUL)
