@@ -3,7 +3,7 @@
 pynetdicom runs two threads per association, and both poll: the DUL thread sleeps 1 ms and looks at its socket and
 queues, the association thread sleeps 1 ms and looks for a decoded DIMSE message. Each idle association so costs about
 a twentieth of a core, and every PDU and every C-STORE waits for the next look. Here the DUL thread blocks in
-``select`` on its socket and a wake-up socket that every put on its queues writes to, and the association thread on an
+``poll`` on its socket and a wake-up socket that every put on its queues writes to, and the association thread on an
 event that every put on its queues sets. What the loops do once awake is pynetdicom's, but for the race between the
 association's reactor and its ``send_*`` methods (``EventDrivenAssociation``).
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
-import select
 import socket
 import ssl
 import threading
@@ -30,6 +29,7 @@ from pynetdicom.pdu import A_ABORT_RQ
 from pynetdicom.transport import AddressInformation, AssociationSocket, RequestHandler
 
 from dicom_node.pdu_reading import read_pdu
+from dicom_node.sockets import polled, readable
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ Item = TypeVar("Item")
 
 
 class WakeUp:
-    """A socket pair that makes a ``select`` on :meth:`fileno` return from any thread; it stays readable until
+    """A socket pair that makes a ``poll`` on :meth:`fileno` return from any thread; it stays readable until
     :meth:`clear`, so a wake-up given before the wait is not lost."""
 
     def __init__(self) -> None:
@@ -79,7 +79,7 @@ class SignallingQueue(queue.Queue[Item]):
 
 
 class EventDrivenDUL(DULServiceProvider):
-    """pynetdicom's DUL, waiting in ``select`` instead of sleeping 1 ms between looks, and reading P-DATA-TF PDUs
+    """pynetdicom's DUL, waiting in ``poll`` instead of sleeping 1 ms between looks, and reading P-DATA-TF PDUs
     without copying their values (``dicom_node.pdu_reading``)."""
 
     def __init__(self, assoc: Association, stir_association: Callable[[], None]) -> None:
@@ -106,13 +106,13 @@ class EventDrivenDUL(DULServiceProvider):
             return
         raw = self.socket.socket if self.socket is not None else None
         if isinstance(raw, ssl.SSLSocket) and raw.pending():
-            return  # decrypted bytes wait in the SSL buffer, where select cannot see them
-        waiting_on: list[Any] = [self._wake]
+            return  # decrypted bytes wait in the SSL buffer, where poll cannot see them
+        waiting_on = [self._wake.fileno()]
         if raw is not None and raw.fileno() >= 0:
-            waiting_on.append(raw)
+            waiting_on.append(raw.fileno())
         # A socket closed under us raises here; the loop's own look at it reports that.
         with contextlib.suppress(OSError, ValueError):
-            select.select(waiting_on, [], [], LONGEST_WAIT_S)
+            readable(waiting_on, LONGEST_WAIT_S)
         self._wake.clear()
 
     def _read_pdu_data(self) -> None:
@@ -267,7 +267,7 @@ def make_event_driven(assoc: Association) -> EventDrivenAssociation:
     stirred = threading.Event()
     made = assoc.dul
     dul = EventDrivenDUL(assoc, stirred.set)
-    dul.socket = made.socket
+    dul.socket = polled(made.socket) if made.socket is not None else None
     # The socket's opening (Evt5) already waits on the old DUL's event queue.
     for name in ("event_queue", "to_provider_queue", "to_user_queue"):
         _move(getattr(made, name), getattr(dul, name))
@@ -304,4 +304,4 @@ class EventDrivenAE(AE):
     def _create_socket(
         self, assoc: Association, address: AddressInformation, tls_args: tuple[ssl.SSLContext, str] | None
     ) -> AssociationSocket:
-        return super()._create_socket(make_event_driven(assoc), address, tls_args)
+        return polled(super()._create_socket(make_event_driven(assoc), address, tls_args))

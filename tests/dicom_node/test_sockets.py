@@ -1,19 +1,28 @@
 """dicom_node.sockets.receive_whole: a PDU body read into one buffer, with pynetdicom's answers for a peer that stops
-short (what arrived, which its reader turns into Evt17) or goes silent (an OSError)."""
+short (what arrived, which its reader turns into Evt17) or goes silent (an OSError); and associations, accepted and
+requested, served on descriptors numbered above select's limit."""
 
 from __future__ import annotations
 
+import os
+import resource
+import select
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from pynetdicom import AE
 from pynetdicom.association import Association
 from pynetdicom.transport import AssociationSocket
 
+from config.outputs import Destination
+from dicom_node.scu import echo, send_files
 from dicom_node.sockets import receive_whole
+from tests.helpers.scp import Node
 
 
 @pytest.fixture
@@ -59,3 +68,33 @@ def test_a_silent_peer_times_out_as_an_os_error(pair: tuple[socket.socket, Assoc
     writer.sendall(b"some")
     with pytest.raises(OSError):
         receive_whole(sock, 1024)
+
+
+@contextmanager
+def descriptors_above_select_limit() -> Iterator[None]:
+    """Every descriptor up to 1024 held open, so that each socket made next is numbered above FD_SETSIZE."""
+    limits = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if limits[0] < 2048:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(2048, limits[1]), limits[1]))
+    held: list[int] = []
+    try:
+        while not held or held[-1] <= 1024:
+            held.append(os.open(os.devnull, os.O_RDONLY))
+        yield
+    finally:
+        for descriptor in held:
+            os.close(descriptor)
+        resource.setrlimit(resource.RLIMIT_NOFILE, limits)
+
+
+def test_associations_are_served_on_descriptors_select_cannot_watch(node: Node, rg1: Path) -> None:
+    to_node = Destination(name="node", ae_title="CXR_AI", host="127.0.0.1", port=node.port)
+    with descriptors_above_select_limit():
+        with socket.socket() as probe:
+            assert probe.fileno() > 1024
+            with pytest.raises(ValueError, match="filedescriptor out of range"):
+                select.select([probe], [], [], 0)  # what pynetdicom asked, and took for a closed connection
+        # Both ends are the node's: the requested association (dicom_node.scu) and the accepted one (dicom_node.scp).
+        assert echo(to_node) == 0
+        (outcome,) = send_files(to_node, [rg1])
+    assert outcome.ok, outcome.error
