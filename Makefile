@@ -48,8 +48,13 @@ format: install
 typecheck: install
 	$(BIN)/mypy
 
+# The suite spends about half its time waiting on peers and on the node's own processes, so two pytest workers keep two
+# cores busy (bench/RESULTS.md, "The test suite"). A file's tests run in one worker, in order: the tests of a file
+# share their Redis database (tests/helpers/databases.py). TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= 2
+
 test: install viewers lint typecheck
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache $(OHIF)/node_modules

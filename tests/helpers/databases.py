@@ -49,7 +49,9 @@ REDIS_DATABASES = {
     "scale_out": 15,
     "bench": 10,
 }
-"""One Redis database per test that uses Redis: a node another test left running cannot take this test's messages."""
+"""One Redis database per test file that uses Redis: a node another test left running cannot take this test's messages,
+and the tests of two files running at once in two pytest workers (``make test``; a file's tests stay in one) never
+share one."""
 
 
 def redis_broker(user: str = "end_to_end") -> str:

@@ -19,10 +19,36 @@ import pytest
 PIXELMED_JAR = Path("/usr/share/java/pixelmed.jar")
 
 
+PORTS_PER_WORKER = 1000
+FIRST_PORT = 20000
+WORKER_RANGES = 12
+"""Each pytest-xdist worker takes ports from a range of its own (20000-31999 for twelve), below Linux's ephemeral ports
+(32768 up): a port the kernel hands out for ``bind(0)`` may be handed to another worker's test before this one's server
+has bound it. A thirteenth worker would share the first's range."""
+_next_port: list[int] = []
+
+
+def worker_index() -> int:
+    """0 for ``gw0`` (and for a run without workers), 1 for ``gw1``, …"""
+    return int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port nobody listens on now, from this worker's range, in turn: one another test just closed is taken last, and
+    one still in TIME_WAIT is passed over (the bind, without SO_REUSEADDR, fails)."""
+    first = FIRST_PORT + (worker_index() % WORKER_RANGES) * PORTS_PER_WORKER
+    if not _next_port:
+        _next_port.append(first + os.getpid() % PORTS_PER_WORKER)
+    for _ in range(PORTS_PER_WORKER):
+        port = first + (_next_port[0] - first) % PORTS_PER_WORKER
+        _next_port[0] = port + 1
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {first}-{first + PORTS_PER_WORKER - 1}")
 
 
 def unavailable(reason: str) -> NoReturn:
