@@ -7,6 +7,7 @@ window, and MONOCHROME1 inversion. Coordinates are unchanged: pixel (row, column
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from models.j2k import decode_reduced
 logger = logging.getLogger(__name__)
 
 FloatImage = npt.NDArray[np.float32]
+StoredValues = Callable[[Dataset], npt.NDArray[np.uint16 | np.uint8] | None]
+"""A decoder that may take a data set's pixel data (its stored values at full size), or leave it (None) to the rest."""
 
 DICOM_SUFFIXES = frozenset({".dcm", ".dicom", ""})
 RASTER_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
@@ -62,20 +65,22 @@ def _normalise(values: npt.NDArray[np.floating], low: float, high: float) -> Flo
     return np.clip(out, 0.0, 1.0, out=out)
 
 
-def decode_dataset(ds: Dataset, long_side: int | None = None) -> DecodedImage:
+def decode_dataset(ds: Dataset, long_side: int | None = None, accelerated: StoredValues | None = None) -> DecodedImage:
     """Apply Modality LUT, VOI LUT/window and MONOCHROME1 inversion to a single-frame grayscale image.
 
-    With ``long_side`` (what the detector looks at), a JPEG 2000 image is decoded only down to the level that keeps
-    that many pixels along its long side (``models.j2k``), and brought back to its own size after the LUTs: the
-    array's pixel coordinates are the source's either way."""
+    ``accelerated`` (the GPU's JPEG 2000 decoder, ``models.j2k_gpu``) is asked first. With ``long_side`` (what the
+    detector looks at), a JPEG 2000 image is otherwise decoded only down to the level that keeps that many pixels along
+    its long side (``models.j2k``), and brought back to its own size after the LUTs: the array's pixel coordinates are
+    the source's either way."""
     photometric = str(ds.get("PhotometricInterpretation", ""))
     if photometric not in ("MONOCHROME1", "MONOCHROME2"):
         raise UndecodableImageError(f"unsupported photometric interpretation {photometric or 'missing'}")
     if int(ds.get("NumberOfFrames", 1) or 1) != 1:
         raise UndecodableImageError("multi-frame images are not supported")
     try:
-        reduced = decode_reduced(ds, long_side) if long_side else None
-        stored = ds.pixel_array if reduced is None else reduced
+        full = accelerated(ds) if accelerated is not None else None
+        reduced = decode_reduced(ds, long_side) if long_side and full is None else None
+        stored = full if full is not None else ds.pixel_array if reduced is None else reduced
     except Exception as exc:  # pydicom raises many types for bad or undecodable pixel data
         raise UndecodableImageError(f"pixel data cannot be decoded: {type(exc).__name__}: {exc}") from exc
     if stored.ndim != 2:
@@ -156,3 +161,15 @@ def decode_file(path: Path) -> DecodedImage:
     if path.suffix.lower() in RASTER_SUFFIXES:
         return decode_raster(path)
     return decode_dataset(read_dataset(path))
+
+
+@dataclass(frozen=True)
+class ImageDecoding:
+    """How a worker decodes its images for a detector: on the GPU where it has a decoder there, else reduced to the
+    detector's view where that is set, else in full. Its ``long_side`` keys what early analysis keeps."""
+
+    long_side: int | None = None
+    accelerated: StoredValues | None = None
+
+    def __call__(self, ds: Dataset) -> DecodedImage:
+        return decode_dataset(ds, self.long_side, self.accelerated)

@@ -87,20 +87,30 @@ def decode_reduced(ds: Dataset, long_side: int) -> npt.NDArray[np.uint16 | np.ui
     """The stored values at a reduced size (1/2, 1/4 … of the source's), decoded from the fewest levels that keep
     ``long_side``; None where a full decode is needed (not JPEG 2000, no level to leave out, a stream this path does
     not take)."""
-    if ds.file_meta.get("TransferSyntaxUID") not in J2K_SYNTAXES or int(ds.get("NumberOfFrames", 1) or 1) != 1:
-        return None
     try:
-        frame = next(generate_frames(ds.PixelData, number_of_frames=1))
-        stream = read_codestream(frame)
-        if stream is None or stream.components != 1 or stream.signed or stream.precision > 16:
+        taken = grayscale_stream(ds)
+        if taken is None:
             return None
-        if (stream.rows, stream.columns) != (int(ds.Rows), int(ds.Columns)):
-            return None
+        frame, stream = taken
         levels = reduction(stream, long_side)
         return decode_levels(frame, stream, levels) if levels else None
     except Exception as exc:  # whatever Pillow or the stream raises: the full decode decides
         logger.info("reduced JPEG 2000 decode not possible (%s); decoding in full", type(exc).__name__)
         return None
+
+
+def grayscale_stream(ds: Dataset) -> tuple[bytes, Codestream] | None:
+    """The code stream of a single-frame JPEG 2000 image of one unsigned component up to 16 bits, the size the data
+    set says, with its header facts; None for anything else (which pydicom decodes)."""
+    if ds.file_meta.get("TransferSyntaxUID") not in J2K_SYNTAXES or int(ds.get("NumberOfFrames", 1) or 1) != 1:
+        return None
+    frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+    stream = read_codestream(frame)
+    if stream is None or stream.components != 1 or stream.signed or stream.precision > 16:
+        return None
+    if (stream.rows, stream.columns) != (int(ds.Rows), int(ds.Columns)):
+        return None
+    return frame, stream
 
 
 def decode_levels(frame: bytes, stream: Codestream, levels: int) -> npt.NDArray[np.uint16 | np.uint8]:

@@ -20,12 +20,12 @@ from db.lifecycle import TERMINAL_JOB_STATES
 from db.models import JobState, ResultKind, Urgency, utcnow
 from db.studies import InstanceSummary
 from dicom_node.rules import Eligibility, Verdict, evaluate
-from models.imaging import DecodedImage, UndecodableImageError, decode_dataset, read_dataset
+from models.imaging import DecodedImage, UndecodableImageError, read_dataset
 from models.protocol import Detector, ImageResult
 from models.registry import UnknownDetectorError
 from worker.batching import gather
 from worker.context import WorkerContext
-from worker.early_analysis import decode_side, prepared_images
+from worker.early_analysis import image_decoding, prepared_images
 from worker.encode.bundle import encode_image, encode_not_performed, encode_report
 from worker.encode.inputs import AnalysedImage, EncodeContext
 from worker.encode.trusted import trusted_header
@@ -156,7 +156,7 @@ def _analyse_together(
     """Decode every job's images (a job whose pixels cannot be decoded fails alone), then one detector pass over
     all of them, in chunks of ``batch_max_images``; what early analysis prepared is taken as it is."""
     decoded: list[_Decoded] = []
-    side = decode_side(context, detector)
+    decode = image_decoding(context, detector)
     for work in works:
         try:
             sources = [read_dataset(i.spool_path) for i in work.selected]
@@ -164,7 +164,7 @@ def _analyse_together(
             if any(prepared):
                 ready = sum(1 for p in prepared if p)
                 logger.info("job %d: %d of %d images were analysed early", work.job_id, ready, len(prepared))
-            images = [p.decoded if p else decode_dataset(ds, side) for p, ds in zip(prepared, sources, strict=True)]
+            images = [p.decoded if p else decode(ds) for p, ds in zip(prepared, sources, strict=True)]
             decoded.append((work, sources, images, [p.result if p else None for p in prepared]))
         except Exception as exc:  # any image that cannot be read or decoded: this job only, with a PHI-free reason
             reason = _reason(exc, "image not readable")

@@ -18,7 +18,9 @@ from collections.abc import Sequence
 from db import jobs, studies
 from db.studies import InstanceSummary
 from dicom_node.rules import Verdict, evaluate
-from models.imaging import decode_dataset, read_dataset
+from models.extras import compute_device
+from models.imaging import ImageDecoding, read_dataset
+from models.j2k_gpu import gpu_decoder
 from models.protocol import Detector, working_long_side
 from worker.context import WorkerContext
 from worker.findings_cache import CacheKey, Prepared
@@ -40,9 +42,17 @@ def file_fingerprint(instance: InstanceSummary) -> str:
     return f"{instance.sop_instance_uid}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
-def decode_side(context: WorkerContext, detector: Detector) -> int | None:
-    """The long side images are decoded to for this detector (``models.j2k``); None for a full decode."""
-    return working_long_side(detector) if context.settings.worker.reduced_decode else None
+def image_decoding(context: WorkerContext, detector: Detector) -> ImageDecoding:
+    """How this worker decodes images for the detector: JPEG 2000 on its GPU, in full, where ``worker.gpu_decode``
+    and a decoder there allow (``models.j2k_gpu``); else reduced to the detector's view where ``worker.reduced_decode``
+    is set (``models.j2k``); else in full."""
+    worker = context.settings.worker
+    device = compute_device(worker.device)  # "cpu", "cuda" or "cuda:N"; the CPU on the light install
+    if worker.gpu_decode and device.startswith("cuda"):
+        decoder = gpu_decoder(int(device.partition(":")[2] or 0))
+        if decoder is not None:
+            return ImageDecoding(accelerated=decoder)
+    return ImageDecoding(long_side=working_long_side(detector) if worker.reduced_decode else None)
 
 
 def analyse_early(context: WorkerContext, study_id: int) -> int:
@@ -58,14 +68,15 @@ def analyse_early(context: WorkerContext, study_id: int) -> int:
     if decision.verdict is not Verdict.ANALYSE:
         return 0
     detector = context.detector(context.settings.detector)
-    side = decode_side(context, detector)
+    decoding = image_decoding(context, detector)
+    side = decoding.long_side
     todo = [
         i for i in decision.instances if i.rejected_at is None and cache_key(i, detector, side) not in context.findings
     ]
     if not todo:
         return 0
     try:
-        decoded = [decode_dataset(read_dataset(i.spool_path), side) for i in todo]
+        decoded = [decoding(read_dataset(i.spool_path)) for i in todo]
         found = detector.detect(decoded)
     except Exception as exc:  # the job meets the same image and says what is wrong with it, in its own words
         logger.info("early analysis of study %d skipped: %s", study_id, type(exc).__name__)
@@ -80,5 +91,5 @@ def prepared_images(
     context: WorkerContext, detector: Detector, instances: Sequence[InstanceSummary]
 ) -> list[Prepared | None]:
     """What early analysis left for each instance of a job, if anything."""
-    side = decode_side(context, detector)
+    side = image_decoding(context, detector).long_side
     return [context.findings.get(cache_key(instance, detector, side)) for instance in instances]

@@ -1,5 +1,6 @@
 """models.j2k and models.imaging.decode_dataset(long_side=…): JPEG 2000 decoded only down to the resolution the
-detector looks at, brought back to the source's size; the same findings as a full decode, within the tolerance below.
+detector looks at, brought back to the source's size; the same findings as a full decode, within the tolerance
+``tests.helpers.j2k`` states.
 """
 
 from __future__ import annotations
@@ -9,30 +10,17 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from pydicom import uid
-from pydicom.encaps import generate_frames
 
 from models.baseline import BaselineDetector
 from models.imaging import decode_dataset
 from models.j2k import Codestream, decode_levels, decode_reduced, read_codestream, reduction
 from models.preprocess import resize_long_side
-from models.protocol import ImageResult, working_long_side
-
-# The stated tolerance of a reduced decode against a full one, for the baseline detector on RG1 in both JPEG 2000
-# syntaxes: the same findings (label for label, in score order), boxes overlapping by IoU ≥ 0.9, each probability
-# within 0.03 and the abnormality score within 0.01. Measured: boxes identical or 4 pixels apart, probabilities at most
-# 0.025 apart (a Mass that sat 0.547 became 0.522), the abnormality score 0.003.
-BOX_IOU = 0.9
-PROBABILITY = 0.03
-ABNORMALITY = 0.01
-
-
-def _frame(ds: pydicom.Dataset) -> bytes:
-    return next(generate_frames(ds.PixelData, number_of_frames=1))
+from models.protocol import working_long_side
+from tests.helpers.j2k import compressed, frame_of, same_findings
 
 
 def test_the_code_stream_header_is_read(rg1_j2kr: Path) -> None:
-    stream = read_codestream(_frame(pydicom.dcmread(rg1_j2kr)))
+    stream = read_codestream(frame_of(pydicom.dcmread(rg1_j2kr)))
     assert stream == Codestream(rows=1955, columns=1841, components=1, precision=15, signed=False, levels=5)
     assert read_codestream(b"\x00\x00\x00\x0cjP  \r\n\x87\n") is None, "a JP2 file, not a raw code stream"
 
@@ -57,35 +45,15 @@ def test_the_levels_left_out(rows: int, columns: int, long_side: int, levels: in
 def test_all_levels_decode_exactly_as_pydicom_does(rg1_j2kr: Path) -> None:
     """Pillow's samples, shifted back from 16 bits to the stream's 15, are pydicom's, value for value."""
     ds = pydicom.dcmread(rg1_j2kr)
-    frame = _frame(ds)
+    frame = frame_of(ds)
     stream = read_codestream(frame)
     assert stream is not None
     assert np.array_equal(decode_levels(frame, stream, 0), ds.pixel_array)
 
 
-def _compressed(tmp: Path, bits: int, rows: int = 1024, columns: int = 800) -> pydicom.Dataset:
-    """A synthetic radiograph, smooth with a few sharp discs, JPEG 2000 lossless at ``bits`` bits."""
-    y, x = np.mgrid[0:rows, 0:columns]
-    image = 0.5 + 0.3 * np.sin(x / 90.0) * np.cos(y / 70.0)
-    for cy, cx, r in ((300, 200, 40), (700, 550, 60)):
-        image[(y - cy) ** 2 + (x - cx) ** 2 < r * r] = 0.95
-    stored = np.round(image * (2**bits - 1)).astype(np.uint8 if bits <= 8 else np.uint16)
-    ds = pydicom.Dataset()
-    ds.file_meta = pydicom.dataset.FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = uid.ExplicitVRLittleEndian
-    ds.Rows, ds.Columns, ds.SamplesPerPixel = rows, columns, 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = stored.itemsize * 8, bits, bits - 1, 0
-    ds.PixelData = stored.tobytes()
-    ds.compress(uid.JPEG2000Lossless, stored, encoding_plugin="pylibjpeg")
-    path = tmp / f"synthetic-{bits}.dcm"
-    ds.save_as(path, enforce_file_format=False)
-    return pydicom.dcmread(path, force=True)
-
-
 @pytest.mark.parametrize("bits", [8, 12, 16])
 def test_a_reduced_decode_looks_like_the_full_one_at_the_detectors_size(tmp_path: Path, bits: int) -> None:
-    ds = _compressed(tmp_path, bits)
+    ds = compressed(tmp_path, bits)
     reduced = decode_reduced(ds, 256)
     assert reduced is not None and reduced.shape == (256, 200), "two levels left out: 1024 / 4 = 256"
     small_full, _ = resize_long_side(ds.pixel_array.astype(np.float32) / (2**bits - 1), 256)
@@ -97,25 +65,13 @@ def test_what_this_path_does_not_take_is_decoded_in_full(tmp_path: Path, rg1: Pa
     assert decode_reduced(pydicom.dcmread(rg1), 256) is None, "not JPEG 2000"
     assert decode_reduced(pydicom.dcmread(rg1_j2kr), 4096) is None, "no level to leave out"
     broken = pydicom.dcmread(rg1_j2kr)
-    frame = bytearray(_frame(broken))
+    frame = bytearray(frame_of(broken))
     broken.PixelData = pydicom.encaps.encapsulate([bytes(frame[: len(frame) // 3])])
     assert decode_reduced(broken, 256) is None, "a stream Pillow cannot read: the full decode decides"
     signed = pydicom.dcmread(rg1_j2kr)
     frame[42] |= 0x80  # Ssiz: signed samples
     signed.PixelData = pydicom.encaps.encapsulate([bytes(frame)])
     assert decode_reduced(signed, 256) is None
-
-
-def _same_findings(full: ImageResult, reduced: ImageResult) -> None:
-    assert abs(full.abnormality_score - reduced.abnormality_score) <= ABNORMALITY
-    assert len(full.findings) == len(reduced.findings)
-    for finding in full.findings:
-        match = max(
-            (r for r in reduced.findings if r.label == finding.label and r.box and finding.box),
-            key=lambda r: r.box.iou(finding.box) if r.box and finding.box else 0.0,
-        )
-        assert match.box and finding.box and match.box.iou(finding.box) >= BOX_IOU
-        assert abs(match.probability - finding.probability) <= PROBABILITY
 
 
 @pytest.mark.parametrize("name", ["rg1_j2kr", "rg1_j2ki"])
@@ -128,4 +84,4 @@ def test_the_findings_are_those_of_a_full_decode(name: str, request: pytest.Fixt
     reduced = decode_dataset(pydicom.dcmread(path), long_side)
     assert reduced.pixels.shape == full.pixels.shape and reduced.spacing_mm == full.spacing_mm
     assert not np.array_equal(reduced.pixels, full.pixels), "the reduced path really ran"
-    _same_findings(*detector.detect([full, reduced]))
+    same_findings(*detector.detect([full, reduced]))
