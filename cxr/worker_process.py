@@ -40,6 +40,7 @@ def run_worker(settings: Settings, queues: str, threads: int = 0) -> None:
     from models.extras import compute_device, limit_compute_threads
     from worker.celery_app import GPU_QUEUE, STAT_QUEUE, create_celery_app
     from worker.context import build_context, install
+    from worker.early_analysis import image_decoding
     from worker.encode.warmup import warm_up
     from worker.heartbeat import Heartbeat
 
@@ -52,6 +53,7 @@ def run_worker(settings: Settings, queues: str, threads: int = 0) -> None:
         loaded = load_detector_or_exit(lambda: context.detector(settings.detector))
         detector, version = settings.detector, loaded.provenance.version
         warm_up(settings, loaded.provenance)  # before the heartbeat says ready: the first study costs no more
+        image_decoding(context, loaded)  # on a CUDA device its JPEG 2000 decoder starts now (or says why not)
         # Only here: resolving the device imports torch, which a delivery worker would otherwise hold (about 500 MB).
         device = compute_device(settings.worker.device)
     heartbeat = Heartbeat(
