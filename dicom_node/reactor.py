@@ -41,17 +41,26 @@ Item = TypeVar("Item")
 
 class WakeUp:
     """A socket pair that makes a ``poll`` on :meth:`fileno` return from any thread; it stays readable until
-    :meth:`clear`, so a wake-up given before the wait is not lost."""
+    :meth:`clear`, so a wake-up given before the wait is not lost.
+
+    Only the first :meth:`set` after a :meth:`clear` writes: a reactor that puts its own events on its queues, one per
+    PDU, would otherwise write and then drain a byte for each. ``clear`` drains before it forgets the pending byte, so a
+    ``set`` racing it either writes (after the drain) or finds its put already seen by the caller, which looks at its
+    queues after ``clear`` and before it next waits."""
 
     def __init__(self) -> None:
         self._reader, self._writer = socket.socketpair()
         self._reader.setblocking(False)
         self._writer.setblocking(False)
+        self._pending = False
 
     def fileno(self) -> int:
         return self._reader.fileno()
 
     def set(self) -> None:
+        if self._pending:
+            return
+        self._pending = True
         # Full: a wake-up is pending anyway. Closed: nobody waits any more.
         with contextlib.suppress(OSError):
             self._writer.send(b"\0")
@@ -60,6 +69,7 @@ class WakeUp:
         with contextlib.suppress(OSError):
             while self._reader.recv(4096):
                 pass
+        self._pending = False
 
     def close(self) -> None:
         self._reader.close()

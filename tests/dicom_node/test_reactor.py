@@ -25,6 +25,7 @@ from dicom_node import reactor
 from dicom_node.reactor import LONGEST_WAIT_S, EventDrivenAssociation, EventDrivenDUL
 from dicom_node.scp import start_node
 from dicom_node.scu import send_files
+from dicom_node.sockets import readable
 from tests.helpers.peers import storescp
 from tests.helpers.scp import VERIFICATION, Node, wait_for
 from tests.helpers.synthetic import write_dicom
@@ -194,3 +195,49 @@ def test_the_nodes_requests_get_every_response_however_their_reactor_is_schedule
     assert [o.status for o in outcomes] == [0] * 8, [o.error for o in outcomes]
     (association,) = requested
     assert isinstance(association, EventDrivenAssociation) and isinstance(association.dul, EventDrivenDUL)
+
+
+def test_a_wake_up_writes_once_until_cleared() -> None:
+    wake = reactor.WakeUp()
+    try:
+        for _ in range(3):
+            wake.set()
+        assert readable([wake.fileno()], 0)
+        assert wake._reader.recv(16) == b"\0", "one byte for three wake-ups"
+        wake.clear()
+        assert not readable([wake.fileno()], 0)
+        wake.set()
+        assert readable([wake.fileno()], 0), "the first wake-up after a clear writes again"
+    finally:
+        wake.close()
+
+
+class _RacingReader:
+    """The wake-up's reading socket, with another thread's ``set`` landing inside the first read of a ``clear``."""
+
+    def __init__(self, reader: Any, racer: Callable[[], None]) -> None:
+        self.reader, self.racer, self.raced = reader, racer, False
+
+    def recv(self, size: int) -> bytes:
+        if not self.raced:
+            self.raced = True
+            self.racer()
+        return cast(bytes, self.reader.recv(size))
+
+
+def test_no_wake_up_is_lost_to_a_clear_racing_it() -> None:
+    """A put's wake-up that lands while the reactor drains is either written after the drain or seen by the reactor,
+    which looks at its queues after clearing; the next one must then write. Were the pending byte forgotten before the
+    drain, the racing wake-up's byte would be drained with the flag left set, and every later one skipped."""
+    wake = reactor.WakeUp()
+    reader = wake._reader
+    try:
+        wake.set()
+        wake._reader = _RacingReader(reader, wake.set)  # type: ignore[assignment]
+        wake.clear()
+        wake._reader = reader
+        wake.set()
+        assert readable([wake.fileno()], 0), "a wake-up after the race was not written: the reactor would sleep"
+    finally:
+        wake._reader = reader
+        wake.close()
