@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from kombu import Connection
 from kombu.transport import sqlalchemy
 from sqlalchemy import Engine, create_engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 EMBEDDED_PREFIX = "sqla+sqlite"
 POLLING_INTERVAL_S = 0.1
@@ -34,6 +34,17 @@ class EmbeddedChannel(sqlalchemy.Channel):
         if client is None or not client.hostname:
             raise ValueError("the embedded broker needs a sqla+sqlite:/// URL")
         return create_engine(client.hostname, connect_args={"timeout": BUSY_TIMEOUT_S})
+
+    def _get_or_create(self, queue: str) -> Any:
+        """kombu's, for processes that name a new queue at once: kombu's lock is per process, so two analysis workers
+        starting together (both consume the urgent lane) each find no row for it and insert one, and the loser's
+        insert fails on the unique name. It takes the winner's row instead of failing its worker's start."""
+        kombus: Any = super()._get_or_create  # type: ignore[misc]  # kombu's stubs leave out its private methods
+        try:
+            return kombus(queue)
+        except IntegrityError:
+            self.session.rollback()
+            return kombus(queue)
 
 
 class EmbeddedTransport(sqlalchemy.Transport):

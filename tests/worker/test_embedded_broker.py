@@ -126,3 +126,29 @@ def test_parts_started_together_make_the_tables_once_between_them(tmp_path: Path
     with sqlite3.connect(path) as database:
         tables = {row[0] for row in database.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"kombu_queue", "kombu_message"} <= tables
+
+
+def test_workers_starting_together_make_a_queue_once_between_them(tmp_path: Path) -> None:
+    """Two analysis workers started together both consume the urgent lane: each looks for its queue's row, finds none
+    and inserts one, and the loser's insert fails on the unique name (a worker died of it at its start in a CI run).
+    The race is made to happen: another connection inserts the row between this channel's look and its insert."""
+    settings = Settings(data_dir=tmp_path)
+    create_tables(settings.broker_url)
+    path = tmp_path / "broker.sqlite"
+    won: list[bool] = []
+    with create_celery_app(settings).connection_for_write() as connection:
+        channel = connection.default_channel
+
+        def other_worker_wins(session: object, context: object, instances: object) -> None:
+            if not won and any(isinstance(new, channel.queue_cls) for new in channel.session.new):
+                won.append(True)
+                with sqlite3.connect(path) as other:
+                    other.execute("INSERT INTO kombu_queue (name) VALUES ('stat')")
+
+        event.listen(channel.session, "before_flush", other_worker_wins)
+        assert channel._get_or_create("stat").name == "stat"
+        connection.SimpleQueue("stat").put({"job_id": 3})
+    assert won, "the other worker inserted the row between this one's look and its insert"
+    with sqlite3.connect(path) as database:
+        assert database.execute("SELECT count(*) FROM kombu_queue WHERE name = 'stat'").fetchone() == (1,)
+        assert database.execute("SELECT count(*) FROM kombu_message").fetchone() == (1,)
