@@ -139,8 +139,8 @@ class WorkerSettings(Section):
     full size. False decodes every image in full."""
     gpu_decode: bool = True
     """Where the analysis device is a CUDA GPU and nvImageCodec is installed (the ``gpu`` extra), decode JPEG 2000
-    images there, in full (``models.j2k_gpu``), and what it cannot take in full on the CPU. False, or no such GPU:
-    JPEG 2000 is decoded on the CPU as ``reduced_decode`` says."""
+    images there, in full (``models.j2k_gpu``); a stream it cannot take is then decoded in full on the CPU. False, or
+    no such GPU: JPEG 2000 is decoded on the CPU as ``reduced_decode`` says."""
     analysis_processes: int = Field(0, ge=0)
     """Analysis workers ``cxr serve`` starts. 0: one where the device is a GPU (it batches, and holds the model once),
     and on the CPU one per core, up to 4, each computing on its share of the cores. One CPU worker uses one core for

@@ -9,6 +9,8 @@ tolerance.
 from __future__ import annotations
 
 import logging
+import platform
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +28,12 @@ from models.j2k_gpu import Jpeg2000Decoder, gpu_decoder, installed, stored_value
 from tests.helpers.j2k import compressed, frame_of, same_findings
 from worker.context import WorkerContext
 from worker.early_analysis import image_decoding
+
+# The gpu extra's wheels exist for Linux on x86-64 only (pyproject.toml's marker); elsewhere there is nothing to test.
+pytestmark = pytest.mark.skipif(
+    not (sys.platform == "linux" and platform.machine() == "x86_64"),
+    reason="nvImageCodec (the gpu extra) is published for Linux x86-64 only",
+)
 
 RG1_STREAM = Codestream(rows=1955, columns=1841, components=1, precision=15, signed=False, levels=5)
 
